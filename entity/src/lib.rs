@@ -1,0 +1,15 @@
+//! Database entities for scanquote, shared by the service and its migrations.
+//!
+//! Every time is stored as Unix milliseconds in a `BIGINT` (`*_at_ms`): exact, UTC by
+//! construction and identical on SQLite and MySQL/MariaDB, so leases and deadlines
+//! compare the same way everywhere. Money is stored in integer fen (cents) and areas in
+//! hundredths of a square metre; neither ever passes through a float.
+
+pub mod access_token;
+pub mod delivery;
+pub mod order;
+pub mod profile;
+pub mod qr_code;
+pub mod scan;
+pub mod setting;
+pub mod template;

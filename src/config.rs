@@ -1,0 +1,203 @@
+//! Configuration, read once from the environment (and `.env`) at start.
+//!
+//! Unset WeChat credentials mean sandbox mode: the binary serves its own stand-in for
+//! the WeChat API under `/sandbox` and talks to it. Credentials that are only half set are
+//! an error that names the missing variable, so a typo never silently becomes a sandbox.
+
+use std::net::SocketAddr;
+
+use secrecy::SecretString;
+use url::Url;
+
+/// The fixed dev token the sandbox signs its pushes with when `WECHAT_TOKEN` is unset.
+pub const SANDBOX_TOKEN: &str = "scanquote-sandbox-token";
+pub const SANDBOX_APP_ID: &str = "wxsandbox0000000";
+pub const SANDBOX_APP_SECRET: &str = "sandbox-secret";
+const DEFAULT_API_BASE: &str = "https://api.weixin.qq.com";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `sqlite://…` or `mysql://…`.
+    pub database_url: String,
+    /// Where to listen; port 0 picks a free port (tests).
+    pub bind_addr: SocketAddr,
+    /// Base of the links put in messages. `None`: the address actually bound.
+    pub public_base_url: Option<Url>,
+    pub wechat: WechatConfig,
+    /// Fixes the HMAC key of quote links; `None`: generated once and kept in the database.
+    pub link_secret: Option<SecretString>,
+}
+
+/// How to reach WeChat. `Debug` shows no secret (`SecretString` redacts itself).
+#[derive(Debug, Clone)]
+pub struct WechatConfig {
+    pub app_id: String,
+    pub app_secret: SecretString,
+    /// The callback token WeChat signs pushes with.
+    pub token: SecretString,
+    /// `None` in sandbox mode: the sandbox's address is known only once bound.
+    pub api_base: Option<Url>,
+    /// True when no credentials were given and the built-in sandbox stands in for WeChat.
+    pub sandbox: bool,
+}
+
+/// A configuration problem, naming the variable a user has to fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError { variable, reason: reason.into() }
+}
+
+impl Config {
+    /// Reads the process environment (after loading `.env`, if present).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let _ = dotenvy::dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any variable source, so tests need not touch the
+    /// process environment. Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+
+        let database_url =
+            get("DATABASE_URL").unwrap_or_else(|| "sqlite://scanquote.db?mode=rwc".into());
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("mysql:")) {
+            return Err(invalid("DATABASE_URL", "must start with sqlite: or mysql:"));
+        }
+        let bind_addr = get("BIND_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+            .parse()
+            .map_err(|e| invalid("BIND_ADDR", format!("not a socket address ({e})")))?;
+        let public_base_url = get("PUBLIC_BASE_URL")
+            .map(|v| parse_base_url("PUBLIC_BASE_URL", &v))
+            .transpose()?;
+        let api_base = get("WECHAT_API_BASE")
+            .map(|v| parse_base_url("WECHAT_API_BASE", &v))
+            .transpose()?;
+
+        let wechat = match (get("WECHAT_APP_ID"), get("WECHAT_APP_SECRET")) {
+            // No credentials but an explicit API base: the user points us at some other
+            // stand-in, so talk to it with the sandbox's credentials and serve none of ours.
+            (None, None) => WechatConfig {
+                app_id: SANDBOX_APP_ID.into(),
+                app_secret: SANDBOX_APP_SECRET.into(),
+                token: get("WECHAT_TOKEN").unwrap_or_else(|| SANDBOX_TOKEN.into()).into(),
+                sandbox: api_base.is_none(),
+                api_base,
+            },
+            (Some(_), None) => {
+                return Err(invalid("WECHAT_APP_SECRET", "is required when WECHAT_APP_ID is set"));
+            }
+            (None, Some(_)) => {
+                return Err(invalid("WECHAT_APP_ID", "is required when WECHAT_APP_SECRET is set"));
+            }
+            (Some(app_id), Some(secret)) => {
+                let token = get("WECHAT_TOKEN").ok_or_else(|| {
+                    invalid("WECHAT_TOKEN", "is required with real credentials (the callback token set on the WeChat platform)")
+                })?;
+                if !(3..=32).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(invalid("WECHAT_TOKEN", "must be 3 to 32 letters or digits, as WeChat requires"));
+                }
+                WechatConfig {
+                    app_id,
+                    app_secret: secret.into(),
+                    token: token.into(),
+                    api_base: Some(api_base.unwrap_or_else(|| Url::parse(DEFAULT_API_BASE).expect("constant URL"))),
+                    sandbox: false,
+                }
+            }
+        };
+        if let Some(key) = get("WECHAT_ENCODING_AES_KEY") {
+            if key.len() != 43 {
+                return Err(invalid("WECHAT_ENCODING_AES_KEY", "must be exactly 43 characters"));
+            }
+            return Err(invalid(
+                "WECHAT_ENCODING_AES_KEY",
+                "AES message mode is not supported by this version yet; unset it to run in plaintext mode",
+            ));
+        }
+        Ok(Config {
+            database_url,
+            bind_addr,
+            public_base_url,
+            wechat,
+            link_secret: get("LINK_SECRET").map(SecretString::from),
+        })
+    }
+}
+
+/// Parses an http(s) base URL and drops any trailing slash so paths can be appended.
+fn parse_base_url(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = Url::parse(value.trim_end_matches('/'))
+        .map_err(|e| invalid(variable, format!("not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(variable, "must be an http:// or https:// URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(variable, "must not carry a query or fragment"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_credentials_means_sandbox_with_defaults() {
+        let c = config(&[]).unwrap();
+        assert!(c.wechat.sandbox);
+        assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://scanquote.db?mode=rwc");
+    }
+
+    #[test]
+    fn half_set_credentials_name_the_missing_variable() {
+        let e = config(&[("WECHAT_APP_ID", "wx123")]).unwrap_err();
+        assert_eq!(e.variable, "WECHAT_APP_SECRET");
+        let e = config(&[("WECHAT_APP_SECRET", "s")]).unwrap_err();
+        assert_eq!(e.variable, "WECHAT_APP_ID");
+        let e = config(&[("WECHAT_APP_ID", "wx123"), ("WECHAT_APP_SECRET", "s")]).unwrap_err();
+        assert_eq!(e.variable, "WECHAT_TOKEN");
+    }
+
+    #[test]
+    fn real_credentials_default_to_the_real_api() {
+        let c = config(&[("WECHAT_APP_ID", "wx1"), ("WECHAT_APP_SECRET", "s"), ("WECHAT_TOKEN", "tok123")])
+            .unwrap();
+        assert!(!c.wechat.sandbox);
+        assert_eq!(c.wechat.api_base.unwrap().as_str(), "https://api.weixin.qq.com/");
+    }
+
+    #[test]
+    fn bad_values_are_refused_by_name() {
+        assert_eq!(config(&[("BIND_ADDR", "nope")]).unwrap_err().variable, "BIND_ADDR");
+        assert_eq!(config(&[("PUBLIC_BASE_URL", "ftp://x")]).unwrap_err().variable, "PUBLIC_BASE_URL");
+        assert_eq!(config(&[("DATABASE_URL", "postgres://x")]).unwrap_err().variable, "DATABASE_URL");
+        assert_eq!(
+            config(&[("WECHAT_ENCODING_AES_KEY", "short")]).unwrap_err().variable,
+            "WECHAT_ENCODING_AES_KEY"
+        );
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let c = config(&[("WECHAT_APP_ID", "wx1"), ("WECHAT_APP_SECRET", "topsecret"), ("WECHAT_TOKEN", "tok123")])
+            .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("topsecret") && !shown.contains("tok123"), "{shown}");
+    }
+}

@@ -1,0 +1,143 @@
+//! scanquote: a shopper keeps a price quote by scanning a WeChat QR code.
+//!
+//! Layout: [`wechat`] speaks the platform and knows nothing of orders; [`quote`] is the
+//! domain (orders, their QR tickets, scans, the outbox and its worker, message templates,
+//! signed links); [`http`] holds thin handlers that parse, call the domain and render;
+//! [`sandbox`] stands in for WeChat when no credentials are configured. [`App`] wires them
+//! together so `main` and the tests start the service the same way.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod http;
+pub mod metrics;
+pub mod quote;
+pub mod sandbox;
+pub mod wechat;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use url::Url;
+
+pub use config::Config;
+pub use error::AppError;
+
+/// Milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Everything a handler or the worker needs, cheap to clone: the database pool, the
+/// WeChat client and the caches are handles onto shared state.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub config: Arc<Config>,
+    /// Where links in messages point: `PUBLIC_BASE_URL`, or the bound address.
+    pub base_url: Url,
+    pub wechat: wechat::WechatClient,
+    pub links: quote::links::LinkSigner,
+    /// Woken whenever a message is enqueued, so the worker sends it at once.
+    pub outbox: Arc<Notify>,
+    pub tickets: quote::tickets::TicketCache,
+    pub profiles: quote::profiles::ProfileCache,
+    pub pages: http::pages::Pages,
+    pub metrics: Arc<metrics::Metrics>,
+    /// The built-in WeChat stand-in, in sandbox mode only.
+    pub sandbox: Option<sandbox::Sandbox>,
+}
+
+/// A built service: database migrated, port bound, not yet serving.
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let db = db::connect(&config.database_url).await?;
+        db::migrate(&db).await?;
+
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
+        let bound = listener.local_addr()?;
+        let reachable = reachable_url(bound);
+        let base_url = config.public_base_url.clone().unwrap_or_else(|| reachable.clone());
+
+        let api_base = match &config.wechat.api_base {
+            Some(base) => base.clone(),
+            None => reachable.join("sandbox")?,
+        };
+        let sandbox = config.wechat.sandbox.then(|| {
+            sandbox::Sandbox::new(
+                &config.wechat,
+                reachable.join("wechat").expect("constant path"),
+                api_base.clone(),
+            )
+        });
+        let wechat = wechat::WechatClient::new(
+            db.clone(),
+            api_base,
+            config.wechat.app_id.clone(),
+            config.wechat.app_secret.clone(),
+        );
+        let links = quote::links::LinkSigner::load_or_create(&db, config.link_secret.as_ref()).await?;
+        quote::template::ensure_default(&db).await?;
+
+        let state = AppState {
+            db,
+            config: Arc::new(config),
+            base_url,
+            wechat,
+            links,
+            outbox: Arc::new(Notify::new()),
+            tickets: quote::tickets::new_cache(),
+            profiles: quote::profiles::new_cache(),
+            pages: http::pages::Pages::new(),
+            metrics: Arc::default(),
+            sandbox,
+        };
+        Ok(App { listener, state })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
+    /// and deliveries finish, and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let workers = quote::delivery::spawn_workers(self.state.clone(), stop_rx);
+        let router = http::router(self.state.clone());
+        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        let _ = stop_tx.send(true);
+        for worker in workers {
+            let _ = worker.await;
+        }
+        Ok(())
+    }
+}
+
+/// An address a browser on this machine can reach the bound socket at.
+fn reachable_url(bound: SocketAddr) -> Url {
+    let host = match bound.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    Url::parse(&format!("http://{host}:{}/", bound.port())).expect("a socket address makes a URL")
+}

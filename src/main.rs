@@ -1,0 +1,83 @@
+//! The `scanquote` binary: parses the command line and hands over to the library.
+
+use clap::{Parser, Subcommand};
+use scanquote::{App, Config};
+use tracing_subscriber::EnvFilter;
+
+/// Keep a price quote by scanning a WeChat QR code.
+///
+/// Configuration comes from the environment and a `.env` file (see `.env.example`).
+/// Without WeChat credentials the service runs in sandbox mode.
+#[derive(Parser)]
+#[command(name = "scanquote", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default): migrate the database, then serve HTTP.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")))
+        .init();
+    let cli = Cli::parse();
+    match run(cli.command.unwrap_or(Command::Serve)).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("scanquote: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    match command {
+        Command::Migrate => {
+            let db = scanquote::db::connect(&config.database_url).await?;
+            scanquote::db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Serve => {
+            let app = App::build(config).await?;
+            let base = &app.state().base_url;
+            println!("scanquote is listening on http://{}", app.address());
+            if app.state().config.wechat.sandbox {
+                println!("sandbox mode (no WeChat credentials): open {base} to create a quote,");
+                println!("then {base}sandbox/ to scan it as a sandbox user and read their inbox.");
+            } else {
+                println!("WeChat mode: set the server URL on the platform to {base}wechat");
+            }
+            app.run_until_stopped(shutdown_signal()).await
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,226 @@
+//! The outbox worker: sends each queued message exactly once, within WeChat's window.
+//!
+//! A worker is a loop around [`deliver_next`]: claim the oldest due message with a
+//! conditional update (so of several workers or instances exactly one wins it), render
+//! the template, call `message/custom/send`, and record the result. Transient failures
+//! are retried with capped exponential backoff and jitter, but only while the retry still
+//! lands inside the minute after the scan in which WeChat accepts messages (afterwards it
+//! answers 45015); past that, or on a permanent error, the message is failed with WeChat's
+//! errcode and errmsg. A claim is a lease: if its worker dies, the message is taken over
+//! once the lease runs out.
+
+use std::time::Duration;
+
+use entity::delivery;
+use rand::Rng;
+use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::{links, orders, template};
+use crate::metrics::Metrics;
+use crate::wechat::WechatError;
+use crate::{AppError, AppState, now_ms};
+
+pub const STATUS_PENDING: &str = "pending";
+pub const STATUS_SENDING: &str = "sending";
+pub const STATUS_SENT: &str = "sent";
+pub const STATUS_FAILED: &str = "failed";
+
+/// WeChat accepts messages for one minute after a scan; keep a margin for clock skew
+/// and the request's own time in flight.
+pub const WINDOW_MS: i64 = 55_000;
+/// How long a claim holds before another worker may take the message over. Longer than
+/// the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
+const LEASE_MS: i64 = 30_000;
+/// How many messages one process sends at once.
+const WORKERS: usize = 4;
+/// Without a wake-up, look for due retries and orphaned claims this often.
+const POLL: Duration = Duration::from_millis(500);
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step {
+    /// One message was handled (sent, rescheduled or failed).
+    Handled,
+    /// Another worker claimed the message first.
+    Contended,
+    /// Nothing is due.
+    Idle,
+}
+
+pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+    (0..WORKERS).map(|_| tokio::spawn(run_worker(state.clone(), stop.clone()))).collect()
+}
+
+async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let pause = match deliver_next(&state).await {
+            Ok(Step::Handled | Step::Contended) => {
+                failures = 0;
+                continue;
+            }
+            Ok(Step::Idle) => POLL,
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, "delivery step failed");
+                backoff(failures)
+            }
+        };
+        tokio::select! {
+            _ = state.outbox.notified() => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled
+/// by a random factor in [0.5, 1) so retries from many messages do not arrive together.
+pub fn backoff(attempt: u32) -> Duration {
+    let base_ms = 500u64 << attempt.saturating_sub(1).min(4);
+    let factor = rand::thread_rng().gen_range(0.5..1.0);
+    Duration::from_millis((base_ms as f64 * factor) as u64)
+}
+
+fn due(now: i64) -> Condition {
+    Condition::any()
+        .add(
+            Condition::all()
+                .add(delivery::Column::Status.eq(STATUS_PENDING))
+                .add(delivery::Column::NextAttemptAtMs.lte(now)),
+        )
+        .add(
+            Condition::all()
+                .add(delivery::Column::Status.eq(STATUS_SENDING))
+                .add(delivery::Column::LeaseUntilMs.lt(now)),
+        )
+}
+
+/// Claims and handles the oldest due message, if any.
+pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
+    let now = now_ms();
+    let Some(candidate) = delivery::Entity::find()
+        .filter(due(now))
+        .order_by_asc(delivery::Column::NextAttemptAtMs)
+        .limit(1)
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(Step::Idle);
+    };
+    let claimed = delivery::Entity::update_many()
+        .col_expr(delivery::Column::Status, Expr::value(STATUS_SENDING))
+        .col_expr(delivery::Column::LeaseUntilMs, Expr::value(now + LEASE_MS))
+        .col_expr(delivery::Column::Attempts, Expr::value(candidate.attempts + 1))
+        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
+        .filter(delivery::Column::Id.eq(candidate.id))
+        .filter(delivery::Column::Attempts.eq(candidate.attempts))
+        .filter(due(now))
+        .exec(&state.db)
+        .await?;
+    if claimed.rows_affected != 1 {
+        return Ok(Step::Contended);
+    }
+    let attempt = candidate.attempts + 1;
+    let outcome = send(state, &candidate).await;
+    record(state, &candidate, attempt, outcome).await?;
+    Ok(Step::Handled)
+}
+
+/// Why a send did not succeed.
+enum Failure {
+    Wechat(WechatError),
+    /// Something on our side that retrying will not fix (order gone, template broken).
+    Local(String),
+}
+
+#[tracing::instrument(name = "send_message", skip_all, fields(delivery = d.id, order = d.order_id))]
+async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
+    // A message taken over from a dead worker may be too late: WeChat would answer 45015.
+    if now_ms() > d.deadline_at_ms {
+        return Err(Failure::Local("the minute after the scan in which WeChat accepts messages has passed".into()));
+    }
+    let order = match orders::find_order(&state.db, d.order_id).await {
+        Ok(order) => order,
+        Err(AppError::NotFound) => return Err(Failure::Local("order no longer exists".into())),
+        Err(e) => return Err(Failure::Wechat(WechatError::Retry { errcode: None, reason: e.to_string() })),
+    };
+    let tpl = template::active(&state.db)
+        .await
+        .map_err(|e| Failure::Wechat(WechatError::Retry { errcode: None, reason: e.to_string() }))?
+        .ok_or_else(|| Failure::Local("no message template".into()))?;
+    let quote_url = links::LinkSigner::quote_url(&state.links, &state.base_url, &d.openid, order.id);
+    let ctx = template::context_for(&order, &d.openid, &quote_url, &state.base_url);
+    let article = template::render(&tpl, &ctx).map_err(|e| Failure::Local(format!("template: {e}")))?;
+    state.wechat.send_news(&d.openid, &article).await.map_err(Failure::Wechat)
+}
+
+async fn record(
+    state: &AppState,
+    d: &delivery::Model,
+    attempt: i32,
+    outcome: Result<(), Failure>,
+) -> Result<(), AppError> {
+    let now = now_ms();
+    let update = delivery::Entity::update_many()
+        .filter(delivery::Column::Id.eq(d.id))
+        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now));
+    let (errcode, errmsg, transient) = match outcome {
+        Ok(()) => {
+            update
+                .col_expr(delivery::Column::Status, Expr::value(STATUS_SENT))
+                .col_expr(delivery::Column::SentAtMs, Expr::value(now))
+                .col_expr(delivery::Column::Errcode, Expr::value(Option::<i32>::None))
+                .col_expr(delivery::Column::Errmsg, Expr::value(Option::<String>::None))
+                .exec(&state.db)
+                .await?;
+            Metrics::bump(&state.metrics.messages_sent);
+            tracing::info!(delivery = d.id, attempt, "message sent");
+            return Ok(());
+        }
+        Err(Failure::Local(reason)) => (None, reason, false),
+        Err(Failure::Wechat(e)) => {
+            let transient = e.is_transient();
+            let errmsg = match &e {
+                WechatError::Rejected { errmsg, .. } | WechatError::RefreshToken { errmsg, .. } => errmsg.clone(),
+                other => other.to_string(),
+            };
+            (e.errcode().and_then(|c| i32::try_from(c).ok()), errmsg, transient)
+        }
+    };
+    let retry_at = now + backoff(attempt as u32).as_millis() as i64;
+    let update = update
+        .col_expr(delivery::Column::Errcode, Expr::value(errcode))
+        .col_expr(delivery::Column::Errmsg, Expr::value(Some(errmsg.clone())));
+    if transient && retry_at < d.deadline_at_ms {
+        update
+            .col_expr(delivery::Column::Status, Expr::value(STATUS_PENDING))
+            .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(retry_at))
+            .exec(&state.db)
+            .await?;
+        Metrics::bump(&state.metrics.messages_retried);
+        tracing::warn!(delivery = d.id, attempt, errcode, errmsg, "send failed, will retry");
+    } else {
+        update.col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED)).exec(&state.db).await?;
+        Metrics::bump(&state.metrics.messages_failed);
+        tracing::warn!(delivery = d.id, attempt, errcode, errmsg, "send failed for good");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_then_caps_and_jitters_downwards() {
+        for (attempt, full) in [(1, 500), (2, 1000), (3, 2000), (4, 4000), (5, 8000), (9, 8000)] {
+            for _ in 0..50 {
+                let ms = backoff(attempt).as_millis() as u64;
+                assert!(ms >= full / 2 && ms < full, "attempt {attempt}: {ms} ms");
+            }
+        }
+    }
+}

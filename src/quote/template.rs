@@ -1,0 +1,124 @@
+//! The message template: minijinja sources for the article's title, description,
+//! picture and link, stored in the database (newest version in force).
+//!
+//! Rendering is strict: a field the context does not have is an error, not an empty
+//! string, so a typo never sends a card with holes in it.
+
+use entity::{order, template};
+use minijinja::{Environment, UndefinedBehavior, Value, context};
+use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set};
+use url::Url;
+
+use super::orders::{building_area, market_cents, plain};
+use crate::now_ms;
+use crate::wechat::message::Article;
+
+/// The card the service sends unless a site owner configured another.
+pub const DEFAULT_TITLE: &str = "您的报价已保存：{{ building_area }}㎡ 仅需 {{ total_money }} 元";
+pub const DEFAULT_DESCRIPTION: &str = "建筑面积：{{ building_area }}㎡\n我们的报价：{{ total_money }} 元\n市场价：{{ market_money }} 元\n为您节省：{{ saved_money }} 元\n点击查看报价详情";
+pub const DEFAULT_PIC_URL: &str = "{{ base_url }}static/card.png";
+pub const DEFAULT_LINK: &str = "{{ quote_url }}";
+
+/// Stores the default template if there is none yet.
+pub async fn ensure_default(db: &DatabaseConnection) -> Result<(), DbErr> {
+    if template::Entity::find().count(db).await? == 0 {
+        template::ActiveModel {
+            title: Set(DEFAULT_TITLE.into()),
+            description: Set(DEFAULT_DESCRIPTION.into()),
+            pic_url: Set(DEFAULT_PIC_URL.into()),
+            link: Set(DEFAULT_LINK.into()),
+            created_at_ms: Set(now_ms()),
+            ..Default::default()
+        }
+        .insert(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The template in force: the newest version.
+pub async fn active(db: &DatabaseConnection) -> Result<Option<template::Model>, DbErr> {
+    template::Entity::find().order_by_desc(template::Column::Id).one(db).await
+}
+
+/// What a template can use: the order's figures (plain, for people), the shopper's
+/// openid, the signed quote link and the service's base URL.
+pub fn context_for(order: &order::Model, openid: &str, quote_url: &str, base_url: &Url) -> Value {
+    context! {
+        order_id => order.id,
+        total_money => plain(order.total_cents),
+        saved_money => plain(order.saved_cents),
+        market_money => plain(market_cents(order)),
+        room_area => plain(order.room_area_centi),
+        building_area => building_area(order),
+        openid => openid,
+        quote_url => quote_url,
+        base_url => base_url.as_str(),
+    }
+}
+
+/// Renders all four parts; the error names the part and minijinja's line and reason.
+pub fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, String> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    let part = |name: &str, source: &str| {
+        env.render_str(source, ctx).map(|s| s.trim().to_owned()).map_err(|e| {
+            let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+            format!("{name}{line}: {}", e.detail().unwrap_or(&e.kind().to_string()))
+        })
+    };
+    Ok(Article {
+        title: part("title", &tpl.title)?,
+        description: part("description", &tpl.description)?,
+        url: part("link", &tpl.link)?,
+        picurl: part("pic_url", &tpl.pic_url)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_template() -> template::Model {
+        template::Model {
+            id: 1,
+            title: DEFAULT_TITLE.into(),
+            description: DEFAULT_DESCRIPTION.into(),
+            pic_url: DEFAULT_PIC_URL.into(),
+            link: DEFAULT_LINK.into(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn sample_order() -> order::Model {
+        order::Model { id: 42, total_cents: 12_800_00, saved_cents: 3_200_50, room_area_centi: 88_00, created_at_ms: 0 }
+    }
+
+    #[test]
+    fn the_default_card_states_area_prices_and_saving() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let ctx = context_for(&sample_order(), "oX", "https://q.example/quote?x", &base);
+        let article = render(&default_template(), &ctx).unwrap();
+        assert_eq!(article.title, "您的报价已保存：110㎡ 仅需 12800 元");
+        assert_eq!(
+            article.description,
+            "建筑面积：110㎡\n我们的报价：12800 元\n市场价：16000.50 元\n为您节省：3200.50 元\n点击查看报价详情"
+        );
+        assert_eq!(article.url, "https://q.example/quote?x");
+        assert_eq!(article.picurl, "https://q.example/static/card.png");
+    }
+
+    #[test]
+    fn unknown_fields_and_broken_syntax_are_errors_with_a_reason() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let ctx = context_for(&sample_order(), "oX", "u", &base);
+        let mut tpl = default_template();
+        tpl.title = "{{ no_such_field }}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert!(err.starts_with("title line 1"), "{err}");
+        tpl.title = "ok".into();
+        tpl.description = "line one\n{% if %}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert!(err.starts_with("description line 2"), "{err}");
+    }
+}

@@ -1,0 +1,107 @@
+//! Each order's temporary QR ticket, reused while it has life left.
+//!
+//! The page of an order may be reloaded any number of times; it must cost no API call
+//! while the ticket has more than a minute to live. Tickets are kept in the QR registry
+//! (the database, shared by instances) and in a moka cache in front of it, whose
+//! `try_get_with` also makes concurrent first requests share one `qrcode/create`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use entity::qr_code;
+use moka::Expiry;
+use moka::future::Cache;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+
+use crate::wechat::Scene;
+use crate::wechat::qrcode::Lifetime;
+use crate::{AppError, AppState, now_ms};
+
+/// Lifetime asked for an order's code: the page's 30 minutes.
+pub const ORDER_CODE_SECONDS: u32 = 1800;
+/// A ticket with less than this left is replaced, so a shopper never scans a code that
+/// dies in their hand.
+pub const MIN_REMAINING_MS: i64 = 60_000;
+pub const KIND_ORDER: &str = "order";
+
+/// A ticket that is valid for at least [`MIN_REMAINING_MS`] more.
+#[derive(Debug, Clone)]
+pub struct LiveTicket {
+    pub ticket: String,
+    pub url: String,
+    pub expires_at_ms: i64,
+}
+
+impl LiveTicket {
+    /// Whole seconds it still lives.
+    pub fn remaining_seconds(&self) -> i64 {
+        ((self.expires_at_ms - now_ms()) / 1000).max(0)
+    }
+}
+
+pub type TicketCache = Cache<i64, Arc<LiveTicket>>;
+
+struct UntilReplaced;
+
+impl Expiry<i64, Arc<LiveTicket>> for UntilReplaced {
+    fn expire_after_create(&self, _: &i64, t: &Arc<LiveTicket>, _: Instant) -> Option<Duration> {
+        Some(Duration::from_millis((t.expires_at_ms - MIN_REMAINING_MS - now_ms()).max(0) as u64))
+    }
+}
+
+pub fn new_cache() -> TicketCache {
+    Cache::builder().max_capacity(100_000).expire_after(UntilReplaced).build()
+}
+
+/// The order's live ticket, creating one with WeChat only when none is left.
+pub async fn ticket_for_order(state: &AppState, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
+    state
+        .tickets
+        .try_get_with(order_id, load_or_create(state, order_id))
+        .await
+        .map_err(|e| match &*e {
+            AppError::Upstream(w) => AppError::Upstream(w.clone()),
+            AppError::NotFound => AppError::NotFound,
+            other => AppError::Internal(anyhow::anyhow!("loading the QR ticket: {other}")),
+        })
+}
+
+async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
+    let stored = qr_code::Entity::find()
+        .filter(qr_code::Column::Kind.eq(KIND_ORDER))
+        .filter(qr_code::Column::Target.eq(order_id.to_string()))
+        .filter(qr_code::Column::ExpiresAtMs.gt(now_ms() + MIN_REMAINING_MS))
+        .order_by_desc(qr_code::Column::ExpiresAtMs)
+        .one(&state.db)
+        .await?;
+    if let Some(code) = stored {
+        return Ok(Arc::new(LiveTicket {
+            ticket: code.ticket,
+            url: code.url,
+            expires_at_ms: code.expires_at_ms.unwrap_or_default(),
+        }));
+    }
+
+    let scene_id = u32::try_from(order_id).map_err(|_| AppError::NotFound)?;
+    let asked_at = now_ms();
+    let created = state
+        .wechat
+        .create_qrcode(&Scene::Id(scene_id), Lifetime::Temporary { expire_seconds: ORDER_CODE_SECONDS })
+        .await?;
+    // Count the lifetime from before the call, so we never think it lives longer than it does.
+    let seconds = created.expire_seconds.unwrap_or(ORDER_CODE_SECONDS).min(ORDER_CODE_SECONDS);
+    let expires_at_ms = asked_at + i64::from(seconds) * 1000;
+    qr_code::ActiveModel {
+        ticket: Set(created.ticket.clone()),
+        url: Set(created.url.clone()),
+        kind: Set(KIND_ORDER.into()),
+        scene: Set(scene_id.to_string()),
+        target: Set(order_id.to_string()),
+        expires_at_ms: Set(Some(expires_at_ms)),
+        created_at_ms: Set(asked_at),
+        ..Default::default()
+    }
+    .insert(&state.db)
+    .await?;
+    Ok(Arc::new(LiveTicket { ticket: created.ticket, url: created.url, expires_at_ms }))
+}

@@ -1,0 +1,192 @@
+//! A stand-in for WeChat, served under `/sandbox` when no credentials are configured.
+//!
+//! It plays both sides the service talks to: the API (`api`: token and stable_token with
+//! expiry, qrcode/create with its argument checks, showqrcode, message/custom/send with
+//! the one-article and one-minute rules, user/info without nickname, as WeChat answers
+//! today), and the phone that scans (`phone`: users who follow or not, scanning a
+//! ticket pushes a signed `subscribe`/`SCAN` to the callback with WeChat's 5-second
+//! timeout and 3 tries, and an inbox of what the account sent).
+//!
+//! It shares no code with the `wechat` client on purpose: it checks requests the way
+//! WeChat does, so a client bug shows up here instead of in production.
+
+mod api;
+mod phone;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use secrecy::SecretString;
+use serde::Serialize;
+use url::Url;
+
+use crate::AppState;
+use crate::config::WechatConfig;
+
+/// The sandbox account's original id (`ToUserName` of pushes).
+pub const ACCOUNT: &str = "gh_sandbox0000";
+/// Tokens live as long as WeChat's.
+const TOKEN_SECONDS: i64 = 7200;
+/// After a scan or subscribe, the account may send this many messages…
+const WINDOW_MESSAGES: u32 = 3;
+/// …within this long.
+const WINDOW_MS: i64 = 60_000;
+
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    world: Mutex<World>,
+    http: reqwest::Client,
+    /// Where pushes go: the service's `/wechat`.
+    callback: Url,
+    /// The sandbox's own API base, for showqrcode links.
+    api_base: Url,
+    app_id: String,
+    app_secret: SecretString,
+    token: SecretString,
+}
+
+#[derive(Default)]
+struct World {
+    users: BTreeMap<String, User>,
+    /// Every token issued and when it stops working.
+    tokens: HashMap<String, i64>,
+    /// The current stable token.
+    stable: Option<(String, i64)>,
+    tickets: HashMap<String, Ticket>,
+    inbox: Vec<Received>,
+    pushes: Vec<PushRecord>,
+    stats: Stats,
+    next_user: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct User {
+    pub openid: String,
+    pub nickname: String,
+    pub following: bool,
+    pub subscribe_time: i64,
+    /// When the last scan/subscribe event opened a message window, and how many messages
+    /// the account sent in it.
+    #[serde(skip)]
+    window_opened_ms: i64,
+    #[serde(skip)]
+    window_used: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ticket {
+    pub ticket: String,
+    pub url: String,
+    pub action_name: String,
+    pub scene: String,
+    pub expires_at_ms: Option<i64>,
+}
+
+/// A message the account sent to a sandbox user.
+#[derive(Debug, Clone, Serialize)]
+pub struct Received {
+    pub openid: String,
+    pub msgtype: String,
+    pub title: String,
+    pub description: String,
+    pub url: String,
+    pub picurl: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PushRecord {
+    pub openid: String,
+    pub event: String,
+    pub event_key: String,
+    pub tries: u32,
+    /// HTTP status of the last try, or the transport error.
+    pub outcome: String,
+    pub reply: String,
+}
+
+/// How often each API was called: what tests and the benchmark count.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Stats {
+    pub token_calls: u64,
+    pub stable_token_calls: u64,
+    pub qrcode_create_calls: u64,
+    pub custom_send_calls: u64,
+    pub user_info_calls: u64,
+    pub pushes: u64,
+}
+
+impl Sandbox {
+    pub fn new(wechat: &WechatConfig, callback: Url, api_base: Url) -> Self {
+        let http = reqwest::Client::builder()
+            // WeChat gives the callback 5 seconds.
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("the TLS backend is compiled in");
+        let mut world = World::default();
+        for nickname in ["小明", "Alice 🌸"] {
+            world.add_user(nickname);
+        }
+        Sandbox {
+            inner: Arc::new(Inner {
+                world: Mutex::new(world),
+                http,
+                callback,
+                api_base,
+                app_id: wechat.app_id.clone(),
+                app_secret: wechat.app_secret.clone(),
+                token: wechat.token.clone(),
+            }),
+        }
+    }
+
+    pub fn router(&self) -> Router<AppState> {
+        Router::new().merge(api::router()).merge(phone::router())
+    }
+
+    fn world(&self) -> MutexGuard<'_, World> {
+        // A panic while holding the lock leaves the data consistent (no multi-step
+        // invariants span an await), so a poisoned lock is still usable.
+        self.inner.world.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.world().stats.clone()
+    }
+
+    pub fn inbox(&self, openid: &str) -> Vec<Received> {
+        self.world().inbox.iter().filter(|m| m.openid == openid).cloned().collect()
+    }
+
+    pub fn users(&self) -> Vec<User> {
+        self.world().users.values().cloned().collect()
+    }
+
+    pub fn add_user(&self, nickname: &str) -> User {
+        self.world().add_user(nickname)
+    }
+}
+
+impl World {
+    fn add_user(&mut self, nickname: &str) -> User {
+        self.next_user += 1;
+        // Real openids are 28 characters of base64url; keep the shape.
+        let openid = format!("oSandbox{:020}", self.next_user);
+        let user = User {
+            openid: openid.clone(),
+            nickname: nickname.to_owned(),
+            following: false,
+            subscribe_time: 0,
+            window_opened_ms: 0,
+            window_used: 0,
+        };
+        self.users.insert(openid, user.clone());
+        user
+    }
+}

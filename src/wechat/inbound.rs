@@ -1,0 +1,280 @@
+//! Pushed XML → typed events.
+//!
+//! WeChat pushes every event and message as one flat `<xml>` element of CDATA fields.
+//! We parse it with quick-xml's serde support (no DTD processing, so no entity
+//! expansion), check each field we rely on, and classify the push. Scans are the events
+//! that matter here: a user who does not follow yet scans and gets `subscribe` with
+//! `EventKey=qrscene_<scene>`; a follower gets `SCAN` with `EventKey=<scene>`.
+//! <https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_event_pushes.html>
+
+use serde::Deserialize;
+
+/// The longest openid-like identifier we accept (WeChat's are 28 characters).
+const MAX_ID_LEN: usize = 64;
+/// The longest scene string WeChat creates (QR_STR_SCENE / QR_LIMIT_STR_SCENE).
+const MAX_SCENE_LEN: usize = 64;
+
+/// The raw fields of a push; unknown fields are ignored.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawPush {
+    to_user_name: Option<String>,
+    from_user_name: Option<String>,
+    create_time: Option<String>,
+    msg_type: Option<String>,
+    event: Option<String>,
+    event_key: Option<String>,
+    ticket: Option<String>,
+    msg_id: Option<String>,
+}
+
+/// A QR code's scene, as WeChat carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Scene {
+    /// `scene_id`: temporary codes take 1..=u32::MAX, permanent ones 1..=100000.
+    Id(u32),
+    /// `scene_str`: 1 to 64 characters.
+    Str(String),
+}
+
+impl Scene {
+    /// Reads a scene as WeChat writes it in `EventKey`: digits that fit a scene id are an
+    /// id; anything else is a scene string.
+    pub fn parse(value: &str) -> Option<Scene> {
+        if value.is_empty() || value.chars().count() > MAX_SCENE_LEN {
+            return None;
+        }
+        match value.parse::<u32>() {
+            Ok(id) if id > 0 && !value.starts_with('0') => Some(Scene::Id(id)),
+            _ => Some(Scene::Str(value.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Display for Scene {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scene::Id(id) => write!(f, "{id}"),
+            Scene::Str(s) => f.write_str(s),
+        }
+    }
+}
+
+/// A user scanned one of the account's parametric QR codes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanEvent {
+    /// The account's original id (`ToUserName`).
+    pub account: String,
+    pub openid: String,
+    /// WeChat's `CreateTime`, Unix seconds.
+    pub create_time: i64,
+    /// True for `subscribe` (the scan made them follow), false for `SCAN`.
+    pub new_follower: bool,
+    pub scene: Scene,
+    pub ticket: Option<String>,
+}
+
+impl ScanEvent {
+    /// What identifies this push across WeChat's retries of it: WeChat's own advice
+    /// (FromUserName + CreateTime), plus the event and scene, which a retry repeats
+    /// too, so two different codes scanned within one second stay two scans.
+    pub fn identity(&self) -> String {
+        let event = if self.new_follower { "subscribe" } else { "SCAN" };
+        format!("{}|{}|{}|{}", self.openid, self.create_time, event, self.scene)
+    }
+}
+
+/// What a push is, as far as this service cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Push {
+    Scan(ScanEvent),
+    /// Any other event or message: answered with `success` and logged.
+    Other { account: String, openid: String, msg_type: String, event: Option<String> },
+}
+
+impl Push {
+    pub fn account(&self) -> &str {
+        match self {
+            Push::Scan(scan) => &scan.account,
+            Push::Other { account, .. } => account,
+        }
+    }
+
+    pub fn openid(&self) -> &str {
+        match self {
+            Push::Scan(scan) => &scan.openid,
+            Push::Other { openid, .. } => openid,
+        }
+    }
+}
+
+/// Why a push was refused; the text goes back to the sender in the 400 answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MalformedPush(pub String);
+
+fn malformed(reason: impl Into<String>) -> MalformedPush {
+    MalformedPush(reason.into())
+}
+
+/// Parses one pushed XML document.
+pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
+    let text = std::str::from_utf8(body).map_err(|_| malformed("body is not UTF-8"))?;
+    if text.trim().is_empty() {
+        return Err(malformed("body is empty"));
+    }
+    let raw: RawPush =
+        quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
+
+    let account = required_id("ToUserName", raw.to_user_name)?;
+    let openid = required_id("FromUserName", raw.from_user_name)?;
+    let create_time = raw
+        .create_time
+        .as_deref()
+        .map(str::trim)
+        .ok_or_else(|| malformed("CreateTime is missing"))?
+        .parse::<i64>()
+        .ok()
+        .filter(|t| *t > 0)
+        .ok_or_else(|| malformed("CreateTime is not a positive integer"))?;
+    let msg_type = raw
+        .msg_type
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| malformed("MsgType is missing"))?;
+    if let Some(id) = &raw.msg_id
+        && id.trim().parse::<u64>().is_err()
+    {
+        return Err(malformed("MsgId is not an integer"));
+    }
+
+    let event = raw.event.filter(|e| !e.is_empty());
+    let key = raw.event_key.filter(|k| !k.is_empty());
+    let ticket = raw.ticket.filter(|t| !t.is_empty());
+    if let Some(t) = &ticket
+        && t.len() > 255
+    {
+        return Err(malformed("Ticket is longer than 255 bytes"));
+    }
+
+    // subscribe without a key is a plain follow; with `qrscene_` it came through a code.
+    let scan = match (msg_type.as_str(), event.as_deref(), key.as_deref()) {
+        ("event", Some("subscribe"), Some(key)) => match key.strip_prefix("qrscene_") {
+            Some(scene) => Some((true, scene_of(scene)?)),
+            None => None,
+        },
+        ("event", Some("SCAN"), Some(key)) => Some((false, scene_of(key)?)),
+        ("event", Some("SCAN"), None) => return Err(malformed("SCAN event without EventKey")),
+        _ => None,
+    };
+    Ok(match scan {
+        Some((new_follower, scene)) => {
+            Push::Scan(ScanEvent { account, openid, create_time, new_follower, scene, ticket })
+        }
+        None => Push::Other { account, openid, msg_type, event },
+    })
+}
+
+fn scene_of(value: &str) -> Result<Scene, MalformedPush> {
+    Scene::parse(value).ok_or_else(|| malformed("EventKey does not carry a valid scene (1 to 64 characters)"))
+}
+
+fn required_id(name: &str, value: Option<String>) -> Result<String, MalformedPush> {
+    let value = value.map(|v| v.trim().to_owned()).unwrap_or_default();
+    if value.is_empty() {
+        return Err(malformed(format!("{name} is missing")));
+    }
+    if value.len() > MAX_ID_LEN || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(malformed(format!("{name} is not a WeChat id")));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event: &str, key: Option<&str>) -> String {
+        let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
+        format!(
+            "<xml><ToUserName><![CDATA[gh_123]]></ToUserName>\
+             <FromUserName><![CDATA[oUser_1-x]]></FromUserName><CreateTime>1700000000</CreateTime>\
+             <MsgType><![CDATA[event]]></MsgType><Event><![CDATA[{event}]]></Event>{key}\
+             <Ticket><![CDATA[gQH47joAAAAA+/=]]></Ticket></xml>"
+        )
+    }
+
+    fn scan(push: Push) -> ScanEvent {
+        match push {
+            Push::Scan(s) => s,
+            other => panic!("expected a scan, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn subscribe_through_a_code_is_a_scan_by_a_new_follower() {
+        let s = scan(parse(event("subscribe", Some("qrscene_123")).as_bytes()).unwrap());
+        assert!(s.new_follower);
+        assert_eq!(s.scene, Scene::Id(123));
+        assert_eq!(s.openid, "oUser_1-x");
+        assert_eq!(s.account, "gh_123");
+        assert_eq!(s.create_time, 1_700_000_000);
+        assert_eq!(s.ticket.as_deref(), Some("gQH47joAAAAA+/="));
+    }
+
+    #[test]
+    fn scan_by_a_follower_carries_the_bare_scene() {
+        let s = scan(parse(event("SCAN", Some("4294967295")).as_bytes()).unwrap());
+        assert!(!s.new_follower);
+        assert_eq!(s.scene, Scene::Id(u32::MAX));
+    }
+
+    #[test]
+    fn scene_strings_and_out_of_range_numbers_stay_strings() {
+        assert_eq!(Scene::parse("promo-7"), Some(Scene::Str("promo-7".into())));
+        assert_eq!(Scene::parse("4294967296"), Some(Scene::Str("4294967296".into())));
+        assert_eq!(Scene::parse("0"), Some(Scene::Str("0".into())));
+        assert_eq!(Scene::parse("007"), Some(Scene::Str("007".into())));
+        assert_eq!(Scene::parse(""), None);
+        assert_eq!(Scene::parse(&"x".repeat(65)), None);
+    }
+
+    #[test]
+    fn plain_follow_unsubscribe_and_text_are_other() {
+        for body in [event("subscribe", None), event("unsubscribe", None), event("VIEW", Some("http://x"))] {
+            assert!(matches!(parse(body.as_bytes()).unwrap(), Push::Other { .. }), "{body}");
+        }
+        let text = "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>\
+                    <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>12</MsgId></xml>";
+        assert!(matches!(parse(text.as_bytes()).unwrap(), Push::Other { .. }));
+    }
+
+    #[test]
+    fn identity_separates_events_but_not_retries() {
+        let a = scan(parse(event("SCAN", Some("5")).as_bytes()).unwrap());
+        let b = scan(parse(event("SCAN", Some("5")).as_bytes()).unwrap());
+        let c = scan(parse(event("subscribe", Some("qrscene_5")).as_bytes()).unwrap());
+        assert_eq!(a.identity(), b.identity());
+        assert_ne!(a.identity(), c.identity());
+    }
+
+    #[test]
+    fn malformed_pushes_say_why() {
+        let cases = [
+            ("", "empty"),
+            ("<xml><ToUserName>gh</ToUserName", "invalid XML"),
+            ("not xml at all", "invalid XML"),
+            ("<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>", "ToUserName is missing"),
+            ("<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>x</CreateTime><MsgType>event</MsgType></xml>", "CreateTime"),
+            ("<xml><ToUserName>gh</ToUserName><FromUserName>o p</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>", "FromUserName is not"),
+            ("<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime></xml>", "MsgType"),
+        ];
+        for (body, reason) in cases {
+            let err = parse(body.as_bytes()).unwrap_err();
+            assert!(err.0.contains(reason), "{body:?}: {err}");
+        }
+        let long_key = event("SCAN", Some(&"k".repeat(65)));
+        assert!(parse(long_key.as_bytes()).unwrap_err().0.contains("EventKey"));
+        assert!(parse(event("SCAN", None).as_bytes()).unwrap_err().0.contains("EventKey"));
+        assert!(parse(&[0xff, 0xfe, b'<']).unwrap_err().0.contains("UTF-8"));
+    }
+}

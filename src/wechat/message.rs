@@ -1,0 +1,37 @@
+//! Customer-service messages: `message/custom/send`, news (one article card).
+//!
+//! Since 2018 a news message carries exactly one article (more → 45008). Since 2023, after
+//! a scan or subscribe event the account may send at most 3 messages within one minute
+//! (late → 45015, too many → 45047).
+//! <https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html>
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::client::{WechatClient, WechatError};
+
+/// One article card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Article {
+    pub title: String,
+    pub description: String,
+    pub url: String,
+    /// Left out of the request when empty: WeChat then shows the card without a picture.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub picurl: String,
+}
+
+#[derive(Deserialize)]
+struct Sent {}
+
+impl WechatClient {
+    #[tracing::instrument(name = "send_news", skip(self, article), err(Display))]
+    pub async fn send_news(&self, openid: &str, article: &Article) -> Result<(), WechatError> {
+        let body = json!({
+            "touser": openid,
+            "msgtype": "news",
+            "news": { "articles": [article] },
+        });
+        self.post::<_, Sent>("/cgi-bin/message/custom/send", &body).await.map(|_| ())
+    }
+}
