@@ -50,7 +50,10 @@ pub struct ConfigError {
 }
 
 fn invalid(variable: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError { variable, reason: reason.into() }
+    ConfigError {
+        variable,
+        reason: reason.into(),
+    }
 }
 
 impl Config {
@@ -63,7 +66,11 @@ impl Config {
     /// Builds the configuration from any variable source, so tests need not touch the
     /// process environment. Empty values count as unset.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let database_url =
             get("DATABASE_URL").unwrap_or_else(|| "sqlite://scanquote.db?mode=rwc".into());
@@ -87,35 +94,54 @@ impl Config {
             (None, None) => WechatConfig {
                 app_id: SANDBOX_APP_ID.into(),
                 app_secret: SANDBOX_APP_SECRET.into(),
-                token: get("WECHAT_TOKEN").unwrap_or_else(|| SANDBOX_TOKEN.into()).into(),
+                token: get("WECHAT_TOKEN")
+                    .unwrap_or_else(|| SANDBOX_TOKEN.into())
+                    .into(),
                 sandbox: api_base.is_none(),
                 api_base,
             },
             (Some(_), None) => {
-                return Err(invalid("WECHAT_APP_SECRET", "is required when WECHAT_APP_ID is set"));
+                return Err(invalid(
+                    "WECHAT_APP_SECRET",
+                    "is required when WECHAT_APP_ID is set",
+                ));
             }
             (None, Some(_)) => {
-                return Err(invalid("WECHAT_APP_ID", "is required when WECHAT_APP_SECRET is set"));
+                return Err(invalid(
+                    "WECHAT_APP_ID",
+                    "is required when WECHAT_APP_SECRET is set",
+                ));
             }
             (Some(app_id), Some(secret)) => {
                 let token = get("WECHAT_TOKEN").ok_or_else(|| {
                     invalid("WECHAT_TOKEN", "is required with real credentials (the callback token set on the WeChat platform)")
                 })?;
-                if !(3..=32).contains(&token.len()) || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
-                    return Err(invalid("WECHAT_TOKEN", "must be 3 to 32 letters or digits, as WeChat requires"));
+                if !(3..=32).contains(&token.len())
+                    || !token.chars().all(|c| c.is_ascii_alphanumeric())
+                {
+                    return Err(invalid(
+                        "WECHAT_TOKEN",
+                        "must be 3 to 32 letters or digits, as WeChat requires",
+                    ));
                 }
                 WechatConfig {
                     app_id,
                     app_secret: secret.into(),
                     token: token.into(),
-                    api_base: Some(api_base.unwrap_or_else(|| Url::parse(DEFAULT_API_BASE).expect("constant URL"))),
+                    api_base: Some(
+                        api_base
+                            .unwrap_or_else(|| Url::parse(DEFAULT_API_BASE).expect("constant URL")),
+                    ),
                     sandbox: false,
                 }
             }
         };
         if let Some(key) = get("WECHAT_ENCODING_AES_KEY") {
             if key.len() != 43 {
-                return Err(invalid("WECHAT_ENCODING_AES_KEY", "must be exactly 43 characters"));
+                return Err(invalid(
+                    "WECHAT_ENCODING_AES_KEY",
+                    "must be exactly 43 characters",
+                ));
             }
             return Err(invalid(
                 "WECHAT_ENCODING_AES_KEY",
@@ -137,7 +163,10 @@ fn parse_base_url(variable: &'static str, value: &str) -> Result<Url, ConfigErro
     let url = Url::parse(value.trim_end_matches('/'))
         .map_err(|e| invalid(variable, format!("not a URL ({e})")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid(variable, "must be an http:// or https:// URL with a host"));
+        return Err(invalid(
+            variable,
+            "must be an http:// or https:// URL with a host",
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(invalid(variable, "must not carry a query or fragment"));
@@ -151,8 +180,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -176,28 +207,57 @@ mod tests {
 
     #[test]
     fn real_credentials_default_to_the_real_api() {
-        let c = config(&[("WECHAT_APP_ID", "wx1"), ("WECHAT_APP_SECRET", "s"), ("WECHAT_TOKEN", "tok123")])
-            .unwrap();
+        let c = config(&[
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "s"),
+            ("WECHAT_TOKEN", "tok123"),
+        ])
+        .unwrap();
         assert!(!c.wechat.sandbox);
-        assert_eq!(c.wechat.api_base.unwrap().as_str(), "https://api.weixin.qq.com/");
+        assert_eq!(
+            c.wechat.api_base.unwrap().as_str(),
+            "https://api.weixin.qq.com/"
+        );
     }
 
     #[test]
     fn bad_values_are_refused_by_name() {
-        assert_eq!(config(&[("BIND_ADDR", "nope")]).unwrap_err().variable, "BIND_ADDR");
-        assert_eq!(config(&[("PUBLIC_BASE_URL", "ftp://x")]).unwrap_err().variable, "PUBLIC_BASE_URL");
-        assert_eq!(config(&[("DATABASE_URL", "postgres://x")]).unwrap_err().variable, "DATABASE_URL");
         assert_eq!(
-            config(&[("WECHAT_ENCODING_AES_KEY", "short")]).unwrap_err().variable,
+            config(&[("BIND_ADDR", "nope")]).unwrap_err().variable,
+            "BIND_ADDR"
+        );
+        assert_eq!(
+            config(&[("PUBLIC_BASE_URL", "ftp://x")])
+                .unwrap_err()
+                .variable,
+            "PUBLIC_BASE_URL"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "postgres://x")])
+                .unwrap_err()
+                .variable,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("WECHAT_ENCODING_AES_KEY", "short")])
+                .unwrap_err()
+                .variable,
             "WECHAT_ENCODING_AES_KEY"
         );
     }
 
     #[test]
     fn debug_output_redacts_secrets() {
-        let c = config(&[("WECHAT_APP_ID", "wx1"), ("WECHAT_APP_SECRET", "topsecret"), ("WECHAT_TOKEN", "tok123")])
-            .unwrap();
+        let c = config(&[
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "topsecret"),
+            ("WECHAT_TOKEN", "tok123"),
+        ])
+        .unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("topsecret") && !shown.contains("tok123"), "{shown}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("tok123"),
+            "{shown}"
+        );
     }
 }

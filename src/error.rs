@@ -16,7 +16,13 @@ pub enum AppError {
     NotFound,
     /// The request is wrong; `field` names the offending input when there is one.
     #[error("bad request: {reason}")]
-    BadRequest { field: Option<&'static str>, reason: String },
+    BadRequest {
+        field: Option<&'static str>,
+        reason: String,
+    },
+    /// The body is larger than the route accepts.
+    #[error("payload too large")]
+    TooLarge,
     /// A signature did not hold.
     #[error("forbidden")]
     Forbidden,
@@ -31,11 +37,17 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_field(field: &'static str, reason: impl Into<String>) -> Self {
-        AppError::BadRequest { field: Some(field), reason: reason.into() }
+        AppError::BadRequest {
+            field: Some(field),
+            reason: reason.into(),
+        }
     }
 
     pub fn bad_request(reason: impl Into<String>) -> Self {
-        AppError::BadRequest { field: None, reason: reason.into() }
+        AppError::BadRequest {
+            field: None,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -43,17 +55,28 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body) = match &self {
             AppError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": "not found" })),
-            AppError::BadRequest { field, reason } => {
-                (StatusCode::BAD_REQUEST, json!({ "error": reason, "field": field }))
-            }
+            AppError::BadRequest { field, reason } => (
+                StatusCode::BAD_REQUEST,
+                json!({ "error": reason, "field": field }),
+            ),
+            AppError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                json!({ "error": "payload too large" }),
+            ),
             AppError::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden" })),
             AppError::Upstream(e) => {
                 tracing::warn!(error = %e, "wechat call failed");
-                (StatusCode::BAD_GATEWAY, json!({ "error": "WeChat is unavailable, try again shortly" }))
+                (
+                    StatusCode::BAD_GATEWAY,
+                    json!({ "error": "WeChat is unavailable, try again shortly" }),
+                )
             }
             AppError::Db(_) | AppError::Internal(_) => {
                 tracing::error!(error = ?anyhow::Error::from(self), "request failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, json!({ "error": "internal error" }))
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({ "error": "internal error" }),
+                )
             }
         };
         (status, Json(body)).into_response()

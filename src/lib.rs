@@ -69,7 +69,10 @@ impl App {
             .with_context(|| format!("BIND_ADDR: cannot listen on {}", config.bind_addr))?;
         let bound = listener.local_addr()?;
         let reachable = reachable_url(bound);
-        let base_url = config.public_base_url.clone().unwrap_or_else(|| reachable.clone());
+        let base_url = config
+            .public_base_url
+            .clone()
+            .unwrap_or_else(|| reachable.clone());
 
         let api_base = match &config.wechat.api_base {
             Some(base) => base.clone(),
@@ -88,7 +91,8 @@ impl App {
             config.wechat.app_id.clone(),
             config.wechat.app_secret.clone(),
         );
-        let links = quote::links::LinkSigner::load_or_create(&db, config.link_secret.as_ref()).await?;
+        let links =
+            quote::links::LinkSigner::load_or_create(&db, config.link_secret.as_ref()).await?;
         quote::template::ensure_default(&db).await?;
 
         let state = AppState {
@@ -108,7 +112,9 @@ impl App {
     }
 
     pub fn address(&self) -> SocketAddr {
-        self.listener.local_addr().expect("a bound listener has an address")
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
     }
 
     pub fn state(&self) -> &AppState {
@@ -117,13 +123,19 @@ impl App {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
     /// and deliveries finish, and returns.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let workers = quote::delivery::spawn_workers(self.state.clone(), stop_rx);
         let router = http::router(self.state.clone());
-        axum::serve(self.listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(shutdown)
-            .await?;
+        axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
         let _ = stop_tx.send(true);
         for worker in workers {
             let _ = worker.await;

@@ -13,7 +13,9 @@ pub struct Model {
 // Values can be secrets.
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("setting::Model").field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("setting::Model")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,14 +5,16 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Applies the table options every table needs on MySQL/MariaDB (ignored by SQLite).
-fn table(name: &'static str) -> TableCreateStatement {
+/// A table with the options it needs on MySQL/MariaDB: InnoDB (transactions) and
+/// utf8mb4 (emoji). SQLite takes no table options.
+fn table(m: &SchemaManager, name: &'static str) -> TableCreateStatement {
     let mut t = Table::create();
-    t.table(Alias::new(name))
-        .if_not_exists()
-        .character_set("utf8mb4")
-        .collate("utf8mb4_bin")
-        .engine("InnoDB");
+    t.table(Alias::new(name)).if_not_exists();
+    if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
+        t.character_set("utf8mb4")
+            .collate("utf8mb4_bin")
+            .engine("InnoDB");
+    }
     t
 }
 
@@ -20,7 +22,7 @@ fn table(name: &'static str) -> TableCreateStatement {
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.create_table(
-            table("orders")
+            table(m, "orders")
                 .col(big_pk_auto("id"))
                 .col(big_integer("total_cents"))
                 .col(big_integer("saved_cents"))
@@ -31,7 +33,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("qr_codes")
+            table(m, "qr_codes")
                 .col(big_pk_auto("id"))
                 .col(string_len_uniq("ticket", 255))
                 .col(string_len("url", 255))
@@ -54,7 +56,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("access_tokens")
+            table(m, "access_tokens")
                 .col(string_len("app_id", 64).primary_key())
                 .col(text("token"))
                 .col(big_integer("expires_at_ms"))
@@ -64,7 +66,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("scans")
+            table(m, "scans")
                 .col(big_pk_auto("id"))
                 .col(string_len_uniq("event_identity", 191))
                 .col(string_len("openid", 64))
@@ -88,7 +90,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("deliveries")
+            table(m, "deliveries")
                 .col(big_pk_auto("id"))
                 .col(big_integer_uniq("scan_id"))
                 .col(string_len("openid", 64))
@@ -125,7 +127,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("templates")
+            table(m, "templates")
                 .col(big_pk_auto("id"))
                 .col(text("title"))
                 .col(text("description"))
@@ -137,7 +139,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("settings")
+            table(m, "settings")
                 .col(string_len("key", 64).primary_key())
                 .col(text("value"))
                 .to_owned(),
@@ -145,7 +147,7 @@ impl MigrationTrait for Migration {
         .await?;
 
         m.create_table(
-            table("profiles")
+            table(m, "profiles")
                 .col(string_len("openid", 64).primary_key())
                 .col(string_len_null("nickname", 128))
                 .col(text_null("headimgurl"))

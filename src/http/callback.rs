@@ -4,10 +4,10 @@
 //! does not hold), then the XML (400 with the reason). A scan is recorded and its message
 //! queued before we answer, and we answer at once: WeChat waits 5 seconds, then retries.
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::routing::get;
-use axum::Router;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
@@ -44,11 +44,15 @@ impl Signed {
 }
 
 /// The platform's server check: echo `echostr` only when the signature holds.
-async fn verify_server(State(state): State<AppState>, Query(q): Query<Signed>) -> Result<String, AppError> {
+async fn verify_server(
+    State(state): State<AppState>,
+    Query(q): Query<Signed>,
+) -> Result<String, AppError> {
     if !q.holds(&state) {
         return Err(AppError::Forbidden);
     }
-    q.echostr.ok_or_else(|| AppError::bad_field("echostr", "is required"))
+    q.echostr
+        .ok_or_else(|| AppError::bad_field("echostr", "is required"))
 }
 
 /// A push whose signature held and whose XML parsed.
@@ -64,20 +68,33 @@ impl FromRequest<AppState> for VerifiedPush {
         }
         let body = Bytes::from_request(req, state)
             .await
-            .map_err(|e| AppError::bad_request(format!("body could not be read: {e}")))?;
+            .map_err(|e| match e.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge,
+                _ => AppError::bad_request(format!("body could not be read: {e}")),
+            })?;
         let push = inbound::parse(&body).map_err(|e| AppError::bad_request(e.0))?;
         Ok(VerifiedPush(push))
     }
 }
 
-async fn receive_push(State(state): State<AppState>, VerifiedPush(push): VerifiedPush) -> Result<&'static str, AppError> {
+async fn receive_push(
+    State(state): State<AppState>,
+    VerifiedPush(push): VerifiedPush,
+) -> Result<&'static str, AppError> {
     match &push {
         Push::Scan(event) => {
             let outcome = scans::record_scan(&state, event).await?;
             tracing::info!(?outcome, openid = %event.openid, "scan handled");
         }
-        Push::Other { msg_type, event, .. } => {
-            tracing::info!(msg_type, event = event.as_deref().unwrap_or(""), openid = push.openid(), "push ignored");
+        Push::Other {
+            msg_type, event, ..
+        } => {
+            tracing::info!(
+                msg_type,
+                event = event.as_deref().unwrap_or(""),
+                openid = push.openid(),
+                "push ignored"
+            );
         }
     }
     Ok("success")

@@ -1,27 +1,39 @@
 //! `/healthz` (is the database reachable?) and `/metrics` (Prometheus text).
 
 use axum::Json;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
 use serde_json::json;
 
 use crate::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(health))
+        .route("/metrics", get(metrics))
 }
 
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let mode = if state.config.wechat.sandbox { "sandbox" } else { "wechat" };
+    let mode = if state.config.wechat.sandbox {
+        "sandbox"
+    } else {
+        "wechat"
+    };
     match state.db.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({ "status": "ok", "mode": mode }))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(json!({ "status": "ok", "mode": mode })),
+        ),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "database unavailable", "mode": mode })))
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "database unavailable", "mode": mode })),
+            )
         }
     }
 }

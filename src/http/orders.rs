@@ -1,11 +1,11 @@
 //! The orders API: create, read, its QR ticket and its scan status.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 
@@ -22,13 +22,19 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders/{id}/status", get(status))
 }
 
-async fn create(State(state): State<AppState>, body: Bytes) -> Result<(StatusCode, Json<OrderView>), AppError> {
+async fn create(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<OrderView>), AppError> {
     let new = NewOrder::from_json(&body)?;
     let order = create_order(&state.db, new).await?;
     Ok((StatusCode::CREATED, Json(OrderView::of(&order))))
 }
 
-async fn show(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<OrderView>, AppError> {
+async fn show(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<OrderView>, AppError> {
     let order = find_order(&state.db, parse_order_id(&id)?).await?;
     Ok(Json(OrderView::of(&order)))
 }
@@ -48,7 +54,10 @@ pub struct QrCodeView {
     pub showqrcode_url: String,
 }
 
-async fn qrcode(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<QrCodeView>, AppError> {
+async fn qrcode(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<QrCodeView>, AppError> {
     let order = find_order(&state.db, parse_order_id(&id)?).await?;
     let live = ticket_for_order(&state, order.id).await?;
     let base = state.base_url.as_str();
@@ -72,7 +81,12 @@ struct StatusView {
     status: OrderStatus,
 }
 
-async fn status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StatusView>, AppError> {
+async fn status(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<StatusView>, AppError> {
     let order = find_order(&state.db, parse_order_id(&id)?).await?;
-    Ok(Json(StatusView { status: order_status(&state.db, order.id).await? }))
+    Ok(Json(StatusView {
+        status: order_status(&state.db, order.id).await?,
+    }))
 }

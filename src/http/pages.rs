@@ -3,17 +3,19 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{Form, Path, Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use axum::Router;
 use chrono::{FixedOffset, TimeZone};
 use minijinja::{Environment, context};
 use serde::Deserialize;
 
-use crate::quote::orders::{self, FieldText, NewOrder, OrderView, create_order, find_order, parse_order_id};
+use crate::quote::orders::{
+    self, FieldText, NewOrder, OrderView, create_order, find_order, parse_order_id,
+};
 use crate::quote::profiles::profile_for;
 use crate::{AppError, AppState};
 
@@ -31,18 +33,26 @@ impl Pages {
             ("index.html", include_str!("../../templates/index.html")),
             ("order.html", include_str!("../../templates/order.html")),
             ("quote.html", include_str!("../../templates/quote.html")),
-            ("not_found.html", include_str!("../../templates/not_found.html")),
+            (
+                "not_found.html",
+                include_str!("../../templates/not_found.html"),
+            ),
             ("sandbox.html", include_str!("../../templates/sandbox.html")),
-            ("sandbox_inbox.html", include_str!("../../templates/sandbox_inbox.html")),
+            (
+                "sandbox_inbox.html",
+                include_str!("../../templates/sandbox_inbox.html"),
+            ),
         ] {
-            env.add_template(name, source).expect("page templates compile");
+            env.add_template(name, source)
+                .expect("page templates compile");
         }
         Pages { env: Arc::new(env) }
     }
 
     pub fn render(&self, name: &str, ctx: minijinja::Value) -> Result<Html<String>, AppError> {
         let page = self.env.get_template(name).and_then(|t| t.render(ctx));
-        page.map(Html).map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
+        page.map(Html)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
     }
 }
 
@@ -62,7 +72,10 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn index(State(state): State<AppState>) -> Result<Html<String>, AppError> {
-    state.pages.render("index.html", context! { sandbox => state.config.wechat.sandbox })
+    state.pages.render(
+        "index.html",
+        context! { sandbox => state.config.wechat.sandbox },
+    )
 }
 
 #[derive(Deserialize)]
@@ -73,11 +86,20 @@ struct OrderForm {
 }
 
 /// The landing page's form: the same checks as the API, errors shown on the form.
-async fn create_from_form(State(state): State<AppState>, Form(form): Form<OrderForm>) -> Result<Response, AppError> {
+async fn create_from_form(
+    State(state): State<AppState>,
+    Form(form): Form<OrderForm>,
+) -> Result<Response, AppError> {
     fn text(v: &Option<String>) -> Option<FieldText<'_>> {
-        v.as_deref().filter(|s| !s.trim().is_empty()).map(FieldText::Text)
+        v.as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(FieldText::Text)
     }
-    let new = NewOrder::from_fields(text(&form.total_money), text(&form.saved_money), text(&form.room_area));
+    let new = NewOrder::from_fields(
+        text(&form.total_money),
+        text(&form.saved_money),
+        text(&form.room_area),
+    );
     match new {
         Ok(new) => {
             let order = create_order(&state.db, new).await?;
@@ -127,7 +149,10 @@ fn not_found(state: &AppState) -> Response {
     }
 }
 
-async fn show_order_page(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, AppError> {
+async fn show_order_page(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
     let order = match parse_order_id(&id) {
         Ok(id) => find_order(&state.db, id).await,
         Err(e) => Err(e),
@@ -153,11 +178,16 @@ struct QuoteLink {
 
 /// The message's link. Anything short of a valid signature is simply not found, so the
 /// page gives nothing away about which orders or users exist.
-async fn show_quote_page(State(state): State<AppState>, Query(link): Query<QuoteLink>) -> Result<Response, AppError> {
+async fn show_quote_page(
+    State(state): State<AppState>,
+    Query(link): Query<QuoteLink>,
+) -> Result<Response, AppError> {
     let (Some(openid), Some(order_id), Some(sig)) = (link.openid, link.order_id, link.sig) else {
         return Ok(not_found(&state));
     };
-    let Ok(order_id) = parse_order_id(&order_id) else { return Ok(not_found(&state)) };
+    let Ok(order_id) = parse_order_id(&order_id) else {
+        return Ok(not_found(&state));
+    };
     if openid.len() > 64 || !state.links.verify(&openid, order_id, &sig) {
         return Ok(not_found(&state));
     }
@@ -200,7 +230,10 @@ fn figures(order: &entity::order::Model) -> minijinja::Value {
 
 async fn stylesheet() -> impl IntoResponse {
     (
-        [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../../static/style.css"),
     )
 }
@@ -210,7 +243,14 @@ async fn stylesheet() -> impl IntoResponse {
 async fn card_picture() -> Response {
     static CARD: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let bytes = CARD.get_or_init(draw_card);
-    ([(CONTENT_TYPE, "image/png"), (CACHE_CONTROL, "public, max-age=86400")], bytes.clone()).into_response()
+    (
+        [
+            (CONTENT_TYPE, "image/png"),
+            (CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        bytes.clone(),
+    )
+        .into_response()
 }
 
 fn draw_card() -> Vec<u8> {
@@ -228,9 +268,31 @@ fn draw_card() -> Vec<u8> {
     let mut encoder = png::Encoder::new(&mut out, w as u32, h as u32);
     encoder.set_color(png::ColorType::Rgb);
     encoder.set_depth(png::BitDepth::Eight);
-    let written = encoder.write_header().and_then(|mut writer| writer.write_image_data(&pixels));
+    let written = encoder
+        .write_header()
+        .and_then(|mut writer| writer.write_image_data(&pixels));
     if let Err(e) = written {
         tracing::error!(error = %e, "could not draw the card picture");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_page_template_compiles() {
+        let pages = Pages::new();
+        for name in [
+            "index.html",
+            "order.html",
+            "quote.html",
+            "not_found.html",
+            "sandbox.html",
+            "sandbox_inbox.html",
+        ] {
+            assert!(pages.env.get_template(name).is_ok(), "{name}");
+        }
+    }
 }

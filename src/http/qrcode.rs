@@ -2,12 +2,12 @@
 //! WeChat gave for its ticket (no call to `showqrcode`). Browsers may cache an image
 //! until a minute before its ticket expires; the ETag changes with the ticket.
 
+use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use qrcode::{Color, EcLevel, QrCode};
 use sha1::{Digest, Sha1};
 
@@ -25,11 +25,19 @@ pub fn router() -> Router<AppState> {
 const SCALE: usize = 8;
 const QUIET: usize = 4;
 
-async fn png(state: State<AppState>, id: Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
-    image(state, id, headers, "image/png", |code| encode_png(code)).await
+async fn png(
+    state: State<AppState>,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    image(state, id, headers, "image/png", encode_png).await
 }
 
-async fn svg(state: State<AppState>, id: Path<String>, headers: HeaderMap) -> Result<Response, AppError> {
+async fn svg(
+    state: State<AppState>,
+    id: Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     image(state, id, headers, "image/svg+xml", |code| {
         Ok(code
             .render::<qrcode::render::svg::Color>()
@@ -50,16 +58,34 @@ async fn image(
 ) -> Result<Response, AppError> {
     let order = find_order(&state.db, parse_order_id(&id)?).await?;
     let live = ticket_for_order(&state, order.id).await?;
-    let etag = format!("\"{}\"", &hex::encode(Sha1::digest(live.url.as_bytes()))[..16]);
+    let etag = format!(
+        "\"{}\"",
+        &hex::encode(Sha1::digest(live.url.as_bytes()))[..16]
+    );
     let max_age = ((live.expires_at_ms - MIN_REMAINING_MS - now_ms()) / 1000).max(0);
     let cache = format!("public, max-age={max_age}");
-    if headers.get(IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag), (CACHE_CONTROL, cache)]).into_response());
+    if headers
+        .get(IF_NONE_MATCH)
+        .is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(ETAG, etag), (CACHE_CONTROL, cache)],
+        )
+            .into_response());
     }
     let code = QrCode::with_error_correction_level(live.url.as_bytes(), EcLevel::M)
         .map_err(|e| anyhow::anyhow!("encoding the ticket URL: {e}"))?;
     let body = draw(&code)?;
-    Ok(([(CONTENT_TYPE, content_type.to_owned()), (ETAG, etag), (CACHE_CONTROL, cache)], body).into_response())
+    Ok((
+        [
+            (CONTENT_TYPE, content_type.to_owned()),
+            (ETAG, etag),
+            (CACHE_CONTROL, cache),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// A grayscale PNG: dark modules black, light modules and quiet zone white.
@@ -100,7 +126,10 @@ mod tests {
         let info = reader.next_frame(&mut buf).unwrap();
         let side = (code.width() + 8) * SCALE;
         assert_eq!((info.width as usize, info.height as usize), (side, side));
-        assert!(buf[..side * QUIET * SCALE].iter().all(|p| *p == 255), "quiet zone is white");
+        assert!(
+            buf[..side * QUIET * SCALE].iter().all(|p| *p == 255),
+            "quiet zone is white"
+        );
         // The top-left finder pattern starts right after the quiet zone.
         assert_eq!(buf[(QUIET * SCALE) * side + QUIET * SCALE], 0);
     }

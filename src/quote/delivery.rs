@@ -50,7 +50,9 @@ pub enum Step {
 }
 
 pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    (0..WORKERS).map(|_| tokio::spawn(run_worker(state.clone(), stop.clone()))).collect()
+    (0..WORKERS)
+        .map(|_| tokio::spawn(run_worker(state.clone(), stop.clone())))
+        .collect()
 }
 
 async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
@@ -113,7 +115,10 @@ pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
     let claimed = delivery::Entity::update_many()
         .col_expr(delivery::Column::Status, Expr::value(STATUS_SENDING))
         .col_expr(delivery::Column::LeaseUntilMs, Expr::value(now + LEASE_MS))
-        .col_expr(delivery::Column::Attempts, Expr::value(candidate.attempts + 1))
+        .col_expr(
+            delivery::Column::Attempts,
+            Expr::value(candidate.attempts + 1),
+        )
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
         .filter(delivery::Column::Id.eq(candidate.id))
         .filter(delivery::Column::Attempts.eq(candidate.attempts))
@@ -140,21 +145,39 @@ enum Failure {
 async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
     // A message taken over from a dead worker may be too late: WeChat would answer 45015.
     if now_ms() > d.deadline_at_ms {
-        return Err(Failure::Local("the minute after the scan in which WeChat accepts messages has passed".into()));
+        return Err(Failure::Local(
+            "the minute after the scan in which WeChat accepts messages has passed".into(),
+        ));
     }
     let order = match orders::find_order(&state.db, d.order_id).await {
         Ok(order) => order,
         Err(AppError::NotFound) => return Err(Failure::Local("order no longer exists".into())),
-        Err(e) => return Err(Failure::Wechat(WechatError::Retry { errcode: None, reason: e.to_string() })),
+        Err(e) => {
+            return Err(Failure::Wechat(WechatError::Retry {
+                errcode: None,
+                reason: e.to_string(),
+            }));
+        }
     };
     let tpl = template::active(&state.db)
         .await
-        .map_err(|e| Failure::Wechat(WechatError::Retry { errcode: None, reason: e.to_string() }))?
+        .map_err(|e| {
+            Failure::Wechat(WechatError::Retry {
+                errcode: None,
+                reason: e.to_string(),
+            })
+        })?
         .ok_or_else(|| Failure::Local("no message template".into()))?;
-    let quote_url = links::LinkSigner::quote_url(&state.links, &state.base_url, &d.openid, order.id);
+    let quote_url =
+        links::LinkSigner::quote_url(&state.links, &state.base_url, &d.openid, order.id);
     let ctx = template::context_for(&order, &d.openid, &quote_url, &state.base_url);
-    let article = template::render(&tpl, &ctx).map_err(|e| Failure::Local(format!("template: {e}")))?;
-    state.wechat.send_news(&d.openid, &article).await.map_err(Failure::Wechat)
+    let article =
+        template::render(&tpl, &ctx).map_err(|e| Failure::Local(format!("template: {e}")))?;
+    state
+        .wechat
+        .send_news(&d.openid, &article)
+        .await
+        .map_err(Failure::Wechat)
 }
 
 async fn record(
@@ -173,7 +196,10 @@ async fn record(
                 .col_expr(delivery::Column::Status, Expr::value(STATUS_SENT))
                 .col_expr(delivery::Column::SentAtMs, Expr::value(now))
                 .col_expr(delivery::Column::Errcode, Expr::value(Option::<i32>::None))
-                .col_expr(delivery::Column::Errmsg, Expr::value(Option::<String>::None))
+                .col_expr(
+                    delivery::Column::Errmsg,
+                    Expr::value(Option::<String>::None),
+                )
                 .exec(&state.db)
                 .await?;
             Metrics::bump(&state.metrics.messages_sent);
@@ -184,10 +210,16 @@ async fn record(
         Err(Failure::Wechat(e)) => {
             let transient = e.is_transient();
             let errmsg = match &e {
-                WechatError::Rejected { errmsg, .. } | WechatError::RefreshToken { errmsg, .. } => errmsg.clone(),
+                WechatError::Rejected { errmsg, .. } | WechatError::RefreshToken { errmsg, .. } => {
+                    errmsg.clone()
+                }
                 other => other.to_string(),
             };
-            (e.errcode().and_then(|c| i32::try_from(c).ok()), errmsg, transient)
+            (
+                e.errcode().and_then(|c| i32::try_from(c).ok()),
+                errmsg,
+                transient,
+            )
         }
     };
     let retry_at = now + backoff(attempt as u32).as_millis() as i64;
@@ -201,11 +233,26 @@ async fn record(
             .exec(&state.db)
             .await?;
         Metrics::bump(&state.metrics.messages_retried);
-        tracing::warn!(delivery = d.id, attempt, errcode, errmsg, "send failed, will retry");
+        tracing::warn!(
+            delivery = d.id,
+            attempt,
+            errcode,
+            errmsg,
+            "send failed, will retry"
+        );
     } else {
-        update.col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED)).exec(&state.db).await?;
+        update
+            .col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED))
+            .exec(&state.db)
+            .await?;
         Metrics::bump(&state.metrics.messages_failed);
-        tracing::warn!(delivery = d.id, attempt, errcode, errmsg, "send failed for good");
+        tracing::warn!(
+            delivery = d.id,
+            attempt,
+            errcode,
+            errmsg,
+            "send failed for good"
+        );
     }
     Ok(())
 }
@@ -216,7 +263,14 @@ mod tests {
 
     #[test]
     fn backoff_grows_then_caps_and_jitters_downwards() {
-        for (attempt, full) in [(1, 500), (2, 1000), (3, 2000), (4, 4000), (5, 8000), (9, 8000)] {
+        for (attempt, full) in [
+            (1, 500),
+            (2, 1000),
+            (3, 2000),
+            (4, 4000),
+            (5, 8000),
+            (9, 8000),
+        ] {
             for _ in 0..50 {
                 let ms = backoff(attempt).as_millis() as u64;
                 assert!(ms >= full / 2 && ms < full, "attempt {attempt}: {ms} ms");

@@ -22,7 +22,20 @@ pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
     } else {
         Decimal::from_str_exact(text)
     }
-    .map_err(|_| AmountError("must be a number"))?;
+    .map_err(|_| {
+        // Well-formed but beyond what Decimal holds (28 digits): say so rather than
+        // calling a number not a number.
+        // (f64 only classifies the syntax here; its value is never used.)
+        let numeric = text.parse::<f64>().is_ok()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_digit() || ".eE+-".contains(c));
+        AmountError(if numeric {
+            "is too large"
+        } else {
+            "must be a number"
+        })
+    })?;
     if value.is_sign_negative() && !value.is_zero() {
         return Err(AmountError("must not be negative"));
     }
@@ -47,7 +60,11 @@ pub fn format_fixed(hundredths: i64) -> String {
 
 /// `128000` → `"1280"`, `128050` → `"1280.50"`: whole amounts without decimals, for people.
 pub fn format_plain(hundredths: i64) -> String {
-    if hundredths % 100 == 0 { (hundredths / 100).to_string() } else { format_fixed(hundredths) }
+    if hundredths % 100 == 0 {
+        (hundredths / 100).to_string()
+    } else {
+        format_fixed(hundredths)
+    }
 }
 
 /// Rounds hundredths to whole units, halves up.
@@ -74,13 +91,36 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_exact_amount() {
-        assert_eq!(parse_hundredths("-1"), Err(AmountError("must not be negative")));
-        assert_eq!(parse_hundredths("1.234"), Err(AmountError("must have at most 2 decimal places")));
-        assert_eq!(parse_hundredths("abc"), Err(AmountError("must be a number")));
+        assert_eq!(
+            parse_hundredths("-1"),
+            Err(AmountError("must not be negative"))
+        );
+        assert_eq!(
+            parse_hundredths("1.234"),
+            Err(AmountError("must have at most 2 decimal places"))
+        );
+        assert_eq!(
+            parse_hundredths("abc"),
+            Err(AmountError("must be a number"))
+        );
         assert_eq!(parse_hundredths(""), Err(AmountError("must be a number")));
-        assert_eq!(parse_hundredths("NaN"), Err(AmountError("must be a number")));
-        assert!(parse_hundredths("1e40").is_err());
-        assert_eq!(parse_hundredths("20000000000"), Err(AmountError("is too large")));
+        assert_eq!(
+            parse_hundredths("NaN"),
+            Err(AmountError("must be a number"))
+        );
+        assert_eq!(parse_hundredths("1e40"), Err(AmountError("is too large")));
+        assert_eq!(
+            parse_hundredths("1-2"),
+            Err(AmountError("must be a number"))
+        );
+        assert_eq!(
+            parse_hundredths("inf"),
+            Err(AmountError("must be a number"))
+        );
+        assert_eq!(
+            parse_hundredths("20000000000"),
+            Err(AmountError("is too large"))
+        );
     }
 
     #[test]

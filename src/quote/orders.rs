@@ -55,9 +55,16 @@ impl NewOrder {
         let saved_cents = amount("saved_money", saved_money)?;
         let room_area_centi = amount("room_area", room_area)?;
         if room_area_centi == 0 {
-            return Err(AppError::bad_field("room_area", "must be greater than zero"));
+            return Err(AppError::bad_field(
+                "room_area",
+                "must be greater than zero",
+            ));
         }
-        Ok(NewOrder { total_cents, saved_cents, room_area_centi })
+        Ok(NewOrder {
+            total_cents,
+            saved_cents,
+            room_area_centi,
+        })
     }
 }
 
@@ -68,7 +75,8 @@ fn amount(field: &'static str, value: Option<FieldText>) -> Result<i64, AppError
         Some(FieldText::Json(raw)) => {
             let raw = raw.get().trim();
             if raw.starts_with('"') {
-                serde_json::from_str::<String>(raw).map_err(|_| AppError::bad_field(field, "must be a number"))?
+                serde_json::from_str::<String>(raw)
+                    .map_err(|_| AppError::bad_field(field, "must be a number"))?
             } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
                 raw.to_owned()
             } else if raw == "null" {
@@ -83,7 +91,10 @@ fn amount(field: &'static str, value: Option<FieldText>) -> Result<i64, AppError
 
 /// Stores an order. Its id becomes the temporary QR scene id, which WeChat limits to
 /// 32 bits: an id past that is refused and rolled back rather than stored unusable.
-pub async fn create_order(db: &DatabaseConnection, new: NewOrder) -> Result<order::Model, AppError> {
+pub async fn create_order(
+    db: &DatabaseConnection,
+    new: NewOrder,
+) -> Result<order::Model, AppError> {
     let txn = db.begin().await?;
     let stored = order::ActiveModel {
         total_cents: Set(new.total_cents),
@@ -106,12 +117,19 @@ pub async fn create_order(db: &DatabaseConnection, new: NewOrder) -> Result<orde
 }
 
 pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<order::Model, AppError> {
-    order::Entity::find_by_id(id).one(db).await?.ok_or(AppError::NotFound)
+    order::Entity::find_by_id(id)
+        .one(db)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// Parses an order id from a path; anything that cannot be one is simply not found.
 pub fn parse_order_id(text: &str) -> Result<i64, AppError> {
-    text.parse::<u32>().ok().filter(|id| *id > 0).map(i64::from).ok_or(AppError::NotFound)
+    text.parse::<u32>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(i64::from)
+        .ok_or(AppError::NotFound)
 }
 
 /// An order as the API and the templates show it.
@@ -167,7 +185,13 @@ mod tests {
     use super::*;
 
     fn order(total: i64, saved: i64, area: i64) -> order::Model {
-        order::Model { id: 1, total_cents: total, saved_cents: saved, room_area_centi: area, created_at_ms: 0 }
+        order::Model {
+            id: 1,
+            total_cents: total,
+            saved_cents: saved,
+            room_area_centi: area,
+            created_at_ms: 0,
+        }
     }
 
     #[test]
@@ -183,19 +207,47 @@ mod tests {
             Err(AppError::BadRequest { field, reason }) => (field, reason),
             other => panic!("{body}: {other:?}"),
         };
-        assert_eq!(err(r#"{"saved_money":1,"room_area":1}"#).0, Some("total_money"));
-        assert_eq!(err(r#"{"total_money":-1,"saved_money":1,"room_area":1}"#), (Some("total_money"), "must not be negative".into()));
-        assert_eq!(err(r#"{"total_money":1,"saved_money":"abc","room_area":1}"#).0, Some("saved_money"));
-        assert_eq!(err(r#"{"total_money":1,"saved_money":1,"room_area":true}"#).0, Some("room_area"));
-        assert_eq!(err(r#"{"total_money":1,"saved_money":1,"room_area":0}"#).0, Some("room_area"));
-        assert_eq!(err(r#"{"total_money":null,"saved_money":1,"room_area":1}"#).0, Some("total_money"));
+        assert_eq!(
+            err(r#"{"saved_money":1,"room_area":1}"#).0,
+            Some("total_money")
+        );
+        assert_eq!(
+            err(r#"{"total_money":-1,"saved_money":1,"room_area":1}"#),
+            (Some("total_money"), "must not be negative".into())
+        );
+        assert_eq!(
+            err(r#"{"total_money":1,"saved_money":"abc","room_area":1}"#).0,
+            Some("saved_money")
+        );
+        assert_eq!(
+            err(r#"{"total_money":1,"saved_money":1,"room_area":true}"#).0,
+            Some("room_area")
+        );
+        assert_eq!(
+            err(r#"{"total_money":1,"saved_money":1,"room_area":0}"#).0,
+            Some("room_area")
+        );
+        assert_eq!(
+            err(r#"{"total_money":null,"saved_money":1,"room_area":1}"#).0,
+            Some("total_money")
+        );
         assert_eq!(err(r#"[1,2]"#).0, None);
         assert_eq!(err(r#"{"#).0, None);
     }
 
     #[test]
     fn numbers_and_strings_are_read_exactly() {
-        let o = NewOrder::from_json(br#"{"total_money":12800.10,"saved_money":"3200.5","room_area":88.5}"#).unwrap();
-        assert_eq!(o, NewOrder { total_cents: 1_280_010, saved_cents: 320_050, room_area_centi: 8_850 });
+        let o = NewOrder::from_json(
+            br#"{"total_money":12800.10,"saved_money":"3200.5","room_area":88.5}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            o,
+            NewOrder {
+                total_cents: 1_280_010,
+                saved_cents: 320_050,
+                room_area_centi: 8_850
+            }
+        );
     }
 }

@@ -25,7 +25,10 @@ pub struct Profile {
 pub type ProfileCache = Cache<String, Arc<Profile>>;
 
 pub fn new_cache() -> ProfileCache {
-    Cache::builder().max_capacity(10_000).time_to_live(Duration::from_secs(600)).build()
+    Cache::builder()
+        .max_capacity(10_000)
+        .time_to_live(Duration::from_secs(600))
+        .build()
 }
 
 pub async fn profile_for(state: &AppState, openid: &str) -> Arc<Profile> {
@@ -33,13 +36,23 @@ pub async fn profile_for(state: &AppState, openid: &str) -> Arc<Profile> {
         return p;
     }
     let profile = Arc::new(load(state, openid).await);
-    state.profiles.insert(openid.to_owned(), profile.clone()).await;
+    state
+        .profiles
+        .insert(openid.to_owned(), profile.clone())
+        .await;
     profile
 }
 
 async fn load(state: &AppState, openid: &str) -> Profile {
-    let stored = profile::Entity::find_by_id(openid.to_owned()).one(&state.db).await.ok().flatten();
-    let of = |m: &profile::Model| Profile { nickname: m.nickname.clone(), avatar_url: m.headimgurl.clone() };
+    let stored = profile::Entity::find_by_id(openid.to_owned())
+        .one(&state.db)
+        .await
+        .ok()
+        .flatten();
+    let of = |m: &profile::Model| Profile {
+        nickname: m.nickname.clone(),
+        avatar_url: m.headimgurl.clone(),
+    };
     if let Some(m) = &stored
         && now_ms() - m.fetched_at_ms < FRESH_MS
     {
@@ -50,8 +63,14 @@ async fn load(state: &AppState, openid: &str) -> Profile {
             let row = profile::ActiveModel {
                 openid: Set(openid.to_owned()),
                 // Keep what we knew (e.g. from web authorization) when WeChat sends nothing.
-                nickname: Set(info.nickname.filter(|n| !n.is_empty()).or(stored.as_ref().and_then(|m| m.nickname.clone()))),
-                headimgurl: Set(info.headimgurl.filter(|u| !u.is_empty()).or(stored.as_ref().and_then(|m| m.headimgurl.clone()))),
+                nickname: Set(info
+                    .nickname
+                    .filter(|n| !n.is_empty())
+                    .or(stored.as_ref().and_then(|m| m.nickname.clone()))),
+                headimgurl: Set(info
+                    .headimgurl
+                    .filter(|u| !u.is_empty())
+                    .or(stored.as_ref().and_then(|m| m.headimgurl.clone()))),
                 subscribed: Set(info.subscribe == 1),
                 fetched_at_ms: Set(now_ms()),
             };
@@ -71,7 +90,10 @@ async fn load(state: &AppState, openid: &str) -> Profile {
             if let Err(e) = saved {
                 tracing::warn!(error = %e, "could not store a profile");
             }
-            Profile { nickname: row.nickname.unwrap(), avatar_url: row.headimgurl.unwrap() }
+            Profile {
+                nickname: row.nickname.unwrap(),
+                avatar_url: row.headimgurl.unwrap(),
+            }
         }
         Err(e) => {
             tracing::warn!(error = %e, "user/info failed; showing the stored or a neutral profile");

@@ -4,8 +4,8 @@
 
 use entity::{delivery, order, qr_code, scan};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set, SqlErr, TransactionTrait,
 };
 use serde::Serialize;
 
@@ -27,9 +27,17 @@ pub enum ScanOutcome {
 
 /// Resolves the scene: the ticket registry first (it knows what each code was made for),
 /// the EventKey second (codes made before the registry, or pushes without Ticket).
-async fn resolve_order(db: &DatabaseConnection, event: &ScanEvent) -> Result<(Option<i64>, Option<i64>), DbErr> {
+async fn resolve_order(
+    db: &DatabaseConnection,
+    event: &ScanEvent,
+) -> Result<(Option<i64>, Option<i64>), DbErr> {
     let registered = match &event.ticket {
-        Some(ticket) => qr_code::Entity::find().filter(qr_code::Column::Ticket.eq(ticket)).one(db).await?,
+        Some(ticket) => {
+            qr_code::Entity::find()
+                .filter(qr_code::Column::Ticket.eq(ticket))
+                .one(db)
+                .await?
+        }
         None => None,
     };
     let candidate = match &registered {
@@ -57,7 +65,12 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<ScanOutc
     let inserted = scan::ActiveModel {
         event_identity: Set(event.identity()),
         openid: Set(event.openid.clone()),
-        event: Set(if event.new_follower { "subscribe" } else { "SCAN" }.into()),
+        event: Set(if event.new_follower {
+            "subscribe"
+        } else {
+            "SCAN"
+        }
+        .into()),
         scene: Set(event.scene.to_string()),
         ticket: Set(event.ticket.clone()),
         qr_code_id: Set(qr_code_id),

@@ -6,7 +6,9 @@
 
 use entity::{order, template};
 use minijinja::{Environment, UndefinedBehavior, Value, context};
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
+};
 use url::Url;
 
 use super::orders::{building_area, market_cents, plain};
@@ -38,7 +40,10 @@ pub async fn ensure_default(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// The template in force: the newest version.
 pub async fn active(db: &DatabaseConnection) -> Result<Option<template::Model>, DbErr> {
-    template::Entity::find().order_by_desc(template::Column::Id).one(db).await
+    template::Entity::find()
+        .order_by_desc(template::Column::Id)
+        .one(db)
+        .await
 }
 
 /// What a template can use: the order's figures (plain, for people), the shopper's
@@ -62,10 +67,15 @@ pub fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, String> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     let part = |name: &str, source: &str| {
-        env.render_str(source, ctx).map(|s| s.trim().to_owned()).map_err(|e| {
-            let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
-            format!("{name}{line}: {}", e.detail().unwrap_or(&e.kind().to_string()))
-        })
+        env.render_str(source, ctx)
+            .map(|s| s.trim().to_owned())
+            .map_err(|e| {
+                let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+                format!(
+                    "{name}{line}: {}",
+                    e.detail().unwrap_or(&e.kind().to_string())
+                )
+            })
     };
     Ok(Article {
         title: part("title", &tpl.title)?,
@@ -91,7 +101,13 @@ mod tests {
     }
 
     fn sample_order() -> order::Model {
-        order::Model { id: 42, total_cents: 12_800_00, saved_cents: 3_200_50, room_area_centi: 88_00, created_at_ms: 0 }
+        order::Model {
+            id: 42,
+            total_cents: 1_280_000,
+            saved_cents: 320_050,
+            room_area_centi: 88_00,
+            created_at_ms: 0,
+        }
     }
 
     #[test]

@@ -45,16 +45,24 @@ struct UntilReplaced;
 
 impl Expiry<i64, Arc<LiveTicket>> for UntilReplaced {
     fn expire_after_create(&self, _: &i64, t: &Arc<LiveTicket>, _: Instant) -> Option<Duration> {
-        Some(Duration::from_millis((t.expires_at_ms - MIN_REMAINING_MS - now_ms()).max(0) as u64))
+        Some(Duration::from_millis(
+            (t.expires_at_ms - MIN_REMAINING_MS - now_ms()).max(0) as u64,
+        ))
     }
 }
 
 pub fn new_cache() -> TicketCache {
-    Cache::builder().max_capacity(100_000).expire_after(UntilReplaced).build()
+    Cache::builder()
+        .max_capacity(100_000)
+        .expire_after(UntilReplaced)
+        .build()
 }
 
 /// The order's live ticket, creating one with WeChat only when none is left.
-pub async fn ticket_for_order(state: &AppState, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
+pub async fn ticket_for_order(
+    state: &AppState,
+    order_id: i64,
+) -> Result<Arc<LiveTicket>, AppError> {
     state
         .tickets
         .try_get_with(order_id, load_or_create(state, order_id))
@@ -86,10 +94,18 @@ async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicke
     let asked_at = now_ms();
     let created = state
         .wechat
-        .create_qrcode(&Scene::Id(scene_id), Lifetime::Temporary { expire_seconds: ORDER_CODE_SECONDS })
+        .create_qrcode(
+            &Scene::Id(scene_id),
+            Lifetime::Temporary {
+                expire_seconds: ORDER_CODE_SECONDS,
+            },
+        )
         .await?;
     // Count the lifetime from before the call, so we never think it lives longer than it does.
-    let seconds = created.expire_seconds.unwrap_or(ORDER_CODE_SECONDS).min(ORDER_CODE_SECONDS);
+    let seconds = created
+        .expire_seconds
+        .unwrap_or(ORDER_CODE_SECONDS)
+        .min(ORDER_CODE_SECONDS);
     let expires_at_ms = asked_at + i64::from(seconds) * 1000;
     qr_code::ActiveModel {
         ticket: Set(created.ticket.clone()),
@@ -103,5 +119,9 @@ async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicke
     }
     .insert(&state.db)
     .await?;
-    Ok(Arc::new(LiveTicket { ticket: created.ticket, url: created.url, expires_at_ms }))
+    Ok(Arc::new(LiveTicket {
+        ticket: created.ticket,
+        url: created.url,
+        expires_at_ms,
+    }))
 }

@@ -2,13 +2,13 @@
 //! and `errmsg` on failure.
 
 use axum::Json;
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use rand::distributions::Alphanumeric;
@@ -31,7 +31,10 @@ pub fn router() -> Router<AppState> {
 }
 
 pub(super) fn sandbox(state: &AppState) -> &Sandbox {
-    state.sandbox.as_ref().expect("sandbox routes are mounted only in sandbox mode")
+    state
+        .sandbox
+        .as_ref()
+        .expect("sandbox routes are mounted only in sandbox mode")
 }
 
 fn error(errcode: i64, errmsg: &str) -> Json<Value> {
@@ -39,16 +42,25 @@ fn error(errcode: i64, errmsg: &str) -> Json<Value> {
 }
 
 fn random_token() -> String {
-    rand::thread_rng().sample_iter(&Alphanumeric).take(64).map(char::from).collect()
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(64)
+        .map(char::from)
+        .collect()
 }
 
 impl World {
     fn check_token(&self, token: Option<&str>) -> Result<(), Json<Value>> {
-        let token = token.filter(|t| !t.is_empty()).ok_or_else(|| error(41001, "access_token missing"))?;
+        let token = token
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| error(41001, "access_token missing"))?;
         match self.tokens.get(token) {
             Some(expires) if *expires > now_ms() => Ok(()),
             Some(_) => Err(error(42001, "access_token expired")),
-            None => Err(error(40001, "invalid credential, access_token is invalid or not latest")),
+            None => Err(error(
+                40001,
+                "invalid credential, access_token is invalid or not latest",
+            )),
         }
     }
 
@@ -74,7 +86,12 @@ struct TokenQuery {
 }
 
 impl Sandbox {
-    fn check_credentials(&self, grant_type: Option<&str>, appid: Option<&str>, secret: Option<&str>) -> Result<(), Json<Value>> {
+    fn check_credentials(
+        &self,
+        grant_type: Option<&str>,
+        appid: Option<&str>,
+        secret: Option<&str>,
+    ) -> Result<(), Json<Value>> {
         if grant_type != Some("client_credential") {
             return Err(error(40002, "invalid grant_type"));
         }
@@ -92,7 +109,11 @@ impl Sandbox {
 /// five more minutes only.
 async fn token(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Json<Value> {
     let sandbox = sandbox(&state);
-    if let Err(e) = sandbox.check_credentials(q.grant_type.as_deref(), q.appid.as_deref(), q.secret.as_deref()) {
+    if let Err(e) = sandbox.check_credentials(
+        q.grant_type.as_deref(),
+        q.appid.as_deref(),
+        q.secret.as_deref(),
+    ) {
         return e;
     }
     let mut world = sandbox.world();
@@ -113,10 +134,14 @@ async fn stable_token(State(state): State<AppState>, body: Bytes) -> Json<Value>
         return error(47001, "data format error");
     };
     let field = |name: &str| body.get(name).and_then(Value::as_str);
-    if let Err(e) = sandbox.check_credentials(field("grant_type"), field("appid"), field("secret")) {
+    if let Err(e) = sandbox.check_credentials(field("grant_type"), field("appid"), field("secret"))
+    {
         return e;
     }
-    let force = body.get("force_refresh").and_then(Value::as_bool).unwrap_or(false);
+    let force = body
+        .get("force_refresh")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     let mut world = sandbox.world();
     world.stats.stable_token_calls += 1;
     let now = now_ms();
@@ -129,10 +154,16 @@ async fn stable_token(State(state): State<AppState>, body: Bytes) -> Json<Value>
 }
 
 fn scene_of(action: &str, info: Option<&Value>) -> Result<String, Json<Value>> {
-    let scene = info.and_then(|i| i.get("scene")).ok_or_else(|| error(40097, "invalid args: action_info.scene is missing"))?;
+    let scene = info
+        .and_then(|i| i.get("scene"))
+        .ok_or_else(|| error(40097, "invalid args: action_info.scene is missing"))?;
     match action {
         "QR_SCENE" | "QR_LIMIT_SCENE" => {
-            let max = if action == "QR_SCENE" { u64::from(u32::MAX) } else { 100_000 };
+            let max = if action == "QR_SCENE" {
+                u64::from(u32::MAX)
+            } else {
+                100_000
+            };
             match scene.get("scene_id").and_then(Value::as_u64) {
                 Some(id) if (1..=max).contains(&id) => Ok(id.to_string()),
                 _ => Err(error(40097, "invalid args: scene_id")),
@@ -145,7 +176,11 @@ fn scene_of(action: &str, info: Option<&Value>) -> Result<String, Json<Value>> {
     }
 }
 
-async fn create_qrcode(State(state): State<AppState>, Query(q): Query<AccessQuery>, body: Bytes) -> Json<Value> {
+async fn create_qrcode(
+    State(state): State<AppState>,
+    Query(q): Query<AccessQuery>,
+    body: Bytes,
+) -> Json<Value> {
     let sandbox = sandbox(&state);
     let mut world = sandbox.world();
     world.stats.qrcode_create_calls += 1;
@@ -155,7 +190,11 @@ async fn create_qrcode(State(state): State<AppState>, Query(q): Query<AccessQuer
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return error(47001, "data format error");
     };
-    let action = body.get("action_name").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let action = body
+        .get("action_name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
     let temporary = match action.as_str() {
         "QR_SCENE" | "QR_STR_SCENE" => true,
         "QR_LIMIT_SCENE" | "QR_LIMIT_STR_SCENE" => false,
@@ -176,12 +215,22 @@ async fn create_qrcode(State(state): State<AppState>, Query(q): Query<AccessQuer
     let mut raw = [0u8; 48];
     rand::thread_rng().fill_bytes(&mut raw);
     let ticket = STANDARD.encode(raw);
-    let code: String = rand::thread_rng().sample_iter(&Alphanumeric).take(22).map(char::from).collect();
+    let code: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(22)
+        .map(char::from)
+        .collect();
     let url = format!("http://weixin.qq.com/q/{code}");
     let expires_at_ms = temporary.then(|| now_ms() + expire_seconds as i64 * 1000);
     world.tickets.insert(
         ticket.clone(),
-        Ticket { ticket: ticket.clone(), url: url.clone(), action_name: action, scene, expires_at_ms },
+        Ticket {
+            ticket: ticket.clone(),
+            url: url.clone(),
+            action_name: action,
+            scene,
+            expires_at_ms,
+        },
     );
     if temporary {
         Json(json!({ "ticket": ticket, "expire_seconds": expire_seconds, "url": url }))
@@ -204,8 +253,13 @@ async fn show_qrcode(State(state): State<AppState>, Query(q): Query<ShowQuery>) 
             .filter(|t| t.expires_at_ms.is_none_or(|e| e > now_ms()))
             .map(|t| t.url)
     };
-    let Some(url) = url else { return StatusCode::NOT_FOUND.into_response() };
-    match qrcode::QrCode::new(url.as_bytes()).map_err(anyhow::Error::from).and_then(|c| crate::http::qrcode::encode_png(&c)) {
+    let Some(url) = url else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match qrcode::QrCode::new(url.as_bytes())
+        .map_err(anyhow::Error::from)
+        .and_then(|c| crate::http::qrcode::encode_png(&c))
+    {
         Ok(png) => ([(CONTENT_TYPE, "image/jpeg")], png).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -214,7 +268,11 @@ async fn show_qrcode(State(state): State<AppState>, Query(q): Query<ShowQuery>) 
 /// Customer-service messages, with WeChat's rules: a known openid (40003), news with
 /// exactly one article (44003 none, 45008 more), and after a scan or subscribe at most 3
 /// messages within one minute (45015 late or not following, 45047 too many).
-async fn custom_send(State(state): State<AppState>, Query(q): Query<AccessQuery>, body: Bytes) -> Json<Value> {
+async fn custom_send(
+    State(state): State<AppState>,
+    Query(q): Query<AccessQuery>,
+    body: Bytes,
+) -> Json<Value> {
     let sandbox = sandbox(&state);
     let mut world = sandbox.world();
     world.stats.custom_send_calls += 1;
@@ -224,9 +282,22 @@ async fn custom_send(State(state): State<AppState>, Query(q): Query<AccessQuery>
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return error(47001, "data format error");
     };
-    let openid = body.get("touser").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let msgtype = body.get("msgtype").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let openid = body
+        .get("touser")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let msgtype = body
+        .get("msgtype")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let text = |v: &Value, k: &str| {
+        v.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
     let message = match msgtype.as_str() {
         "news" => {
             let Some(articles) = body.pointer("/news/articles").and_then(Value::as_array) else {
@@ -242,7 +313,7 @@ async fn custom_send(State(state): State<AppState>, Query(q): Query<AccessQuery>
                 return error(44003, "empty news data: title");
             }
             let url = text(a, "url");
-            if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
                 return error(40039, "invalid url");
             }
             Received {
@@ -259,7 +330,11 @@ async fn custom_send(State(state): State<AppState>, Query(q): Query<AccessQuery>
             openid: openid.clone(),
             msgtype,
             title: String::new(),
-            description: body.pointer("/text/content").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            description: body
+                .pointer("/text/content")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
             url: String::new(),
             picurl: String::new(),
             at_ms: now_ms(),
@@ -271,7 +346,10 @@ async fn custom_send(State(state): State<AppState>, Query(q): Query<AccessQuery>
         return error(40003, "invalid openid");
     };
     if !user.following || now - user.window_opened_ms > WINDOW_MS {
-        return error(45015, "response out of time limit or subscription is canceled");
+        return error(
+            45015,
+            "response out of time limit or subscription is canceled",
+        );
     }
     if user.window_used >= WINDOW_MESSAGES {
         return error(45047, "out of response count limit");

@@ -161,7 +161,12 @@ impl Sandbox {
     }
 
     pub fn inbox(&self, openid: &str) -> Vec<Received> {
-        self.world().inbox.iter().filter(|m| m.openid == openid).cloned().collect()
+        self.world()
+            .inbox
+            .iter()
+            .filter(|m| m.openid == openid)
+            .cloned()
+            .collect()
     }
 
     pub fn users(&self) -> Vec<User> {

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use axum::Json;
+use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use minijinja::context;
 use rand::Rng;
 use secrecy::ExposeSecret;
@@ -52,7 +52,11 @@ impl Sandbox {
         let (xml, event, event_key) = {
             let mut world = self.world();
             let now = now_ms();
-            let code = world.tickets.get(ticket).cloned().ok_or("unknown ticket: scan a code this sandbox created")?;
+            let code = world
+                .tickets
+                .get(ticket)
+                .cloned()
+                .ok_or("unknown ticket: scan a code this sandbox created")?;
             if code.expires_at_ms.is_some_and(|e| e <= now) {
                 return Err("this QR code has expired".into());
             }
@@ -82,7 +86,13 @@ impl Sandbox {
             (xml, event.to_owned(), event_key)
         };
         let (outcome, tries, reply) = self.push(openid, xml).await;
-        let result = ScanResult { event, event_key, outcome, tries, reply };
+        let result = ScanResult {
+            event,
+            event_key,
+            outcome,
+            tries,
+            reply,
+        };
         self.world().pushes.push(PushRecord {
             openid: openid.to_owned(),
             event: result.event.clone(),
@@ -100,13 +110,20 @@ impl Sandbox {
         let mut last = String::new();
         for attempt in 1..=TRIES {
             let timestamp = (now_ms() / 1000).to_string();
-            let nonce = rand::thread_rng().gen_range(100_000_000u32..999_999_999).to_string();
+            let nonce = rand::thread_rng()
+                .gen_range(100_000_000u32..999_999_999)
+                .to_string();
             let sig = signature::sign(&[self.inner.token.expose_secret(), &timestamp, &nonce]);
             let sent = self
                 .inner
                 .http
                 .post(self.inner.callback.clone())
-                .query(&[("signature", sig.as_str()), ("timestamp", &timestamp), ("nonce", &nonce), ("openid", openid)])
+                .query(&[
+                    ("signature", sig.as_str()),
+                    ("timestamp", &timestamp),
+                    ("nonce", &nonce),
+                    ("openid", openid),
+                ])
                 .header("content-type", "text/xml")
                 .body(xml.clone())
                 .send()
@@ -131,18 +148,34 @@ struct HomeQuery {
     ticket: Option<String>,
 }
 
-async fn phone_home(State(state): State<AppState>, Query(q): Query<HomeQuery>) -> Result<Html<String>, crate::AppError> {
+async fn phone_home(
+    State(state): State<AppState>,
+    Query(q): Query<HomeQuery>,
+) -> Result<Html<String>, crate::AppError> {
     let sandbox = sandbox(&state);
     let (users, mut tickets, pushes) = {
         let world = sandbox.world();
         let now = now_ms();
-        let tickets: Vec<_> =
-            world.tickets.values().filter(|t| t.expires_at_ms.is_none_or(|e| e > now)).cloned().collect();
+        let tickets: Vec<_> = world
+            .tickets
+            .values()
+            .filter(|t| t.expires_at_ms.is_none_or(|e| e > now))
+            .cloned()
+            .collect();
         let pushes: Vec<_> = world.pushes.iter().rev().take(10).cloned().collect();
-        (world.users.values().cloned().collect::<Vec<_>>(), tickets, pushes)
+        (
+            world.users.values().cloned().collect::<Vec<_>>(),
+            tickets,
+            pushes,
+        )
     };
     // The ticket the visitor came for first, then the newest.
-    tickets.sort_by_key(|t| (Some(&t.ticket) != q.ticket.as_ref(), std::cmp::Reverse(t.expires_at_ms)));
+    tickets.sort_by_key(|t| {
+        (
+            Some(&t.ticket) != q.ticket.as_ref(),
+            std::cmp::Reverse(t.expires_at_ms),
+        )
+    });
     state.pages.render(
         "sandbox.html",
         context! { users, tickets, pushes, selected => q.ticket, callback => sandbox.inner.callback.as_str(), api_base => sandbox.inner.api_base.as_str() },
@@ -203,18 +236,27 @@ async fn scan_json(State(state): State<AppState>, Json(req): Json<ScanRequest>) 
     }
 }
 
-async fn inbox_json(State(state): State<AppState>, Path(openid): Path<String>) -> Json<Vec<super::Received>> {
+async fn inbox_json(
+    State(state): State<AppState>,
+    Path(openid): Path<String>,
+) -> Json<Vec<super::Received>> {
     Json(sandbox(&state).inbox(&openid))
 }
 
-async fn inbox_page(State(state): State<AppState>, Path(openid): Path<String>) -> Result<Response, crate::AppError> {
+async fn inbox_page(
+    State(state): State<AppState>,
+    Path(openid): Path<String>,
+) -> Result<Response, crate::AppError> {
     let sandbox = sandbox(&state);
     let Some(user) = sandbox.users().into_iter().find(|u| u.openid == openid) else {
         return Ok((StatusCode::NOT_FOUND, "unknown sandbox user").into_response());
     };
     let mut messages = sandbox.inbox(&openid);
     messages.reverse();
-    Ok(state.pages.render("sandbox_inbox.html", context! { user, messages })?.into_response())
+    Ok(state
+        .pages
+        .render("sandbox_inbox.html", context! { user, messages })?
+        .into_response())
 }
 
 async fn stats(State(state): State<AppState>) -> Json<super::Stats> {

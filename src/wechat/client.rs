@@ -20,7 +20,10 @@ pub enum WechatError {
     /// Transient: network failure, timeout, HTTP 5xx or `errcode` -1 (system busy).
     /// Trying again shortly may work.
     #[error("transient failure: {reason}")]
-    Retry { errcode: Option<i64>, reason: String },
+    Retry {
+        errcode: Option<i64>,
+        reason: String,
+    },
     /// The access token was refused even after one refresh.
     #[error("access token refused ({errcode}: {errmsg})")]
     RefreshToken { errcode: i64, errmsg: String },
@@ -35,7 +38,10 @@ pub enum WechatError {
 
 impl WechatError {
     pub fn is_transient(&self) -> bool {
-        matches!(self, WechatError::Retry { .. } | WechatError::RefreshToken { .. })
+        matches!(
+            self,
+            WechatError::Retry { .. } | WechatError::RefreshToken { .. }
+        )
     }
 
     /// WeChat's own error code, when it gave one.
@@ -52,8 +58,15 @@ impl WechatError {
     pub(crate) fn network(e: reqwest::Error) -> Self {
         // The URL carries the access token in its query: never let it reach a log.
         let e = e.without_url();
-        let kind = if e.is_timeout() { "timeout" } else { "network error" };
-        WechatError::Retry { errcode: None, reason: format!("{kind}: {e}") }
+        let kind = if e.is_timeout() {
+            "timeout"
+        } else {
+            "network error"
+        };
+        WechatError::Retry {
+            errcode: None,
+            reason: format!("{kind}: {e}"),
+        }
     }
 }
 
@@ -74,14 +87,25 @@ struct Inner {
 impl WechatClient {
     /// `api_base` is `https://api.weixin.qq.com` or a stand-in; the token is shared with
     /// other instances through `db`.
-    pub fn new(db: DatabaseConnection, api_base: Url, app_id: String, secret: SecretString) -> Self {
+    pub fn new(
+        db: DatabaseConnection,
+        api_base: Url,
+        app_id: String,
+        secret: SecretString,
+    ) -> Self {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()
             .expect("the TLS backend is compiled in");
         let tokens = AccessTokens::new(db, http.clone(), api_base.clone(), app_id, secret);
-        WechatClient { inner: Arc::new(Inner { http, api_base, tokens }) }
+        WechatClient {
+            inner: Arc::new(Inner {
+                http,
+                api_base,
+                tokens,
+            }),
+        }
     }
 
     pub fn tokens(&self) -> &AccessTokens {
@@ -102,8 +126,14 @@ impl WechatClient {
         query: &[(&str, &str)],
     ) -> Result<R, WechatError> {
         let url = self.endpoint(path);
-        self.call(|token| self.inner.http.get(&url).query(&[("access_token", token)]).query(query))
-            .await
+        self.call(|token| {
+            self.inner
+                .http
+                .get(&url)
+                .query(&[("access_token", token)])
+                .query(query)
+        })
+        .await
     }
 
     pub(crate) async fn post<B: Serialize, R: DeserializeOwned>(
@@ -112,8 +142,14 @@ impl WechatClient {
         body: &B,
     ) -> Result<R, WechatError> {
         let url = self.endpoint(path);
-        self.call(|token| self.inner.http.post(&url).query(&[("access_token", token)]).json(body))
-            .await
+        self.call(|token| {
+            self.inner
+                .http
+                .post(&url)
+                .query(&[("access_token", token)])
+                .json(body)
+        })
+        .await
     }
 
     /// Sends a request built around the current token. A token error expires that token
@@ -157,22 +193,36 @@ pub(crate) async fn decode<R: DeserializeOwned>(
     let answer = answer.map_err(WechatError::network)?;
     let status = answer.status();
     if status.is_server_error() || status.as_u16() == 429 {
-        return Err(WechatError::Retry { errcode: None, reason: format!("HTTP {status}") });
+        return Err(WechatError::Retry {
+            errcode: None,
+            reason: format!("HTTP {status}"),
+        });
     }
     if !status.is_success() {
-        return Err(WechatError::Unexpected { reason: format!("HTTP {status}") });
+        return Err(WechatError::Unexpected {
+            reason: format!("HTTP {status}"),
+        });
     }
     let body = answer.bytes().await.map_err(WechatError::network)?;
-    let head: ErrorHead = serde_json::from_slice(&body)
-        .map_err(|e| WechatError::Unexpected { reason: format!("answer is not JSON: {e}") })?;
+    let head: ErrorHead = serde_json::from_slice(&body).map_err(|e| WechatError::Unexpected {
+        reason: format!("answer is not JSON: {e}"),
+    })?;
     let errmsg = || head.errmsg.clone().unwrap_or_default();
     match head.errcode.unwrap_or(0) {
-        0 => serde_json::from_slice(&body)
-            .map_err(|e| WechatError::Unexpected { reason: format!("answer has an unexpected shape: {e}") }),
-        -1 => Err(WechatError::Retry { errcode: Some(-1), reason: format!("system busy: {}", errmsg()) }),
-        code if TOKEN_ERRCODES.contains(&code) => {
-            Err(WechatError::RefreshToken { errcode: code, errmsg: errmsg() })
-        }
-        code => Err(WechatError::Rejected { errcode: code, errmsg: errmsg() }),
+        0 => serde_json::from_slice(&body).map_err(|e| WechatError::Unexpected {
+            reason: format!("answer has an unexpected shape: {e}"),
+        }),
+        -1 => Err(WechatError::Retry {
+            errcode: Some(-1),
+            reason: format!("system busy: {}", errmsg()),
+        }),
+        code if TOKEN_ERRCODES.contains(&code) => Err(WechatError::RefreshToken {
+            errcode: code,
+            errmsg: errmsg(),
+        }),
+        code => Err(WechatError::Rejected {
+            errcode: code,
+            errmsg: errmsg(),
+        }),
     }
 }

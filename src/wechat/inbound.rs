@@ -79,8 +79,15 @@ impl ScanEvent {
     /// (FromUserName + CreateTime), plus the event and scene, which a retry repeats
     /// too, so two different codes scanned within one second stay two scans.
     pub fn identity(&self) -> String {
-        let event = if self.new_follower { "subscribe" } else { "SCAN" };
-        format!("{}|{}|{}|{}", self.openid, self.create_time, event, self.scene)
+        let event = if self.new_follower {
+            "subscribe"
+        } else {
+            "SCAN"
+        };
+        format!(
+            "{}|{}|{}|{}",
+            self.openid, self.create_time, event, self.scene
+        )
     }
 }
 
@@ -89,7 +96,12 @@ impl ScanEvent {
 pub enum Push {
     Scan(ScanEvent),
     /// Any other event or message: answered with `success` and logged.
-    Other { account: String, openid: String, msg_type: String, event: Option<String> },
+    Other {
+        account: String,
+        openid: String,
+        msg_type: String,
+        event: Option<String>,
+    },
 }
 
 impl Push {
@@ -167,15 +179,26 @@ pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
         _ => None,
     };
     Ok(match scan {
-        Some((new_follower, scene)) => {
-            Push::Scan(ScanEvent { account, openid, create_time, new_follower, scene, ticket })
-        }
-        None => Push::Other { account, openid, msg_type, event },
+        Some((new_follower, scene)) => Push::Scan(ScanEvent {
+            account,
+            openid,
+            create_time,
+            new_follower,
+            scene,
+            ticket,
+        }),
+        None => Push::Other {
+            account,
+            openid,
+            msg_type,
+            event,
+        },
     })
 }
 
 fn scene_of(value: &str) -> Result<Scene, MalformedPush> {
-    Scene::parse(value).ok_or_else(|| malformed("EventKey does not carry a valid scene (1 to 64 characters)"))
+    Scene::parse(value)
+        .ok_or_else(|| malformed("EventKey does not carry a valid scene (1 to 64 characters)"))
 }
 
 fn required_id(name: &str, value: Option<String>) -> Result<String, MalformedPush> {
@@ -183,7 +206,11 @@ fn required_id(name: &str, value: Option<String>) -> Result<String, MalformedPus
     if value.is_empty() {
         return Err(malformed(format!("{name} is missing")));
     }
-    if value.len() > MAX_ID_LEN || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if value.len() > MAX_ID_LEN
+        || !value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         return Err(malformed(format!("{name} is not a WeChat id")));
     }
     Ok(value)
@@ -194,7 +221,9 @@ mod tests {
     use super::*;
 
     fn event(event: &str, key: Option<&str>) -> String {
-        let key = key.map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>")).unwrap_or_default();
+        let key = key
+            .map(|k| format!("<EventKey><![CDATA[{k}]]></EventKey>"))
+            .unwrap_or_default();
         format!(
             "<xml><ToUserName><![CDATA[gh_123]]></ToUserName>\
              <FromUserName><![CDATA[oUser_1-x]]></FromUserName><CreateTime>1700000000</CreateTime>\
@@ -231,7 +260,10 @@ mod tests {
     #[test]
     fn scene_strings_and_out_of_range_numbers_stay_strings() {
         assert_eq!(Scene::parse("promo-7"), Some(Scene::Str("promo-7".into())));
-        assert_eq!(Scene::parse("4294967296"), Some(Scene::Str("4294967296".into())));
+        assert_eq!(
+            Scene::parse("4294967296"),
+            Some(Scene::Str("4294967296".into()))
+        );
         assert_eq!(Scene::parse("0"), Some(Scene::Str("0".into())));
         assert_eq!(Scene::parse("007"), Some(Scene::Str("007".into())));
         assert_eq!(Scene::parse(""), None);
@@ -240,12 +272,22 @@ mod tests {
 
     #[test]
     fn plain_follow_unsubscribe_and_text_are_other() {
-        for body in [event("subscribe", None), event("unsubscribe", None), event("VIEW", Some("http://x"))] {
-            assert!(matches!(parse(body.as_bytes()).unwrap(), Push::Other { .. }), "{body}");
+        for body in [
+            event("subscribe", None),
+            event("unsubscribe", None),
+            event("VIEW", Some("http://x")),
+        ] {
+            assert!(
+                matches!(parse(body.as_bytes()).unwrap(), Push::Other { .. }),
+                "{body}"
+            );
         }
         let text = "<xml><ToUserName>gh_1</ToUserName><FromUserName>o1</FromUserName>\
                     <CreateTime>1</CreateTime><MsgType>text</MsgType><Content>hi</Content><MsgId>12</MsgId></xml>";
-        assert!(matches!(parse(text.as_bytes()).unwrap(), Push::Other { .. }));
+        assert!(matches!(
+            parse(text.as_bytes()).unwrap(),
+            Push::Other { .. }
+        ));
     }
 
     #[test]
@@ -263,18 +305,40 @@ mod tests {
             ("", "empty"),
             ("<xml><ToUserName>gh</ToUserName", "invalid XML"),
             ("not xml at all", "invalid XML"),
-            ("<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>", "ToUserName is missing"),
-            ("<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>x</CreateTime><MsgType>event</MsgType></xml>", "CreateTime"),
-            ("<xml><ToUserName>gh</ToUserName><FromUserName>o p</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>", "FromUserName is not"),
-            ("<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime></xml>", "MsgType"),
+            (
+                "<xml><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>",
+                "ToUserName is missing",
+            ),
+            (
+                "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>x</CreateTime><MsgType>event</MsgType></xml>",
+                "CreateTime",
+            ),
+            (
+                "<xml><ToUserName>gh</ToUserName><FromUserName>o p</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType></xml>",
+                "FromUserName is not",
+            ),
+            (
+                "<xml><ToUserName>gh</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime></xml>",
+                "MsgType",
+            ),
         ];
         for (body, reason) in cases {
             let err = parse(body.as_bytes()).unwrap_err();
             assert!(err.0.contains(reason), "{body:?}: {err}");
         }
         let long_key = event("SCAN", Some(&"k".repeat(65)));
-        assert!(parse(long_key.as_bytes()).unwrap_err().0.contains("EventKey"));
-        assert!(parse(event("SCAN", None).as_bytes()).unwrap_err().0.contains("EventKey"));
+        assert!(
+            parse(long_key.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("EventKey")
+        );
+        assert!(
+            parse(event("SCAN", None).as_bytes())
+                .unwrap_err()
+                .0
+                .contains("EventKey")
+        );
         assert!(parse(&[0xff, 0xfe, b'<']).unwrap_err().0.contains("UTF-8"));
     }
 }

@@ -32,6 +32,8 @@ impl WechatClient {
             "msgtype": "news",
             "news": { "articles": [article] },
         });
-        self.post::<_, Sent>("/cgi-bin/message/custom/send", &body).await.map(|_| ())
+        self.post::<_, Sent>("/cgi-bin/message/custom/send", &body)
+            .await
+            .map(|_| ())
     }
 }

@@ -17,4 +17,4 @@ pub mod token;
 pub mod user;
 
 pub use client::{WechatClient, WechatError};
-pub use inbound::{Push, Scene, ScanEvent};
+pub use inbound::{Push, ScanEvent, Scene};

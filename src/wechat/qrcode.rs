@@ -47,11 +47,19 @@ fn request_body(scene: &Scene, lifetime: Lifetime) -> serde_json::Value {
 impl WechatClient {
     /// Asks WeChat for a code carrying `scene`.
     #[tracing::instrument(name = "create_qrcode", skip(self), err(Display))]
-    pub async fn create_qrcode(&self, scene: &Scene, lifetime: Lifetime) -> Result<QrTicket, WechatError> {
+    pub async fn create_qrcode(
+        &self,
+        scene: &Scene,
+        lifetime: Lifetime,
+    ) -> Result<QrTicket, WechatError> {
         if let Lifetime::Temporary { expire_seconds } = lifetime {
-            assert!((1..=MAX_EXPIRE_SECONDS).contains(&expire_seconds), "expire_seconds out of WeChat's range");
+            assert!(
+                (1..=MAX_EXPIRE_SECONDS).contains(&expire_seconds),
+                "expire_seconds out of WeChat's range"
+            );
         }
-        self.post("/cgi-bin/qrcode/create", &request_body(scene, lifetime)).await
+        self.post("/cgi-bin/qrcode/create", &request_body(scene, lifetime))
+            .await
     }
 
     /// The address that serves the code's image without a token. Tickets contain `+`,
@@ -61,7 +69,10 @@ impl WechatClient {
             Some("api.weixin.qq.com") => "https://mp.weixin.qq.com".to_owned(),
             _ => self.api_base().as_str().trim_end_matches('/').to_owned(),
         };
-        format!("{base}/cgi-bin/showqrcode?ticket={}", urlencoding::encode(ticket))
+        format!(
+            "{base}/cgi-bin/showqrcode?ticket={}",
+            urlencoding::encode(ticket)
+        )
     }
 }
 
@@ -71,7 +82,12 @@ mod tests {
 
     #[test]
     fn a_temporary_numeric_code_names_its_lifetime() {
-        let body = request_body(&Scene::Id(42), Lifetime::Temporary { expire_seconds: 1800 });
+        let body = request_body(
+            &Scene::Id(42),
+            Lifetime::Temporary {
+                expire_seconds: 1800,
+            },
+        );
         assert_eq!(
             body,
             json!({"expire_seconds":1800,"action_name":"QR_SCENE","action_info":{"scene":{"scene_id":42}}})
@@ -81,10 +97,16 @@ mod tests {
     #[test]
     fn permanent_and_string_scenes_pick_their_action() {
         let body = request_body(&Scene::Str("shop-7".into()), Lifetime::Permanent);
-        assert_eq!(body, json!({"action_name":"QR_LIMIT_STR_SCENE","action_info":{"scene":{"scene_str":"shop-7"}}}));
+        assert_eq!(
+            body,
+            json!({"action_name":"QR_LIMIT_STR_SCENE","action_info":{"scene":{"scene_str":"shop-7"}}})
+        );
         let body = request_body(&Scene::Id(9), Lifetime::Permanent);
         assert_eq!(body["action_name"], "QR_LIMIT_SCENE");
-        let body = request_body(&Scene::Str("x".into()), Lifetime::Temporary { expire_seconds: 60 });
+        let body = request_body(
+            &Scene::Str("x".into()),
+            Lifetime::Temporary { expire_seconds: 60 },
+        );
         assert_eq!(body["action_name"], "QR_STR_SCENE");
     }
 }

@@ -44,7 +44,10 @@ mod tests {
     #[test]
     fn matches_a_digest_computed_by_another_implementation() {
         // Python: hashlib.sha1("".join(sorted(["token", "1409659813", "1372623149"])).encode())
-        assert_eq!(sign(&["token", "1409659813", "1372623149"]), "74ec3ddbfdaa9e34666e94a046804051e80c7749");
+        assert_eq!(
+            sign(&["token", "1409659813", "1372623149"]),
+            "74ec3ddbfdaa9e34666e94a046804051e80c7749"
+        );
     }
 
     #[test]

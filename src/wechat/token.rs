@@ -69,7 +69,10 @@ struct TokenAnswer {
 }
 
 fn store_error(e: DbErr) -> WechatError {
-    WechatError::Retry { errcode: None, reason: format!("token store: {e}") }
+    WechatError::Retry {
+        errcode: None,
+        reason: format!("token store: {e}"),
+    }
 }
 
 impl AccessTokens {
@@ -80,8 +83,19 @@ impl AccessTokens {
         app_id: String,
         secret: SecretString,
     ) -> Self {
-        let cache = Cache::builder().max_capacity(1).expire_after(UntilRefreshDue).build();
-        AccessTokens { db, http, api_base, app_id, secret, cache, fetches: AtomicU64::new(0) }
+        let cache = Cache::builder()
+            .max_capacity(1)
+            .expire_after(UntilRefreshDue)
+            .build();
+        AccessTokens {
+            db,
+            http,
+            api_base,
+            app_id,
+            secret,
+            cache,
+            fetches: AtomicU64::new(0),
+        }
     }
 
     /// How many times this process fetched a token from WeChat.
@@ -91,7 +105,10 @@ impl AccessTokens {
 
     /// A token with at least a few minutes to live.
     pub async fn current(&self) -> Result<Arc<Token>, WechatError> {
-        self.cache.try_get_with((), self.load_or_fetch()).await.map_err(|e| (*e).clone())
+        self.cache
+            .try_get_with((), self.load_or_fetch())
+            .await
+            .map_err(|e| (*e).clone())
     }
 
     /// Forgets `failed` after WeChat refused it, unless it was already replaced: of many
@@ -127,7 +144,10 @@ impl AccessTokens {
                 && !row.token.is_empty()
                 && row.expires_at_ms - REFRESH_MARGIN_MS > now
             {
-                return Ok(Arc::new(Token { value: row.token.into(), expires_at_ms: row.expires_at_ms }));
+                return Ok(Arc::new(Token {
+                    value: row.token.into(),
+                    expires_at_ms: row.expires_at_ms,
+                }));
             }
             if self.take_lease(now).await.map_err(store_error)? {
                 let fetched = self.fetch().await;
@@ -136,7 +156,8 @@ impl AccessTokens {
             if Instant::now() > give_up {
                 return Err(WechatError::Retry {
                     errcode: None,
-                    reason: "timed out waiting for another instance to refresh the access token".into(),
+                    reason: "timed out waiting for another instance to refresh the access token"
+                        .into(),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -151,7 +172,11 @@ impl AccessTokens {
             refresh_lease_until_ms: Set(0),
         };
         let inserted = access_token::Entity::insert(row)
-            .on_conflict(OnConflict::column(access_token::Column::AppId).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::column(access_token::Column::AppId)
+                    .do_nothing_on([access_token::Column::AppId])
+                    .to_owned(),
+            )
             .exec_without_returning(&self.db)
             .await;
         match inserted {
@@ -164,7 +189,10 @@ impl AccessTokens {
     /// instances exactly one wins.
     async fn take_lease(&self, now: i64) -> Result<bool, DbErr> {
         let taken = access_token::Entity::update_many()
-            .col_expr(access_token::Column::RefreshLeaseUntilMs, Expr::value(now + LEASE_MS))
+            .col_expr(
+                access_token::Column::RefreshLeaseUntilMs,
+                Expr::value(now + LEASE_MS),
+            )
             .filter(access_token::Column::AppId.eq(&self.app_id))
             .filter(access_token::Column::RefreshLeaseUntilMs.lt(now))
             .exec(&self.db)
@@ -173,7 +201,10 @@ impl AccessTokens {
     }
 
     /// Saves a fetched token (and releases the lease either way).
-    async fn store(&self, fetched: Result<TokenAnswer, WechatError>) -> Result<Arc<Token>, WechatError> {
+    async fn store(
+        &self,
+        fetched: Result<TokenAnswer, WechatError>,
+    ) -> Result<Arc<Token>, WechatError> {
         let mut update = access_token::Entity::update_many()
             .col_expr(access_token::Column::RefreshLeaseUntilMs, Expr::value(0i64))
             .filter(access_token::Column::AppId.eq(&self.app_id));
@@ -181,9 +212,18 @@ impl AccessTokens {
             Ok(answer) => {
                 let expires_at_ms = now_ms() + answer.expires_in * 1000;
                 update = update
-                    .col_expr(access_token::Column::Token, Expr::value(answer.access_token.clone()))
-                    .col_expr(access_token::Column::ExpiresAtMs, Expr::value(expires_at_ms));
-                Some(Token { value: answer.access_token.clone().into(), expires_at_ms })
+                    .col_expr(
+                        access_token::Column::Token,
+                        Expr::value(answer.access_token.clone()),
+                    )
+                    .col_expr(
+                        access_token::Column::ExpiresAtMs,
+                        Expr::value(expires_at_ms),
+                    );
+                Some(Token {
+                    value: answer.access_token.clone().into(),
+                    expires_at_ms,
+                })
             }
             Err(_) => None,
         };
@@ -227,11 +267,15 @@ impl AccessTokens {
         };
         // A token error while *fetching* a token means the credentials are wrong.
         let answer = answer.map_err(|e| match e {
-            WechatError::RefreshToken { errcode, errmsg } => WechatError::Rejected { errcode, errmsg },
+            WechatError::RefreshToken { errcode, errmsg } => {
+                WechatError::Rejected { errcode, errmsg }
+            }
             other => other,
         })?;
         if answer.access_token.is_empty() || answer.expires_in <= 0 {
-            return Err(WechatError::Unexpected { reason: "token answer without a token or lifetime".into() });
+            return Err(WechatError::Unexpected {
+                reason: "token answer without a token or lifetime".into(),
+            });
         }
         tracing::info!(expires_in = answer.expires_in, "fetched a new access token");
         Ok(answer)

@@ -21,6 +21,10 @@ pub struct UserInfo {
 impl WechatClient {
     #[tracing::instrument(name = "user_info", skip(self), err(Display))]
     pub async fn user_info(&self, openid: &str) -> Result<UserInfo, WechatError> {
-        self.get("/cgi-bin/user/info", &[("openid", openid), ("lang", "zh_CN")]).await
+        self.get(
+            "/cgi-bin/user/info",
+            &[("openid", openid), ("lang", "zh_CN")],
+        )
+        .await
     }
 }

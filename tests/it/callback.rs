@@ -1,0 +1,136 @@
+//! `/wechat`: verification, signatures, malformed pushes, retries.
+
+use futures::future::join_all;
+use scanquote::wechat::signature;
+
+use crate::db_test;
+use crate::support::{TestApp, scan_xml};
+
+db_test! {
+    async fn server_verification_echoes_only_with_a_valid_signature(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let sig = signature::sign(&[&app.token, "1700000000", "42"]);
+
+        let ok = app.get(&format!("/wechat?signature={sig}&timestamp=1700000000&nonce=42&echostr=hello123")).await;
+        assert_eq!(ok.status(), 200);
+        assert_eq!(ok.text().await.unwrap(), "hello123");
+
+        for query in [
+            format!("signature={sig}&timestamp=1700000001&nonce=42&echostr=x"),
+            "signature=deadbeef&timestamp=1700000000&nonce=42&echostr=x".to_owned(),
+            "timestamp=1700000000&nonce=42&echostr=x".to_owned(),
+            String::new(),
+        ] {
+            let r = app.get(&format!("/wechat?{query}")).await;
+            assert_eq!(r.status(), 403, "{query}");
+            assert!(!r.text().await.unwrap().contains('x'));
+        }
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_push_with_a_bad_signature_is_forbidden_and_records_nothing(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let xml = scan_xml("oBad", "SCAN", &id.to_string(), None, 1_700_000_000);
+        let good = signature::sign(&[&app.token, "1700000000", "7"]);
+        let wrong_token = signature::sign(&["not-the-token", "1700000000", "7"]);
+
+        for (sig, ts, nonce) in [(wrong_token.as_str(), "1700000000", "7"), (good.as_str(), "1700000000", "8"), ("", "1700000000", "7")] {
+            let r = app.push_signed(&xml, sig, ts, nonce).await;
+            assert_eq!(r.status(), 403);
+        }
+        let unsigned = app.http.post(app.url("/wechat")).body(xml.clone()).send().await.unwrap();
+        assert_eq!(unsigned.status(), 403);
+
+        assert_eq!(app.count("scans").await, 0);
+        assert_eq!(app.count("deliveries").await, 0);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn malformed_xml_is_a_bad_request_with_a_reason(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let cases = [
+            ("<xml><ToUserName>gh</ToUserName>", "invalid XML"),
+            ("{\"json\": true}", "invalid XML"),
+            ("", "body is empty"),
+            ("<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>soon</CreateTime><MsgType>event</MsgType></xml>", "CreateTime"),
+            ("<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime><MsgType>event</MsgType><Event>SCAN</Event></xml>", "EventKey"),
+        ];
+        for (body, reason) in cases {
+            let r = app.push(body).await;
+            assert_eq!(r.status(), 400, "{body}");
+            let text = r.text().await.unwrap();
+            assert!(text.contains(reason), "{body}: {text}");
+        }
+        let not_utf8 = app.push([0x3c, 0xff, 0xfe]).await;
+        assert_eq!(not_utf8.status(), 400);
+        let huge = app.push(format!("<xml>{}</xml>", "a".repeat(100_000))).await;
+        assert_eq!(huge.status(), 413);
+        assert_eq!(app.count("scans").await, 0);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn other_events_and_messages_are_answered_success(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let plain_follow = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>\
+                            <MsgType>event</MsgType><Event>subscribe</Event></xml>";
+        let text = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>\
+                    <MsgType>text</MsgType><Content>你好</Content><MsgId>1234567890123456</MsgId></xml>";
+        let location = "<xml><ToUserName>gh</ToUserName><FromUserName>o1</FromUserName><CreateTime>1</CreateTime>\
+                        <MsgType>event</MsgType><Event>LOCATION</Event><Latitude>23.1</Latitude></xml>";
+        for body in [plain_follow, text, location] {
+            let r = app.push(body).await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.unwrap(), "success");
+        }
+        assert_eq!(app.count("scans").await, 0);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_retried_push_sends_one_message(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("重试").await;
+        // The sandbox user scans once (so WeChat would accept a message)…
+        app.sandbox_scan(&openid, &ticket).await;
+        let first = app.wait_for_inbox(&openid, 1).await;
+        assert_eq!(first.len(), 1);
+
+        // …and WeChat delivers a later push of theirs three times, all at once.
+        let xml = scan_xml(&openid, "SCAN", &id.to_string(), Some(&ticket), 1_800_000_000);
+        let answers = join_all((0..3).map(|_| app.push(&xml))).await;
+
+        for r in answers {
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.unwrap(), "success");
+        }
+        // Once more, later, as WeChat's third try would.
+        assert_eq!(app.push(&xml).await.status(), 200);
+        let inbox = app.wait_for_inbox(&openid, 2).await;
+        assert_eq!(inbox.len(), 2, "one message for the scan, one for the retried push");
+        assert_eq!(app.count("scans").await, 2);
+        assert_eq!(app.count("deliveries").await, 2);
+        assert_eq!(app.get("/metrics").await.text().await.unwrap().lines().find(|l| l.starts_with("scanquote_duplicate_pushes_total ")), Some("scanquote_duplicate_pushes_total 3"));
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_scan_of_an_unknown_order_is_recorded_without_a_message(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let r = app.push(&scan_xml("oNobody", "SCAN", "424242", None, 1_700_000_000)).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(app.count("scans").await, 1);
+        assert_eq!(app.count("deliveries").await, 0);
+        app.stop().await;
+    }
+}

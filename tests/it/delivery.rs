@@ -1,0 +1,107 @@
+//! The whole flow through the sandbox: order → QR → scan → news message → quote page.
+
+use serde_json::Value;
+
+use crate::db_test;
+use crate::support::TestApp;
+
+/// Opens the card's link the way the shopper's phone would.
+async fn open(app: &TestApp, url: &str) -> (u16, String) {
+    let r = app.http.get(url).send().await.unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+db_test! {
+    async fn a_new_follower_gets_one_news_card_with_the_quote(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("新朋友").await;
+
+        let pushed = app.sandbox_scan(&openid, &ticket).await;
+
+        assert_eq!(pushed["event"], "subscribe");
+        assert_eq!(pushed["event_key"], format!("qrscene_{id}"));
+        assert_eq!(pushed["outcome"], "200");
+        assert_eq!(pushed["reply"], "success");
+        let inbox = app.wait_for_inbox(&openid, 1).await;
+        assert_eq!(inbox.len(), 1, "{inbox:?}");
+        let card = &inbox[0];
+        assert_eq!(card["msgtype"], "news");
+        assert_eq!(card["title"], "您的报价已保存：110㎡ 仅需 12800 元");
+        assert_eq!(
+            card["description"],
+            "建筑面积：110㎡\n我们的报价：12800 元\n市场价：16000.50 元\n为您节省：3200.50 元\n点击查看报价详情"
+        );
+        assert_eq!(card["picurl"], format!("{}/static/card.png", app.base));
+        let picture = app.http.get(card["picurl"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(picture.headers()["content-type"], "image/png");
+
+        let url = card["url"].as_str().unwrap();
+        assert!(url.starts_with(&format!("{}/quote?openid={openid}&order_id={id}&sig=", app.base)), "{url}");
+        let (status, page) = open(&app, url).await;
+        assert_eq!(status, 200);
+        for figure in ["报价单 #", "88 ㎡", "110 ㎡", "12800 元", "16000.50 元", "3200.50 元", "微信用户"] {
+            assert!(page.contains(figure), "quote page lacks {figure}");
+        }
+        let status: Value = app.get(&format!("/api/orders/{id}/status")).await.json().await.unwrap();
+        assert_eq!(status["status"], "sent");
+        let deliveries = app.deliveries().await;
+        assert_eq!(deliveries.len(), 1);
+        assert_eq!((deliveries[0].status.as_str(), deliveries[0].attempts), ("sent", 1));
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn an_existing_follower_gets_one_card_per_scan(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let openid = app.sandbox_user("老朋友").await;
+        let first = app.new_order().await;
+        let second = app.new_order().await;
+        let t1 = app.qrcode(first).await["ticket"].as_str().unwrap().to_owned();
+        let t2 = app.qrcode(second).await["ticket"].as_str().unwrap().to_owned();
+        app.sandbox_scan(&openid, &t1).await;
+        app.wait_for_inbox(&openid, 1).await;
+
+        let pushed = app.sandbox_scan(&openid, &t2).await;
+
+        assert_eq!(pushed["event"], "SCAN");
+        assert_eq!(pushed["event_key"], second.to_string());
+        let inbox = app.wait_for_inbox(&openid, 2).await;
+        assert_eq!(inbox.len(), 2);
+        assert!(inbox[1]["url"].as_str().unwrap().contains(&format!("order_id={second}&")));
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_tampered_link_is_not_found(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let other = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("链接").await;
+        app.sandbox_scan(&openid, &ticket).await;
+        let url = app.wait_for_inbox(&openid, 1).await[0]["url"].as_str().unwrap().to_owned();
+        let sig = url.split("sig=").nth(1).unwrap().to_owned();
+        assert_eq!(open(&app, &url).await.0, 200);
+
+        let mut flipped = sig.clone().into_bytes();
+        flipped[0] = if flipped[0] == b'A' { b'B' } else { b'A' };
+        let flipped = String::from_utf8(flipped).unwrap();
+        for tampered in [
+            url.replace(&sig, &flipped),
+            url.replace(&format!("order_id={id}"), &format!("order_id={other}")),
+            url.replace(&openid, "oSomeoneElse"),
+            url.split("&sig=").next().unwrap().to_owned(),
+            format!("{}/quote?order_id={id}&sig={sig}", app.base),
+            format!("{}/quote", app.base),
+        ] {
+            let (status, page) = open(&app, &tampered).await;
+            assert_eq!(status, 404, "{tampered}");
+            assert!(!page.contains("12800"), "a 404 shows no order");
+        }
+        app.stop().await;
+    }
+}

@@ -1,0 +1,12 @@
+//! End-to-end tests: the service on a random port with a fresh database per test (SQLite
+//! always; MariaDB too when `TEST_MYSQL_URL` is set), the built-in sandbox or a recording
+//! stand-in in place of WeChat, and real HTTP in between.
+
+mod support;
+
+mod callback;
+mod delivery;
+mod live_wechat;
+mod orders;
+mod pages;
+mod qrcodes;

@@ -1,0 +1,361 @@
+//! `TestApp`: the service as `main` starts it, plus one helper per route.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::Rng;
+use reqwest::Response;
+use scanquote::wechat::signature;
+use scanquote::{App, AppState, Config};
+use serde_json::{Value, json};
+
+/// Runs a test body once on SQLite and once on MariaDB/MySQL (when `TEST_MYSQL_URL` is
+/// set), each with a fresh database.
+#[macro_export]
+macro_rules! db_test {
+    (async fn $name:ident($db:ident: TestDb) $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn run($db: $crate::support::TestDb) $body
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                run($crate::support::TestDb::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn mysql() {
+                match $crate::support::TestDb::mysql() {
+                    Some(db) => run(db).await,
+                    None => eprintln!("TEST_MYSQL_URL is not set: MySQL variant skipped"),
+                }
+            }
+        }
+    };
+}
+
+#[derive(Clone, Debug)]
+pub enum TestDb {
+    Sqlite,
+    /// A server URL such as `mysql://root@127.0.0.1:3306/test`.
+    Mysql(String),
+}
+
+impl TestDb {
+    pub fn mysql() -> Option<TestDb> {
+        std::env::var("TEST_MYSQL_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .map(TestDb::Mysql)
+    }
+}
+
+/// A database that exists for one test only.
+struct FreshDb {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    drop_from: Option<(String, String)>,
+}
+
+async fn fresh_database(db: &TestDb) -> FreshDb {
+    match db {
+        TestDb::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let url = format!("sqlite://{}?mode=rwc", dir.path().join("test.db").display());
+            FreshDb {
+                url,
+                _dir: Some(dir),
+                drop_from: None,
+            }
+        }
+        TestDb::Mysql(server) => {
+            let name = format!("sq_test_{}", rand::thread_rng().r#gen::<u64>());
+            let admin = sea_orm::Database::connect(server.as_str())
+                .await
+                .expect("TEST_MYSQL_URL reachable");
+            use sea_orm::ConnectionTrait;
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))
+                .await
+                .expect("create test database");
+            let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(server);
+            FreshDb {
+                url: format!("{base}/{name}"),
+                _dir: None,
+                drop_from: Some((server.clone(), name)),
+            }
+        }
+    }
+}
+
+impl Drop for FreshDb {
+    fn drop(&mut self) {
+        if let Some((server, name)) = self.drop_from.take() {
+            // Drop runs outside async code: use a short-lived runtime on its own thread.
+            let _ = std::thread::spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(admin) = sea_orm::Database::connect(server.as_str()).await {
+                        let _ = admin
+                            .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub state: AppState,
+    pub token: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _db: FreshDb,
+}
+
+impl TestApp {
+    /// Sandbox mode: no credentials, the built-in WeChat stand-in.
+    pub async fn spawn(db: TestDb) -> TestApp {
+        Self::spawn_with(db, &[]).await
+    }
+
+    /// Extra environment, e.g. credentials and `WECHAT_API_BASE` of a stand-in.
+    pub async fn spawn_with(db: TestDb, vars: &[(&str, &str)]) -> TestApp {
+        let fresh = fresh_database(&db).await;
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("DATABASE_URL".into(), fresh.url.clone()),
+            ("BIND_ADDR".into(), "127.0.0.1:0".into()),
+        ]);
+        env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let token = env
+            .get("WECHAT_TOKEN")
+            .cloned()
+            .unwrap_or_else(|| scanquote::config::SANDBOX_TOKEN.into());
+        let config =
+            Config::from_lookup(|k| env.get(k).cloned()).expect("test configuration is valid");
+        let app = App::build(config).await.expect("app builds");
+        let base = format!("http://{}", app.address());
+        let state = app.state().clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        TestApp {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            state,
+            token,
+            stop: Some(stop),
+            server: Some(server),
+            _db: fresh,
+        }
+    }
+
+    /// Stops serving and waits for in-flight work, as a SIGTERM would.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn create_order(&self, body: &str) -> Response {
+        self.http
+            .post(self.url("/api/orders"))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST /api/orders")
+    }
+
+    /// Creates a valid order and returns its id.
+    pub async fn new_order(&self) -> i64 {
+        let r = self
+            .create_order(r#"{"total_money": 12800, "saved_money": "3200.50", "room_area": 88}"#)
+            .await;
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+    }
+
+    pub async fn qrcode(&self, order_id: i64) -> Value {
+        let r = self.get(&format!("/api/orders/{order_id}/qrcode")).await;
+        assert_eq!(r.status(), 200, "qrcode for order {order_id}");
+        r.json().await.unwrap()
+    }
+
+    // --- the sandbox --------------------------------------------------------------
+
+    pub async fn sandbox_user(&self, nickname: &str) -> String {
+        let r = self
+            .http
+            .post(self.url("/sandbox/api/users"))
+            .json(&json!({ "nickname": nickname }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        r.json::<Value>().await.unwrap()["openid"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    pub async fn sandbox_scan(&self, openid: &str, ticket: &str) -> Value {
+        let r = self
+            .http
+            .post(self.url("/sandbox/api/scan"))
+            .json(&json!({ "openid": openid, "ticket": ticket }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json().await.unwrap()
+    }
+
+    pub async fn inbox(&self, openid: &str) -> Vec<Value> {
+        self.get(&format!("/sandbox/api/users/{openid}/inbox"))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Waits (up to 10 s) until the user's inbox holds `n` messages, then a little more
+    /// to catch any extra message that should not come.
+    pub async fn wait_for_inbox(&self, openid: &str, n: usize) -> Vec<Value> {
+        for _ in 0..200 {
+            if self.inbox(openid).await.len() >= n {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return self.inbox(openid).await;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.inbox(openid).await
+    }
+
+    pub async fn sandbox_stats(&self) -> Value {
+        self.get("/sandbox/api/stats").await.json().await.unwrap()
+    }
+
+    // --- the callback ---------------------------------------------------------------
+
+    /// POSTs `xml` to `/wechat` signed with the configured token, as WeChat does.
+    pub async fn push(&self, xml: impl AsRef<[u8]>) -> Response {
+        let timestamp = "1700000000";
+        let nonce = rand::thread_rng().gen_range(1..u32::MAX).to_string();
+        let sig = signature::sign(&[&self.token, timestamp, &nonce]);
+        self.push_signed(xml, &sig, timestamp, &nonce).await
+    }
+
+    pub async fn push_signed(
+        &self,
+        xml: impl AsRef<[u8]>,
+        sig: &str,
+        timestamp: &str,
+        nonce: &str,
+    ) -> Response {
+        self.http
+            .post(self.url("/wechat"))
+            .query(&[
+                ("signature", sig),
+                ("timestamp", timestamp),
+                ("nonce", nonce),
+                ("openid", "x"),
+            ])
+            .header("content-type", "text/xml")
+            .body(xml.as_ref().to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    // --- the database -----------------------------------------------------------------
+
+    pub async fn count(&self, table: &str) -> i64 {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.state.db.get_database_backend();
+        let row = self
+            .state
+            .db
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM {table}"),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<i64>("", "n").unwrap()
+    }
+
+    pub async fn deliveries(&self) -> Vec<entity::delivery::Model> {
+        use sea_orm::{EntityTrait, QueryOrder};
+        entity::delivery::Entity::find()
+            .order_by_asc(entity::delivery::Column::Id)
+            .all(&self.state.db)
+            .await
+            .unwrap()
+    }
+
+    /// Waits until no delivery is pending or being sent.
+    pub async fn wait_for_deliveries_to_settle(&self) -> Vec<entity::delivery::Model> {
+        for _ in 0..400 {
+            let all = self.deliveries().await;
+            if all
+                .iter()
+                .all(|d| d.status == "sent" || d.status == "failed")
+            {
+                return all;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("deliveries did not settle: {:?}", self.deliveries().await);
+    }
+}
+
+/// A scan event as WeChat pushes it.
+pub fn scan_xml(
+    openid: &str,
+    event: &str,
+    event_key: &str,
+    ticket: Option<&str>,
+    create_time: i64,
+) -> String {
+    let ticket = ticket
+        .map(|t| format!("<Ticket><![CDATA[{t}]]></Ticket>"))
+        .unwrap_or_default();
+    format!(
+        "<xml><ToUserName><![CDATA[gh_test]]></ToUserName><FromUserName><![CDATA[{openid}]]></FromUserName>\
+         <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+         <Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{event_key}]]></EventKey>{ticket}</xml>"
+    )
+}
