@@ -260,7 +260,7 @@ async fn show_qrcode(State(state): State<AppState>, Query(q): Query<ShowQuery>) 
         .map_err(anyhow::Error::from)
         .and_then(|c| crate::http::qrcode::encode_png(&c))
     {
-        Ok(png) => ([(CONTENT_TYPE, "image/jpeg")], png).into_response(),
+        Ok(png) => ([(CONTENT_TYPE, "image/png")], png).into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }

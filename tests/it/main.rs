@@ -5,6 +5,7 @@
 mod support;
 
 mod callback;
+mod cli;
 mod delivery;
 mod live_wechat;
 mod orders;
