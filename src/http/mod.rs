@@ -20,7 +20,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(health::router());
     if let Some(sandbox) = &state.sandbox {
-        app = app.nest("/sandbox", sandbox.router());
+        app = app.merge(sandbox.router());
     }
     app.layer(TraceLayer::new_for_http()).with_state(state)
 }

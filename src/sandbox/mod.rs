@@ -146,8 +146,12 @@ impl Sandbox {
         }
     }
 
+    /// Everything under `/sandbox`, including `/sandbox/` itself (a nested `/` only
+    /// matches `/sandbox`).
     pub fn router(&self) -> Router<AppState> {
-        Router::new().merge(api::router()).merge(phone::router())
+        Router::new()
+            .nest("/sandbox", api::router().merge(phone::router()))
+            .route("/sandbox/", axum::routing::get(phone::phone_home))
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

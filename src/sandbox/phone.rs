@@ -144,11 +144,11 @@ impl Sandbox {
 }
 
 #[derive(Deserialize)]
-struct HomeQuery {
+pub(super) struct HomeQuery {
     ticket: Option<String>,
 }
 
-async fn phone_home(
+pub(super) async fn phone_home(
     State(state): State<AppState>,
     Query(q): Query<HomeQuery>,
 ) -> Result<Html<String>, crate::AppError> {

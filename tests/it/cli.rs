@@ -5,8 +5,18 @@ use std::process::Command;
 fn scanquote(vars: &[(&str, &str)], args: &[&str]) -> std::process::Output {
     let dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_scanquote"));
-    cmd.args(args).current_dir(dir.path()).env("BIND_ADDR", "127.0.0.1:0");
-    for name in ["DATABASE_URL", "WECHAT_APP_ID", "WECHAT_APP_SECRET", "WECHAT_TOKEN", "WECHAT_API_BASE", "WECHAT_ENCODING_AES_KEY", "PUBLIC_BASE_URL"] {
+    cmd.args(args)
+        .current_dir(dir.path())
+        .env("BIND_ADDR", "127.0.0.1:0");
+    for name in [
+        "DATABASE_URL",
+        "WECHAT_APP_ID",
+        "WECHAT_APP_SECRET",
+        "WECHAT_TOKEN",
+        "WECHAT_API_BASE",
+        "WECHAT_ENCODING_AES_KEY",
+        "PUBLIC_BASE_URL",
+    ] {
         cmd.env_remove(name);
     }
     cmd.envs(vars.iter().copied());
@@ -33,7 +43,11 @@ fn migrate_applies_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
     let out = scanquote(&[("DATABASE_URL", &url)], &["migrate"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("migrations applied"));
     assert!(dir.path().join("m.db").exists());
 }

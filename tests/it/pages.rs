@@ -56,6 +56,11 @@ db_test! {
         assert_eq!(health["status"], "ok");
         assert_eq!(health["mode"], "sandbox");
         let metrics = app.get("/metrics").await.text().await.unwrap();
+        for path in ["/sandbox/", "/sandbox"] {
+            let phone = app.get(path).await;
+            assert_eq!(phone.status(), 200, "{path}");
+            assert!(phone.text().await.unwrap().contains("微信沙箱"));
+        }
         assert!(metrics.contains("# TYPE scanquote_scans_received_total counter"));
         app.stop().await;
     }
