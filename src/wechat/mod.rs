@@ -9,6 +9,7 @@
 //! and [`user`] are one API family each.
 
 pub mod client;
+pub mod crypto;
 pub mod inbound;
 pub mod message;
 pub mod qrcode;
