@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::wechat::crypto::AesKey;
+
 /// The fixed dev token the sandbox signs its pushes with when `WECHAT_TOKEN` is unset.
 pub const SANDBOX_TOKEN: &str = "scanquote-sandbox-token";
 pub const SANDBOX_APP_ID: &str = "wxsandbox0000000";
@@ -26,6 +28,16 @@ pub struct Config {
     pub wechat: WechatConfig,
     /// Fixes the HMAC key of quote links; `None`: generated once and kept in the database.
     pub link_secret: Option<SecretString>,
+    /// The site owner's token; `None`: generated once, printed, and its hash kept.
+    pub admin_token: Option<SecretString>,
+    /// Pushes whose timestamp is further than this from now are refused (replays);
+    /// 0 turns the check off.
+    pub timestamp_window_secs: u64,
+    /// Requests per minute and client IP on the endpoints that cost WeChat quota (order
+    /// creation, QR creation); 0 turns the limit off.
+    pub rate_limit_per_minute: u32,
+    /// Take the client IP from the last `X-Forwarded-For` entry (behind a proxy).
+    pub trust_forwarded_for: bool,
 }
 
 /// How to reach WeChat. `Debug` shows no secret (`SecretString` redacts itself).
@@ -39,6 +51,15 @@ pub struct WechatConfig {
     pub api_base: Option<Url>,
     /// True when no credentials were given and the built-in sandbox stands in for WeChat.
     pub sandbox: bool,
+    /// Set with `WECHAT_ENCODING_AES_KEY`: compatible and safe mode.
+    pub aes: Option<AesKeys>,
+}
+
+/// The account's message keys: the current one, and the one before a rotation.
+#[derive(Debug, Clone)]
+pub struct AesKeys {
+    pub current: AesKey,
+    pub previous: Option<AesKey>,
 }
 
 /// A configuration problem, naming the variable a user has to fix.
@@ -99,6 +120,7 @@ impl Config {
                     .into(),
                 sandbox: api_base.is_none(),
                 api_base,
+                aes: None,
             },
             (Some(_), None) => {
                 return Err(invalid(
@@ -133,28 +155,59 @@ impl Config {
                             .unwrap_or_else(|| Url::parse(DEFAULT_API_BASE).expect("constant URL")),
                     ),
                     sandbox: false,
+                    aes: None,
                 }
             }
         };
-        if let Some(key) = get("WECHAT_ENCODING_AES_KEY") {
-            if key.len() != 43 {
+        let key = |name: &'static str| {
+            get(name)
+                .map(|k| AesKey::from_encoding_aes_key(&k).map_err(|e| invalid(name, e.to_string())))
+                .transpose()
+        };
+        let current = key("WECHAT_ENCODING_AES_KEY")?;
+        let previous = key("WECHAT_ENCODING_AES_KEY_PREVIOUS")?;
+        let mut wechat = wechat;
+        wechat.aes = match (current, previous) {
+            (Some(current), previous) => Some(AesKeys { current, previous }),
+            (None, Some(_)) => {
                 return Err(invalid(
-                    "WECHAT_ENCODING_AES_KEY",
-                    "must be exactly 43 characters",
+                    "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+                    "needs WECHAT_ENCODING_AES_KEY (the current key) too",
                 ));
             }
-            return Err(invalid(
-                "WECHAT_ENCODING_AES_KEY",
-                "AES message mode is not supported by this version yet; unset it to run in plaintext mode",
-            ));
-        }
+            (None, None) => None,
+        };
         Ok(Config {
             database_url,
             bind_addr,
             public_base_url,
             wechat,
             link_secret: get("LINK_SECRET").map(SecretString::from),
+            admin_token: match get("ADMIN_TOKEN") {
+                Some(t) if t.len() < 16 => {
+                    return Err(invalid("ADMIN_TOKEN", "must be at least 16 characters"));
+                }
+                other => other.map(SecretString::from),
+            },
+            timestamp_window_secs: number(&get, "WECHAT_TIMESTAMP_WINDOW_SECONDS", 300)?,
+            rate_limit_per_minute: number(&get, "RATE_LIMIT_PER_MINUTE", 60)?,
+            trust_forwarded_for: match get("TRUST_FORWARDED_FOR").as_deref() {
+                None | Some("0" | "false" | "no") => false,
+                Some("1" | "true" | "yes") => true,
+                Some(_) => return Err(invalid("TRUST_FORWARDED_FOR", "must be true or false")),
+            },
         })
+    }
+}
+
+fn number<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| invalid(name, "must be a whole number")),
     }
 }
 
@@ -259,5 +312,44 @@ mod tests {
             !shown.contains("topsecret") && !shown.contains("tok123"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn new_settings_are_checked_by_name() {
+        let name = |vars: &[(&str, &str)]| config(vars).unwrap_err().variable;
+        assert_eq!(name(&[("WECHAT_ENCODING_AES_KEY", &"*".repeat(43))]), "WECHAT_ENCODING_AES_KEY");
+        assert_eq!(
+            name(&[("WECHAT_ENCODING_AES_KEY_PREVIOUS", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")]),
+            "WECHAT_ENCODING_AES_KEY_PREVIOUS"
+        );
+        assert_eq!(name(&[("ADMIN_TOKEN", "short")]), "ADMIN_TOKEN");
+        assert_eq!(name(&[("RATE_LIMIT_PER_MINUTE", "-1")]), "RATE_LIMIT_PER_MINUTE");
+        assert_eq!(name(&[("WECHAT_TIMESTAMP_WINDOW_SECONDS", "soon")]), "WECHAT_TIMESTAMP_WINDOW_SECONDS");
+        assert_eq!(name(&[("TRUST_FORWARDED_FOR", "maybe")]), "TRUST_FORWARDED_FOR");
+    }
+
+    #[test]
+    fn an_aes_key_enables_encrypted_mode() {
+        let c = config(&[("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")]).unwrap();
+        assert!(c.wechat.aes.is_some_and(|k| k.previous.is_none()));
+        assert_eq!(c.timestamp_window_secs, 300);
+        assert_eq!(c.rate_limit_per_minute, 60);
+    }
+
+    #[test]
+    fn no_secret_shows_in_debug_output() {
+        let c = config(&[
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "topsecret"),
+            ("WECHAT_TOKEN", "tok123"),
+            ("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+            ("ADMIN_TOKEN", "admin-token-0123456789"),
+            ("LINK_SECRET", "link-secret-value"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        for secret in ["topsecret", "tok123", "abcdefghijklmnop", "admin-token-0123456789", "link-secret-value"] {
+            assert!(!shown.contains(secret), "{secret} leaked: {shown}");
+        }
     }
 }

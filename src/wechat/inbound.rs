@@ -9,6 +9,11 @@
 
 use serde::Deserialize;
 
+/// Nesting deeper than this is not a WeChat push (its deepest, `SendPicsInfo`, is 5).
+const MAX_DEPTH: usize = 8;
+/// Nor are more elements than this.
+const MAX_ELEMENTS: usize = 512;
+
 /// The longest openid-like identifier we accept (WeChat's are 28 characters).
 const MAX_ID_LEN: usize = 64;
 /// The longest scene string WeChat creates (QR_STR_SCENE / QR_LIMIT_STR_SCENE).
@@ -129,12 +134,58 @@ fn malformed(reason: impl Into<String>) -> MalformedPush {
     MalformedPush(reason.into())
 }
 
-/// Parses one pushed XML document.
-pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
+/// Checks that `body` is UTF-8 XML of the shape WeChat sends before any deserializer
+/// sees it: no DOCTYPE (so no entity declarations, nothing to expand), bounded depth and
+/// element count.
+fn checked_text(body: &[u8]) -> Result<&str, MalformedPush> {
+    use quick_xml::events::Event;
+
     let text = std::str::from_utf8(body).map_err(|_| malformed("body is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(malformed("body is empty"));
     }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let (mut depth, mut elements) = (0usize, 0usize);
+    loop {
+        match reader.read_event() {
+            Ok(Event::DocType(_)) => return Err(malformed("DOCTYPE and entity declarations are not accepted")),
+            Ok(Event::Start(_)) => {
+                depth += 1;
+                elements += 1;
+                if depth > MAX_DEPTH {
+                    return Err(malformed("XML is nested too deeply"));
+                }
+            }
+            Ok(Event::Empty(_)) => elements += 1,
+            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => return Err(malformed(format!("invalid XML: {e}"))),
+        }
+        if elements > MAX_ELEMENTS {
+            return Err(malformed("XML has too many elements"));
+        }
+    }
+    Ok(text)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawEnvelope {
+    encrypt: Option<String>,
+}
+
+/// The `Encrypt` field of an AES-mode push (safe mode carries only that; compatible
+/// mode carries the plaintext fields too, and the ciphertext is what counts).
+pub fn encrypted_part(body: &[u8]) -> Result<String, MalformedPush> {
+    let text = checked_text(body)?;
+    let raw: RawEnvelope = quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
+    raw.encrypt.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).ok_or_else(|| malformed("Encrypt is missing"))
+}
+
+/// Parses one pushed XML document.
+pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
+    let text = checked_text(body)?;
     let raw: RawPush =
         quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
 
@@ -340,5 +391,58 @@ mod tests {
                 .contains("EventKey")
         );
         assert!(parse(&[0xff, 0xfe, b'<']).unwrap_err().0.contains("UTF-8"));
+    }
+
+    #[test]
+    fn entity_declarations_and_deep_or_huge_documents_are_refused() {
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><xml><ToUserName>&lol2;</ToUserName></xml>"#;
+        assert!(parse(bomb.as_bytes()).unwrap_err().0.contains("DOCTYPE"));
+        let external = r#"<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><ToUserName>&xxe;</ToUserName></xml>"#;
+        assert!(parse(external.as_bytes()).unwrap_err().0.contains("DOCTYPE"));
+        let undeclared = "<xml><ToUserName>&xxe;</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>";
+        assert!(parse(undeclared.as_bytes()).is_err());
+        let deep = format!("<xml>{}{}</xml>", "<a>".repeat(50), "</a>".repeat(50));
+        assert!(parse(deep.as_bytes()).unwrap_err().0.contains("nested"));
+        let wide = format!("<xml>{}</xml>", "<a/>".repeat(1000));
+        assert!(parse(wide.as_bytes()).unwrap_err().0.contains("too many"));
+    }
+
+    #[test]
+    fn the_encrypt_field_is_found_in_safe_and_compatible_envelopes() {
+        let safe = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[abc=]]></Encrypt></xml>";
+        assert_eq!(encrypted_part(safe.as_bytes()).unwrap(), "abc=");
+        let compatible = format!("{}<Encrypt><![CDATA[xyz]]></Encrypt></xml>", event("SCAN", Some("1")).trim_end_matches("</xml>"));
+        assert_eq!(encrypted_part(compatible.as_bytes()).unwrap(), "xyz");
+        assert!(encrypted_part(event("SCAN", Some("1")).as_bytes()).unwrap_err().0.contains("Encrypt"));
+    }
+
+    mod fuzz {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn valid() -> String {
+            "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><FromUserName><![CDATA[o1]]></FromUserName>\
+             <CreateTime>1700000000</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+             <EventKey><![CDATA[42]]></EventKey><Ticket><![CDATA[t]]></Ticket></xml>".to_owned()
+        }
+
+        proptest! {
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let _ = parse(&bytes);
+                let _ = encrypted_part(&bytes);
+            }
+
+            #[test]
+            fn mutated_pushes_never_panic(cut in 0usize..400, insert in ".{0,40}", flip in any::<(usize, u8)>()) {
+                let mut doc = valid().into_bytes();
+                let at = cut.min(doc.len());
+                doc.splice(at..at, insert.bytes());
+                let i = flip.0 % doc.len();
+                doc[i] ^= flip.1;
+                let _ = parse(&doc);
+                let _ = encrypted_part(&doc);
+            }
+        }
     }
 }

@@ -13,6 +13,7 @@ pub mod crypto;
 pub mod inbound;
 pub mod message;
 pub mod qrcode;
+pub mod reply;
 pub mod signature;
 pub mod token;
 pub mod user;
