@@ -161,7 +161,9 @@ impl Config {
         };
         let key = |name: &'static str| {
             get(name)
-                .map(|k| AesKey::from_encoding_aes_key(&k).map_err(|e| invalid(name, e.to_string())))
+                .map(|k| {
+                    AesKey::from_encoding_aes_key(&k).map_err(|e| invalid(name, e.to_string()))
+                })
                 .transpose()
         };
         let current = key("WECHAT_ENCODING_AES_KEY")?;
@@ -207,7 +209,9 @@ fn number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v.parse().map_err(|_| invalid(name, "must be a whole number")),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid(name, "must be a whole number")),
     }
 }
 
@@ -317,20 +321,39 @@ mod tests {
     #[test]
     fn new_settings_are_checked_by_name() {
         let name = |vars: &[(&str, &str)]| config(vars).unwrap_err().variable;
-        assert_eq!(name(&[("WECHAT_ENCODING_AES_KEY", &"*".repeat(43))]), "WECHAT_ENCODING_AES_KEY");
         assert_eq!(
-            name(&[("WECHAT_ENCODING_AES_KEY_PREVIOUS", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")]),
+            name(&[("WECHAT_ENCODING_AES_KEY", &"*".repeat(43))]),
+            "WECHAT_ENCODING_AES_KEY"
+        );
+        assert_eq!(
+            name(&[(
+                "WECHAT_ENCODING_AES_KEY_PREVIOUS",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
+            )]),
             "WECHAT_ENCODING_AES_KEY_PREVIOUS"
         );
         assert_eq!(name(&[("ADMIN_TOKEN", "short")]), "ADMIN_TOKEN");
-        assert_eq!(name(&[("RATE_LIMIT_PER_MINUTE", "-1")]), "RATE_LIMIT_PER_MINUTE");
-        assert_eq!(name(&[("WECHAT_TIMESTAMP_WINDOW_SECONDS", "soon")]), "WECHAT_TIMESTAMP_WINDOW_SECONDS");
-        assert_eq!(name(&[("TRUST_FORWARDED_FOR", "maybe")]), "TRUST_FORWARDED_FOR");
+        assert_eq!(
+            name(&[("RATE_LIMIT_PER_MINUTE", "-1")]),
+            "RATE_LIMIT_PER_MINUTE"
+        );
+        assert_eq!(
+            name(&[("WECHAT_TIMESTAMP_WINDOW_SECONDS", "soon")]),
+            "WECHAT_TIMESTAMP_WINDOW_SECONDS"
+        );
+        assert_eq!(
+            name(&[("TRUST_FORWARDED_FOR", "maybe")]),
+            "TRUST_FORWARDED_FOR"
+        );
     }
 
     #[test]
     fn an_aes_key_enables_encrypted_mode() {
-        let c = config(&[("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG")]).unwrap();
+        let c = config(&[(
+            "WECHAT_ENCODING_AES_KEY",
+            "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+        )])
+        .unwrap();
         assert!(c.wechat.aes.is_some_and(|k| k.previous.is_none()));
         assert_eq!(c.timestamp_window_secs, 300);
         assert_eq!(c.rate_limit_per_minute, 60);
@@ -342,13 +365,22 @@ mod tests {
             ("WECHAT_APP_ID", "wx1"),
             ("WECHAT_APP_SECRET", "topsecret"),
             ("WECHAT_TOKEN", "tok123"),
-            ("WECHAT_ENCODING_AES_KEY", "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"),
+            (
+                "WECHAT_ENCODING_AES_KEY",
+                "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+            ),
             ("ADMIN_TOKEN", "admin-token-0123456789"),
             ("LINK_SECRET", "link-secret-value"),
         ])
         .unwrap();
         let shown = format!("{c:?}");
-        for secret in ["topsecret", "tok123", "abcdefghijklmnop", "admin-token-0123456789", "link-secret-value"] {
+        for secret in [
+            "topsecret",
+            "tok123",
+            "abcdefghijklmnop",
+            "admin-token-0123456789",
+            "link-secret-value",
+        ] {
             assert!(!shown.contains(secret), "{secret} leaked: {shown}");
         }
     }

@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::http::StatusCode;
+use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::response::{IntoResponse, Response};
 use sea_orm::DbErr;
 use serde_json::json;
@@ -20,6 +21,12 @@ pub enum AppError {
         field: Option<&'static str>,
         reason: String,
     },
+    /// The site owner's credentials are missing or wrong.
+    #[error("unauthorized")]
+    Unauthorized,
+    /// Too many requests from one client; try again after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
     /// The body is larger than the route accepts.
     #[error("payload too large")]
     TooLarge,
@@ -59,6 +66,23 @@ impl IntoResponse for AppError {
                 StatusCode::BAD_REQUEST,
                 json!({ "error": reason, "field": field }),
             ),
+            AppError::Unauthorized => {
+                let body = Json(json!({ "error": "admin token required" }));
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    [(WWW_AUTHENTICATE, "Bearer")],
+                    body,
+                )
+                    .into_response();
+            }
+            AppError::RateLimited { retry_after_secs } => {
+                let body = Json(
+                    json!({ "error": "too many requests", "retry_after_seconds": retry_after_secs }),
+                );
+                let retry = retry_after_secs.to_string();
+                return (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry)], body)
+                    .into_response();
+            }
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 json!({ "error": "payload too large" }),
@@ -72,7 +96,7 @@ impl IntoResponse for AppError {
                 )
             }
             AppError::Db(_) | AppError::Internal(_) => {
-                tracing::error!(error = ?anyhow::Error::from(self), "request failed");
+                tracing::error!(error = %format!("{:#}", anyhow::Error::from(self)), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
                     json!({ "error": "internal error" }),

@@ -12,6 +12,7 @@ pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod quote;
+pub mod replies;
 pub mod sandbox;
 pub mod wechat;
 
@@ -42,7 +43,13 @@ pub struct AppState {
     /// Where links in messages point: `PUBLIC_BASE_URL`, or the bound address.
     pub base_url: Url,
     pub wechat: wechat::WechatClient,
+    /// Set in AES mode: decrypts pushes and seals passive replies.
+    pub crypto: Option<wechat::crypto::MessageCrypto>,
     pub links: quote::links::LinkSigner,
+    /// Checks the site owner's token and sessions.
+    pub admin: http::admin::auth::AdminKey,
+    /// Per-IP limit on the endpoints that cost WeChat quota; `None` when turned off.
+    pub limiter: Option<http::limit::Limiter>,
     /// Woken whenever a message is enqueued, so the worker sends it at once.
     pub outbox: Arc<Notify>,
     pub tickets: quote::tickets::TicketCache,
@@ -57,6 +64,9 @@ pub struct AppState {
 pub struct App {
     listener: TcpListener,
     state: AppState,
+    /// The admin token generated on this start, if `ADMIN_TOKEN` was unset and none was
+    /// generated before: shown once, never stored in clear.
+    generated_admin_token: Option<secrecy::SecretString>,
 }
 
 impl App {
@@ -94,13 +104,27 @@ impl App {
         let links =
             quote::links::LinkSigner::load_or_create(&db, config.link_secret.as_ref()).await?;
         quote::template::ensure_default(&db).await?;
+        let (admin, generated_admin_token) =
+            http::admin::auth::AdminKey::load_or_create(&db, config.admin_token.as_ref()).await?;
 
+        let crypto = config.wechat.aes.as_ref().map(|keys| {
+            wechat::crypto::MessageCrypto::new(
+                keys.current.clone(),
+                keys.previous.clone(),
+                config.wechat.app_id.clone(),
+            )
+        });
+        let limiter =
+            http::limit::Limiter::new(config.rate_limit_per_minute, config.trust_forwarded_for);
         let state = AppState {
             db,
+            crypto,
             config: Arc::new(config),
             base_url,
             wechat,
             links,
+            admin,
+            limiter,
             outbox: Arc::new(Notify::new()),
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
@@ -108,7 +132,11 @@ impl App {
             metrics: Arc::default(),
             sandbox,
         };
-        Ok(App { listener, state })
+        Ok(App {
+            listener,
+            state,
+            generated_admin_token,
+        })
     }
 
     pub fn address(&self) -> SocketAddr {
@@ -119,6 +147,10 @@ impl App {
 
     pub fn state(&self) -> &AppState {
         &self.state
+    }
+
+    pub fn take_generated_admin_token(&mut self) -> Option<secrecy::SecretString> {
+        self.generated_admin_token.take()
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests

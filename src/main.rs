@@ -50,7 +50,14 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
-            let app = App::build(config).await?;
+            let mut app = App::build(config).await?;
+            if let Some(token) = app.take_generated_admin_token() {
+                use secrecy::ExposeSecret;
+                println!(
+                    "ADMIN_TOKEN was not set; generated one (shown only now, keep it): {}",
+                    token.expose_secret()
+                );
+            }
             let base = &app.state().base_url;
             println!("scanquote is listening on http://{}", app.address());
             if app.state().config.wechat.sandbox {
@@ -59,6 +66,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 println!("WeChat mode: set the server URL on the platform to {base}wechat");
             }
+            println!("site owners: {base}admin");
             app.run_until_stopped(shutdown_signal()).await
         }
     }

@@ -11,5 +11,6 @@ pub mod order;
 pub mod profile;
 pub mod qr_code;
 pub mod scan;
+pub mod scene_reply;
 pub mod setting;
 pub mod template;

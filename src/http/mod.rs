@@ -1,8 +1,10 @@
 //! HTTP: thin handlers that parse, call the domain and render. Each file owns its
 //! routes; this one only merges them and adds the cross-cutting layers.
 
+pub mod admin;
 pub mod callback;
 pub mod health;
+pub mod limit;
 pub mod orders;
 pub mod pages;
 pub mod qrcode;
@@ -18,7 +20,8 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::router())
         .merge(qrcode::router())
         .merge(pages::router())
-        .merge(health::router());
+        .merge(health::router())
+        .merge(admin::router());
     if let Some(sandbox) = &state.sandbox {
         app = app.merge(sandbox.router());
     }

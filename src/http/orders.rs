@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
 
+use super::limit::Throttle;
 use crate::quote::orders::{NewOrder, OrderView, create_order, find_order, parse_order_id};
 use crate::quote::scans::{OrderStatus, order_status};
 use crate::quote::tickets::ticket_for_order;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn create(
+    _: Throttle,
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrderView>), AppError> {
@@ -55,6 +57,7 @@ pub struct QrCodeView {
 }
 
 async fn qrcode(
+    _: Throttle,
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<QrCodeView>, AppError> {

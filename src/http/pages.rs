@@ -13,6 +13,7 @@ use chrono::{FixedOffset, TimeZone};
 use minijinja::{Environment, context};
 use serde::Deserialize;
 
+use super::limit::Throttle;
 use crate::quote::orders::{
     self, FieldText, NewOrder, OrderView, create_order, find_order, parse_order_id,
 };
@@ -41,6 +42,11 @@ impl Pages {
             (
                 "sandbox_inbox.html",
                 include_str!("../../templates/sandbox_inbox.html"),
+            ),
+            ("admin.html", include_str!("../../templates/admin.html")),
+            (
+                "admin_login.html",
+                include_str!("../../templates/admin_login.html"),
             ),
         ] {
             env.add_template(name, source)
@@ -87,6 +93,7 @@ struct OrderForm {
 
 /// The landing page's form: the same checks as the API, errors shown on the form.
 async fn create_from_form(
+    _: Throttle,
     State(state): State<AppState>,
     Form(form): Form<OrderForm>,
 ) -> Result<Response, AppError> {
@@ -291,6 +298,8 @@ mod tests {
             "not_found.html",
             "sandbox.html",
             "sandbox_inbox.html",
+            "admin.html",
+            "admin_login.html",
         ] {
             assert!(pages.env.get_template(name).is_ok(), "{name}");
         }

@@ -11,6 +11,7 @@ use axum::routing::get;
 use qrcode::{Color, EcLevel, QrCode};
 use sha1::{Digest, Sha1};
 
+use super::limit::Throttle;
 use crate::quote::orders::{find_order, parse_order_id};
 use crate::quote::tickets::{MIN_REMAINING_MS, ticket_for_order};
 use crate::{AppError, AppState, now_ms};
@@ -26,6 +27,7 @@ const SCALE: usize = 8;
 const QUIET: usize = 4;
 
 async fn png(
+    _: Throttle,
     state: State<AppState>,
     id: Path<String>,
     headers: HeaderMap,
@@ -34,6 +36,7 @@ async fn png(
 }
 
 async fn svg(
+    _: Throttle,
     state: State<AppState>,
     id: Path<String>,
     headers: HeaderMap,

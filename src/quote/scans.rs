@@ -12,25 +12,37 @@ use serde::Serialize;
 use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENT, WINDOW_MS};
 use super::tickets::KIND_ORDER;
 use crate::metrics::Metrics;
+use crate::replies;
+use crate::wechat::reply::Reply;
 use crate::wechat::{ScanEvent, Scene};
 use crate::{AppError, AppState, now_ms};
 
+/// What became of a scan push.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ScanOutcome {
-    /// Recorded, and a message queued for this order.
-    Queued { order_id: i64 },
-    /// Recorded, but the scene is no order of ours.
-    NoOrder,
-    /// A retry of a push already recorded: nothing done.
-    Duplicate,
+pub struct Handled {
+    /// A retry of a push already recorded: nothing was recorded or queued again.
+    pub duplicate: bool,
+    /// The order whose message was queued (on the first push only).
+    pub queued_order: Option<i64>,
+    /// A passive reply to answer with. Repeated for a retried push: WeChat retries
+    /// because it did not get our answer, so the retry must get it.
+    pub reply: Option<Reply>,
 }
 
-/// Resolves the scene: the ticket registry first (it knows what each code was made for),
-/// the EventKey second (codes made before the registry, or pushes without Ticket).
-async fn resolve_order(
+/// What a scan points at.
+enum Target {
+    Order(i64),
+    Reply(String),
+    Nothing,
+}
+
+/// Resolves the scene: the ticket registry first (it knows what each code was made for,
+/// so an order id and another kind's scene with the same value never collide), the
+/// EventKey second (codes made before the registry, or pushes without Ticket).
+async fn resolve(
     db: &DatabaseConnection,
     event: &ScanEvent,
-) -> Result<(Option<i64>, Option<i64>), DbErr> {
+) -> Result<(Option<i64>, Target), DbErr> {
     let registered = match &event.ticket {
         Some(ticket) => {
             qr_code::Entity::find()
@@ -40,26 +52,45 @@ async fn resolve_order(
         }
         None => None,
     };
-    let candidate = match &registered {
-        Some(code) if code.kind == KIND_ORDER => code.target.parse::<i64>().ok(),
+    let order = |id: i64| async move {
+        Ok::<_, DbErr>(
+            order::Entity::find_by_id(id)
+                .one(db)
+                .await?
+                .map(|o| Target::Order(o.id)),
+        )
+    };
+    let reply = |scene: String| async move {
+        Ok::<_, DbErr>(replies::reply_text(db, &scene).await?.map(Target::Reply))
+    };
+    let target = match &registered {
+        Some(code) if code.kind == KIND_ORDER => match code.target.parse::<i64>() {
+            Ok(id) => order(id).await?,
+            Err(_) => None,
+        },
+        Some(code) if code.kind == replies::KIND_REPLY => reply(code.target.clone()).await?,
         Some(_) => None,
-        None => match event.scene {
-            Scene::Id(id) => Some(i64::from(id)),
-            Scene::Str(_) => None,
+        None => match &event.scene {
+            Scene::Id(id) => order(i64::from(*id)).await?,
+            Scene::Str(s) => reply(s.clone()).await?,
         },
     };
-    let order_id = match candidate {
-        Some(id) => order::Entity::find_by_id(id).one(db).await?.map(|o| o.id),
-        None => None,
-    };
-    Ok((registered.map(|c| c.id), order_id))
+    Ok((registered.map(|c| c.id), target.unwrap_or(Target::Nothing)))
 }
 
 #[tracing::instrument(name = "record_scan", skip_all, fields(identity = %event.identity(), scene = %event.scene))]
-pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<ScanOutcome, AppError> {
+pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled, AppError> {
     // Reads happen before the transaction: on SQLite a transaction that starts with a
     // write takes the write lock at once instead of failing to upgrade under contention.
-    let (qr_code_id, order_id) = resolve_order(&state.db, event).await?;
+    let (qr_code_id, target) = resolve(&state.db, event).await?;
+    let order_id = match &target {
+        Target::Order(id) => Some(*id),
+        _ => None,
+    };
+    let reply = match target {
+        Target::Reply(text) => Some(Reply::Text(text)),
+        _ => None,
+    };
     let now = now_ms();
     let txn = state.db.begin().await?;
     let inserted = scan::ActiveModel {
@@ -87,15 +118,22 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<ScanOutc
             txn.rollback().await?;
             Metrics::bump(&state.metrics.duplicate_pushes);
             tracing::info!("duplicate push dropped");
-            return Ok(ScanOutcome::Duplicate);
+            return Ok(Handled {
+                duplicate: true,
+                queued_order: None,
+                reply,
+            });
         }
         Err(e) => return Err(e.into()),
     };
     let Some(order_id) = order_id else {
         txn.commit().await?;
         Metrics::bump(&state.metrics.scans_received);
-        tracing::info!("scan of a code that is no order");
-        return Ok(ScanOutcome::NoOrder);
+        return Ok(Handled {
+            duplicate: false,
+            queued_order: None,
+            reply,
+        });
     };
     delivery::ActiveModel {
         scan_id: Set(scan.id),
@@ -115,7 +153,11 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<ScanOutc
     txn.commit().await?;
     Metrics::bump(&state.metrics.scans_received);
     state.outbox.notify_one();
-    Ok(ScanOutcome::Queued { order_id })
+    Ok(Handled {
+        duplicate: false,
+        queued_order: Some(order_id),
+        reply,
+    })
 }
 
 /// Where an order's message stands, for the shopper's page.

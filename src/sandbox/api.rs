@@ -324,6 +324,7 @@ async fn custom_send(
                 url,
                 picurl: text(a, "picurl"),
                 at_ms: now_ms(),
+                via: "customer-service".into(),
             }
         }
         "text" => Received {
@@ -338,6 +339,7 @@ async fn custom_send(
             url: String::new(),
             picurl: String::new(),
             at_ms: now_ms(),
+            via: "customer-service".into(),
         },
         _ => return error(40008, "invalid message type"),
     };

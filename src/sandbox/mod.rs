@@ -24,6 +24,7 @@ use url::Url;
 
 use crate::AppState;
 use crate::config::WechatConfig;
+use crate::wechat::crypto::MessageCrypto;
 
 /// The sandbox account's original id (`ToUserName` of pushes).
 pub const ACCOUNT: &str = "gh_sandbox0000";
@@ -49,6 +50,9 @@ struct Inner {
     app_id: String,
     app_secret: SecretString,
     token: SecretString,
+    /// Set when the service runs in AES mode: pushes are then encrypted (safe mode
+    /// unless a scan asks for compatible) and encrypted replies are opened.
+    crypto: Option<MessageCrypto>,
 }
 
 #[derive(Default)]
@@ -98,6 +102,8 @@ pub struct Received {
     pub url: String,
     pub picurl: String,
     pub at_ms: i64,
+    /// `customer-service` (message/custom/send) or `passive` (the callback's reply).
+    pub via: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,6 +148,10 @@ impl Sandbox {
                 app_id: wechat.app_id.clone(),
                 app_secret: wechat.app_secret.clone(),
                 token: wechat.token.clone(),
+                crypto: wechat
+                    .aes
+                    .as_ref()
+                    .map(|k| MessageCrypto::new(k.current.clone(), None, wechat.app_id.clone())),
             }),
         }
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::api::sandbox;
-use super::{ACCOUNT, PushRecord, Sandbox};
+use super::{ACCOUNT, PushRecord, Received, Sandbox};
 use crate::wechat::signature;
 use crate::{AppState, now_ms};
 
@@ -39,16 +39,55 @@ const TRIES: u32 = 3;
 pub struct ScanResult {
     pub event: String,
     pub event_key: String,
+    /// `plaintext`, `compatible` or `safe`.
+    pub mode: &'static str,
     /// HTTP status of the callback's last answer, or the transport error.
     pub outcome: String,
     pub tries: u32,
-    /// The callback's body: `success`, or a passive reply.
+    /// The callback's body: `success`, or a passive reply (sealed in AES mode).
     pub reply: String,
+    /// The passive reply as the phone shows it, after checking and opening the seal.
+    pub reply_text: Option<String>,
+}
+
+/// How WeChat sends pushes: the account's message mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PushMode {
+    Plaintext,
+    Compatible,
+    Safe,
+}
+
+impl PushMode {
+    fn name(self) -> &'static str {
+        match self {
+            PushMode::Plaintext => "plaintext",
+            PushMode::Compatible => "compatible",
+            PushMode::Safe => "safe",
+        }
+    }
 }
 
 impl Sandbox {
-    /// The user scans the code of `ticket` with WeChat.
-    pub async fn scan(&self, openid: &str, ticket: &str) -> Result<ScanResult, String> {
+    /// The user scans the code of `ticket` with WeChat. `mode` defaults to the service's
+    /// own: safe mode when it has an AES key, plaintext otherwise.
+    pub async fn scan(
+        &self,
+        openid: &str,
+        ticket: &str,
+        mode: Option<PushMode>,
+    ) -> Result<ScanResult, String> {
+        let mode = match (mode, &self.inner.crypto) {
+            (Some(PushMode::Compatible | PushMode::Safe), None) => {
+                return Err(
+                    "the service has no WECHAT_ENCODING_AES_KEY: only plaintext pushes".into(),
+                );
+            }
+            (Some(mode), _) => mode,
+            (None, Some(_)) => PushMode::Safe,
+            (None, None) => PushMode::Plaintext,
+        };
         let (xml, event, event_key) = {
             let mut world = self.world();
             let now = now_ms();
@@ -85,13 +124,16 @@ impl Sandbox {
             );
             (xml, event.to_owned(), event_key)
         };
-        let (outcome, tries, reply) = self.push(openid, xml).await;
+        let (outcome, tries, reply) = self.push(openid, &xml, mode).await;
+        let reply_text = self.open_reply(openid, &reply);
         let result = ScanResult {
             event,
             event_key,
+            mode: mode.name(),
             outcome,
             tries,
             reply,
+            reply_text,
         };
         self.world().pushes.push(PushRecord {
             openid: openid.to_owned(),
@@ -99,33 +141,62 @@ impl Sandbox {
             event_key: result.event_key.clone(),
             tries: result.tries,
             outcome: result.outcome.clone(),
-            reply: result.reply.clone(),
+            reply: result
+                .reply_text
+                .clone()
+                .unwrap_or_else(|| result.reply.clone()),
         });
         Ok(result)
     }
 
-    /// Sends one push as WeChat does: signed query, 5-second timeout, up to 3 tries
-    /// while the callback does not answer (or answers 5xx).
-    async fn push(&self, openid: &str, xml: String) -> (String, u32, String) {
+    /// Sends one push as WeChat does: signed query (and `msg_signature` over the
+    /// ciphertext in AES modes), 5-second timeout, up to 3 tries while the callback does
+    /// not answer (or answers 5xx).
+    async fn push(&self, openid: &str, xml: &str, mode: PushMode) -> (String, u32, String) {
+        let token = self.inner.token.expose_secret();
+        let encrypted = match (&self.inner.crypto, mode) {
+            (Some(crypto), PushMode::Safe | PushMode::Compatible) => Some(crypto.encrypt(xml)),
+            _ => None,
+        };
+        let body = match (&encrypted, mode) {
+            (Some(e), PushMode::Safe) => {
+                format!(
+                    "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName><Encrypt><![CDATA[{e}]]></Encrypt></xml>"
+                )
+            }
+            (Some(e), PushMode::Compatible) => xml.replace(
+                "</xml>",
+                &format!("<Encrypt><![CDATA[{e}]]></Encrypt></xml>"),
+            ),
+            _ => xml.to_owned(),
+        };
         let mut last = String::new();
         for attempt in 1..=TRIES {
             let timestamp = (now_ms() / 1000).to_string();
             let nonce = rand::thread_rng()
                 .gen_range(100_000_000u32..999_999_999)
                 .to_string();
-            let sig = signature::sign(&[self.inner.token.expose_secret(), &timestamp, &nonce]);
+            let sig = signature::sign(&[token, &timestamp, &nonce]);
+            let mut query = vec![
+                ("signature", sig),
+                ("timestamp", timestamp.clone()),
+                ("nonce", nonce.clone()),
+                ("openid", openid.to_owned()),
+            ];
+            if let Some(e) = &encrypted {
+                query.push(("encrypt_type", "aes".into()));
+                query.push((
+                    "msg_signature",
+                    signature::sign(&[token, &timestamp, &nonce, e]),
+                ));
+            }
             let sent = self
                 .inner
                 .http
                 .post(self.inner.callback.clone())
-                .query(&[
-                    ("signature", sig.as_str()),
-                    ("timestamp", &timestamp),
-                    ("nonce", &nonce),
-                    ("openid", openid),
-                ])
+                .query(&query)
                 .header("content-type", "text/xml")
-                .body(xml.clone())
+                .body(body.clone())
                 .send()
                 .await;
             match sent {
@@ -141,6 +212,126 @@ impl Sandbox {
         }
         (last, TRIES, String::new())
     }
+
+    /// Opens a passive reply as the phone would (checking the seal in AES mode) and puts
+    /// it in the user's inbox. `success` and empty answers are no reply.
+    fn open_reply(&self, openid: &str, body: &str) -> Option<String> {
+        let body = body.trim();
+        if body.is_empty() || body == "success" || !body.starts_with("<xml>") {
+            return None;
+        }
+        let xml = match sealed_reply(body) {
+            Some(sealed) => {
+                let crypto = self.inner.crypto.as_ref()?;
+                let token = self.inner.token.expose_secret();
+                if !signature::verify(
+                    &sealed.msg_signature,
+                    &[token, &sealed.timestamp, &sealed.nonce, &sealed.encrypt],
+                ) {
+                    return Some("(reply refused: MsgSignature does not hold)".into());
+                }
+                match crypto.decrypt(&sealed.encrypt) {
+                    Ok(xml) => xml,
+                    Err(e) => return Some(format!("(reply refused: {e})")),
+                }
+            }
+            None => body.to_owned(),
+        };
+        let reply: PassiveReply = quick_xml::de::from_str(&xml).ok()?;
+        if reply.to_user_name != openid {
+            return Some("(reply refused: ToUserName is another user)".into());
+        }
+        let (title, description, url, picurl) = match reply.msg_type.as_str() {
+            "text" => (
+                String::new(),
+                reply.content.unwrap_or_default(),
+                String::new(),
+                String::new(),
+            ),
+            "news" => {
+                let items = reply.articles.map(|a| a.item).unwrap_or_default();
+                if items.len() != 1 || reply.article_count != Some(1) {
+                    return Some(
+                        "(reply refused: a news reply carries exactly one article)".into(),
+                    );
+                }
+                let a = items.into_iter().next().expect("one article");
+                (a.title, a.description, a.url, a.pic_url)
+            }
+            other => return Some(format!("(reply of unsupported type {other})")),
+        };
+        let shown = if title.is_empty() {
+            description.clone()
+        } else {
+            title.clone()
+        };
+        self.world().inbox.push(Received {
+            openid: openid.to_owned(),
+            msgtype: reply.msg_type,
+            title,
+            description,
+            url,
+            picurl,
+            at_ms: now_ms(),
+            via: "passive".into(),
+        });
+        Some(shown)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SealedReply {
+    encrypt: String,
+    msg_signature: String,
+    time_stamp: String,
+    nonce: String,
+}
+
+struct Sealed {
+    encrypt: String,
+    msg_signature: String,
+    timestamp: String,
+    nonce: String,
+}
+
+fn sealed_reply(body: &str) -> Option<Sealed> {
+    let s: SealedReply = quick_xml::de::from_str(body).ok()?;
+    Some(Sealed {
+        encrypt: s.encrypt,
+        msg_signature: s.msg_signature,
+        timestamp: s.time_stamp,
+        nonce: s.nonce,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PassiveReply {
+    to_user_name: String,
+    msg_type: String,
+    content: Option<String>,
+    article_count: Option<u32>,
+    articles: Option<ReplyArticles>,
+}
+
+#[derive(Deserialize)]
+struct ReplyArticles {
+    #[serde(default)]
+    item: Vec<ReplyArticle>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct ReplyArticle {
+    #[serde(default)]
+    title: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    pic_url: String,
 }
 
 #[derive(Deserialize)]
@@ -220,17 +411,24 @@ async fn list_users(State(state): State<AppState>) -> Json<Vec<super::User>> {
 struct ScanRequest {
     openid: String,
     ticket: String,
+    mode: Option<PushMode>,
 }
 
 async fn scan_form(State(state): State<AppState>, Form(req): Form<ScanRequest>) -> Response {
-    match sandbox(&state).scan(&req.openid, &req.ticket).await {
+    match sandbox(&state)
+        .scan(&req.openid, &req.ticket, req.mode)
+        .await
+    {
         Ok(_) => Redirect::to(&format!("/sandbox/phone/{}", req.openid)).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
     }
 }
 
 async fn scan_json(State(state): State<AppState>, Json(req): Json<ScanRequest>) -> Response {
-    match sandbox(&state).scan(&req.openid, &req.ticket).await {
+    match sandbox(&state)
+        .scan(&req.openid, &req.ticket, req.mode)
+        .await
+    {
         Ok(result) => Json(result).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }

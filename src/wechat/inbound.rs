@@ -148,7 +148,11 @@ fn checked_text(body: &[u8]) -> Result<&str, MalformedPush> {
     let (mut depth, mut elements) = (0usize, 0usize);
     loop {
         match reader.read_event() {
-            Ok(Event::DocType(_)) => return Err(malformed("DOCTYPE and entity declarations are not accepted")),
+            Ok(Event::DocType(_)) => {
+                return Err(malformed(
+                    "DOCTYPE and entity declarations are not accepted",
+                ));
+            }
             Ok(Event::Start(_)) => {
                 depth += 1;
                 elements += 1;
@@ -179,8 +183,12 @@ struct RawEnvelope {
 /// mode carries the plaintext fields too, and the ciphertext is what counts).
 pub fn encrypted_part(body: &[u8]) -> Result<String, MalformedPush> {
     let text = checked_text(body)?;
-    let raw: RawEnvelope = quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
-    raw.encrypt.map(|e| e.trim().to_owned()).filter(|e| !e.is_empty()).ok_or_else(|| malformed("Encrypt is missing"))
+    let raw: RawEnvelope =
+        quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
+    raw.encrypt
+        .map(|e| e.trim().to_owned())
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| malformed("Encrypt is missing"))
 }
 
 /// Parses one pushed XML document.
@@ -398,7 +406,12 @@ mod tests {
         let bomb = r#"<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;">]><xml><ToUserName>&lol2;</ToUserName></xml>"#;
         assert!(parse(bomb.as_bytes()).unwrap_err().0.contains("DOCTYPE"));
         let external = r#"<!DOCTYPE xml [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><ToUserName>&xxe;</ToUserName></xml>"#;
-        assert!(parse(external.as_bytes()).unwrap_err().0.contains("DOCTYPE"));
+        assert!(
+            parse(external.as_bytes())
+                .unwrap_err()
+                .0
+                .contains("DOCTYPE")
+        );
         let undeclared = "<xml><ToUserName>&xxe;</ToUserName><FromUserName>o</FromUserName><CreateTime>1</CreateTime><MsgType>text</MsgType></xml>";
         assert!(parse(undeclared.as_bytes()).is_err());
         let deep = format!("<xml>{}{}</xml>", "<a>".repeat(50), "</a>".repeat(50));
@@ -411,9 +424,17 @@ mod tests {
     fn the_encrypt_field_is_found_in_safe_and_compatible_envelopes() {
         let safe = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[abc=]]></Encrypt></xml>";
         assert_eq!(encrypted_part(safe.as_bytes()).unwrap(), "abc=");
-        let compatible = format!("{}<Encrypt><![CDATA[xyz]]></Encrypt></xml>", event("SCAN", Some("1")).trim_end_matches("</xml>"));
+        let compatible = format!(
+            "{}<Encrypt><![CDATA[xyz]]></Encrypt></xml>",
+            event("SCAN", Some("1")).trim_end_matches("</xml>")
+        );
         assert_eq!(encrypted_part(compatible.as_bytes()).unwrap(), "xyz");
-        assert!(encrypted_part(event("SCAN", Some("1")).as_bytes()).unwrap_err().0.contains("Encrypt"));
+        assert!(
+            encrypted_part(event("SCAN", Some("1")).as_bytes())
+                .unwrap_err()
+                .0
+                .contains("Encrypt")
+        );
     }
 
     mod fuzz {

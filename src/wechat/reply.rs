@@ -26,7 +26,10 @@ impl Reply {
             cdata(account)
         );
         match self {
-            Reply::Text(content) => format!("{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>", cdata(content)),
+            Reply::Text(content) => format!(
+                "{head}<MsgType><![CDATA[text]]></MsgType><Content>{}</Content></xml>",
+                cdata(content)
+            ),
             Reply::News(a) => format!(
                 "{head}<MsgType><![CDATA[news]]></MsgType><ArticleCount>1</ArticleCount><Articles><item>\
                  <Title>{}</Title><Description>{}</Description><PicUrl>{}</PicUrl><Url>{}</Url></item></Articles></xml>",
@@ -68,8 +71,17 @@ mod tests {
 
     #[test]
     fn a_news_reply_has_one_article() {
-        let article = Article { title: "t".into(), description: "d".into(), url: "https://x/q".into(), picurl: String::new() };
+        let article = Article {
+            title: "t".into(),
+            description: "d".into(),
+            url: "https://x/q".into(),
+            picurl: String::new(),
+        };
         let xml = Reply::News(article).to_xml("o", "gh", 1);
-        assert!(xml.contains("<ArticleCount>1</ArticleCount>") && xml.contains("<Url><![CDATA[https://x/q]]></Url>"), "{xml}");
+        assert!(
+            xml.contains("<ArticleCount>1</ArticleCount>")
+                && xml.contains("<Url><![CDATA[https://x/q]]></Url>"),
+            "{xml}"
+        );
     }
 }

@@ -1,104 +1,12 @@
-//! Real-credentials mode against a recording stand-in for WeChat that is not our
-//! sandbox: it only knows the classic `/cgi-bin/token`, still returns nicknames from
-//! `user/info`, and answers custom sends from a script, so token refresh, retries and
-//! permanent failures can be driven.
+//! Real-credentials mode against the recording stand-in (see `stand_in`).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::Router;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 use crate::db_test;
+use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
 use crate::support::{TestApp, TestDb, scan_xml};
-
-const APP_ID: &str = "wxstandin0001";
-const SECRET: &str = "standin-secret";
-const TOKEN: &str = "standinToken42";
-
-#[derive(Default)]
-struct Recorded {
-    token_fetches: u32,
-    current_token: String,
-    /// Every send attempt's body.
-    sends: Vec<Value>,
-    /// Answers for the next sends: JSON bodies, or `{"http_status": N}`; empty → ok.
-    script: VecDeque<Value>,
-}
-
-type Shared = Arc<Mutex<Recorded>>;
-
-async fn token(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
-    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if get("grant_type") != Some("client_credential")
-        || get("appid") != Some(APP_ID)
-        || get("secret") != Some(SECRET)
-    {
-        return Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
-    }
-    let mut s = s.lock().unwrap();
-    s.token_fetches += 1;
-    s.current_token = format!("standin-token-{}", s.token_fetches);
-    Json(json!({ "access_token": s.current_token, "expires_in": 7200 }))
-}
-
-fn token_ok(s: &Recorded, q: &[(String, String)]) -> bool {
-    q.iter()
-        .any(|(k, v)| k == "access_token" && *v == s.current_token)
-}
-
-async fn send(
-    State(s): State<Shared>,
-    Query(q): Query<Vec<(String, String)>>,
-    Json(body): Json<Value>,
-) -> Response {
-    let mut s = s.lock().unwrap();
-    if !token_ok(&s, &q) {
-        return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" })).into_response();
-    }
-    s.sends.push(body);
-    match s.script.pop_front() {
-        Some(answer) => match answer.get("http_status").and_then(Value::as_u64) {
-            Some(code) => StatusCode::from_u16(code as u16).unwrap().into_response(),
-            None => Json(answer).into_response(),
-        },
-        None => Json(json!({ "errcode": 0, "errmsg": "ok" })).into_response(),
-    }
-}
-
-async fn user_info(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
-    let s = s.lock().unwrap();
-    if !token_ok(&s, &q) {
-        return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
-    }
-    let openid = q
-        .iter()
-        .find(|(k, _)| k == "openid")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
-    Json(
-        json!({ "subscribe": 1, "openid": openid, "nickname": "Standin 🌟", "headimgurl": "http://img.example/a.png" }),
-    )
-}
-
-async fn stand_in() -> (String, Shared) {
-    let shared = Shared::default();
-    let router = Router::new()
-        .route("/cgi-bin/token", get(token))
-        .route("/cgi-bin/message/custom/send", post(send))
-        .route("/cgi-bin/user/info", get(user_info))
-        .with_state(shared.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    (base, shared)
-}
 
 async fn spawn_against(db: TestDb, base: &str) -> TestApp {
     TestApp::spawn_with(

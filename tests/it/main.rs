@@ -2,12 +2,15 @@
 //! always; MariaDB too when `TEST_MYSQL_URL` is set), the built-in sandbox or a recording
 //! stand-in in place of WeChat, and real HTTP in between.
 
+mod stand_in;
 mod support;
 
 mod callback;
 mod cli;
 mod delivery;
+mod independent_client;
 mod live_wechat;
 mod orders;
 mod pages;
 mod qrcodes;
+mod security;

@@ -52,6 +52,8 @@ impl TestDb {
     }
 }
 
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// A database that exists for one test only.
 struct FreshDb {
     url: String,
@@ -138,6 +140,9 @@ impl TestApp {
             ("DATABASE_URL".into(), fresh.url.clone()),
             ("BIND_ADDR".into(), "127.0.0.1:0".into()),
         ]);
+        // A known admin token, so tests can log in; no rate limit unless a test sets one.
+        env.insert("ADMIN_TOKEN".into(), ADMIN_TOKEN.into());
+        env.insert("RATE_LIMIT_PER_MINUTE".into(), "0".into());
         env.extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let token = env
             .get("WECHAT_TOKEN")
@@ -271,10 +276,10 @@ impl TestApp {
 
     /// POSTs `xml` to `/wechat` signed with the configured token, as WeChat does.
     pub async fn push(&self, xml: impl AsRef<[u8]>) -> Response {
-        let timestamp = "1700000000";
+        let timestamp = chrono::Utc::now().timestamp().to_string();
         let nonce = rand::thread_rng().gen_range(1..u32::MAX).to_string();
-        let sig = signature::sign(&[&self.token, timestamp, &nonce]);
-        self.push_signed(xml, &sig, timestamp, &nonce).await
+        let sig = signature::sign(&[&self.token, &timestamp, &nonce]);
+        self.push_signed(xml, &sig, &timestamp, &nonce).await
     }
 
     pub async fn push_signed(

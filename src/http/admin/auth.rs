@@ -1,0 +1,237 @@
+//! Site-owner authentication for `/admin` and `/api/admin/*`.
+//!
+//! The owner proves knowledge of `ADMIN_TOKEN`, either per request (`Authorization:
+//! Bearer …`, for scripts) or once through the login form, which sets an HttpOnly,
+//! SameSite=Strict session cookie. Only the token's SHA-256 is kept in memory (and in the
+//! database when the token was generated), and all comparisons are constant-time.
+//! Cookie sessions are HMACs under that hash, so changing the token ends every session.
+//! Forms and cookie-authenticated API calls that change state must carry a CSRF token
+//! derived from the session; bearer calls need none (a browser never adds the header).
+
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use entity::setting;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{AppError, AppState, now_ms};
+
+pub const COOKIE_NAME: &str = "sq_admin";
+const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
+const SETTING_KEY: &str = "admin_token_sha256";
+
+/// The SHA-256 of the admin token.
+#[derive(Clone)]
+pub struct AdminKey {
+    hash: Arc<[u8; 32]>,
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminKey([redacted])")
+    }
+}
+
+fn sha256(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+impl AdminKey {
+    /// Uses `ADMIN_TOKEN` when set. Otherwise the hash kept in the database; if there is
+    /// none yet, a token is generated, its hash stored, and the token returned so it can
+    /// be printed this once.
+    pub async fn load_or_create(
+        db: &DatabaseConnection,
+        configured: Option<&SecretString>,
+    ) -> Result<(Self, Option<SecretString>), DbErr> {
+        if let Some(token) = configured {
+            return Ok((
+                AdminKey {
+                    hash: Arc::new(sha256(token.expose_secret())),
+                },
+                None,
+            ));
+        }
+        let mut raw = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let fresh = URL_SAFE_NO_PAD.encode(raw);
+        let row = setting::ActiveModel {
+            key: Set(SETTING_KEY.into()),
+            value: Set(hex::encode(sha256(&fresh))),
+        };
+        let inserted = setting::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(setting::Column::Key)
+                    .do_nothing_on([setting::Column::Key])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await;
+        let ours = match inserted {
+            Ok(n) => n > 0,
+            Err(DbErr::RecordNotInserted) => false,
+            Err(e) => return Err(e),
+        };
+        let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
+            .one(db)
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("admin token hash".into()))?;
+        let hash: [u8; 32] = hex::decode(&stored.value)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| DbErr::Custom("stored admin token hash is malformed".into()))?;
+        Ok((
+            AdminKey {
+                hash: Arc::new(hash),
+            },
+            ours.then(|| fresh.into()),
+        ))
+    }
+
+    pub fn from_token(token: &str) -> Self {
+        AdminKey {
+            hash: Arc::new(sha256(token)),
+        }
+    }
+
+    pub fn accepts(&self, token: &str) -> bool {
+        sha256(token).ct_eq(&*self.hash).into()
+    }
+
+    fn mac(&self, purpose: &str, value: &str) -> String {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&*self.hash).expect("HMAC takes any key length");
+        mac.update(purpose.as_bytes());
+        mac.update(b"|");
+        mac.update(value.as_bytes());
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// A new session cookie value: its expiry and an HMAC of it.
+    pub fn new_session(&self) -> String {
+        let expires = now_ms() + SESSION_MS;
+        format!("{expires}.{}", self.mac("session", &expires.to_string()))
+    }
+
+    fn session_valid(&self, cookie: &str) -> bool {
+        let Some((expires, mac)) = cookie.split_once('.') else {
+            return false;
+        };
+        let Ok(at) = expires.parse::<i64>() else {
+            return false;
+        };
+        let expected = self.mac("session", expires);
+        at > now_ms() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))
+    }
+
+    /// The CSRF token that goes with a session.
+    pub fn csrf_for(&self, session: &str) -> String {
+        self.mac("csrf", session)
+    }
+}
+
+/// A request made by the site owner.
+pub enum Admin {
+    /// `Authorization: Bearer <ADMIN_TOKEN>`.
+    Bearer,
+    /// The login cookie; `csrf` is what state-changing requests must echo.
+    Session { csrf: String },
+}
+
+impl Admin {
+    /// Checks the CSRF token a cookie-authenticated form or call sent.
+    pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), AppError> {
+        match self {
+            Admin::Bearer => Ok(()),
+            Admin::Session { csrf } => match sent {
+                Some(s) if bool::from(s.as_bytes().ct_eq(csrf.as_bytes())) => Ok(()),
+                _ => Err(AppError::Forbidden),
+            },
+        }
+    }
+
+    pub fn csrf(&self) -> &str {
+        match self {
+            Admin::Bearer => "",
+            Admin::Session { csrf } => csrf,
+        }
+    }
+}
+
+pub fn session_cookie(parts: &Parts) -> Option<String> {
+    parts
+        .headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (name, value) = c.trim().split_once('=')?;
+            (name == COOKIE_NAME).then(|| value.to_owned())
+        })
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        if let Some(value) = parts.headers.get(AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or_default();
+            return if state.admin.accepts(token.trim()) {
+                Ok(Admin::Bearer)
+            } else {
+                Err(AppError::Unauthorized)
+            };
+        }
+        match session_cookie(parts) {
+            Some(session) if state.admin.session_valid(&session) => Ok(Admin::Session {
+                csrf: state.admin.csrf_for(&session),
+            }),
+            _ => Err(AppError::Unauthorized),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_verify_only_under_their_token_and_until_they_expire() {
+        let key = AdminKey::from_token("correct horse battery staple");
+        let session = key.new_session();
+        assert!(key.session_valid(&session));
+        assert!(!AdminKey::from_token("another token, longer").session_valid(&session));
+        let (expires, mac) = session.split_once('.').unwrap();
+        let later: i64 = expires.parse::<i64>().unwrap() + 1;
+        assert!(
+            !key.session_valid(&format!("{later}.{mac}")),
+            "the expiry is signed"
+        );
+        let past = now_ms() - 1;
+        assert!(!key.session_valid(&format!("{past}.{}", key.mac("session", &past.to_string()))));
+        assert!(!key.session_valid("garbage"));
+    }
+
+    #[test]
+    fn the_token_is_compared_by_hash() {
+        let key = AdminKey::from_token("correct horse battery staple");
+        assert!(key.accepts("correct horse battery staple"));
+        assert!(!key.accepts("correct horse battery stapl"));
+        assert!(!key.accepts(""));
+    }
+}
