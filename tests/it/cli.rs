@@ -59,3 +59,104 @@ fn help_lists_the_commands() {
     assert!(out.status.success());
     assert!(text.contains("serve") && text.contains("migrate"), "{text}");
 }
+
+/// Runs the real binary with debug logging against the stand-in, through a whole flow
+/// in AES mode plus an admin login, and checks that no secret reached its output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs() {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    use crate::independent_client::{SAMPLE_KEY, encrypt, sha1_signature};
+    use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
+
+    const ADMIN: &str = "admin-secret-token-4242";
+    let (base, recorded) = stand_in().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("l.db").display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scanquote"))
+        .current_dir(dir.path())
+        .envs([
+            ("DATABASE_URL", db.as_str()),
+            ("BIND_ADDR", "127.0.0.1:0"),
+            ("WECHAT_APP_ID", APP_ID),
+            ("WECHAT_APP_SECRET", SECRET),
+            ("WECHAT_TOKEN", TOKEN),
+            ("WECHAT_ENCODING_AES_KEY", SAMPLE_KEY),
+            ("WECHAT_API_BASE", base.as_str()),
+            ("ADMIN_TOKEN", ADMIN),
+            ("RUST_LOG", "trace"),
+            ("NO_COLOR", "1"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "the service stopped: {seen}");
+        seen.push_str(&line);
+        if let Some(rest) = line.strip_prefix("scanquote is listening on ") {
+            break rest.trim().to_owned();
+        }
+    };
+    let http = reqwest::Client::new();
+    let order: serde_json::Value = http
+        .post(format!("{addr}/api/orders"))
+        .body(r#"{"total_money": 1000, "saved_money": 10, "room_area": 50}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_i64().unwrap();
+    assert_eq!(http.get(format!("{addr}/api/orders/{id}/qrcode")).send().await.unwrap().status(), 200);
+    let now = chrono::Utc::now().timestamp();
+    let event = crate::support::scan_xml("oLogCheck0001", "subscribe", &format!("qrscene_{id}"), None, now);
+    let sealed = encrypt(SAMPLE_KEY, APP_ID, &event);
+    let ts = now.to_string();
+    let r = http
+        .post(format!("{addr}/wechat"))
+        .query(&[
+            ("signature", sha1_signature(&[TOKEN, &ts, "77"]).as_str()),
+            ("timestamp", ts.as_str()),
+            ("nonce", "77"),
+            ("encrypt_type", "aes"),
+            ("msg_signature", sha1_signature(&[TOKEN, &ts, "77", &sealed]).as_str()),
+        ])
+        .body(format!("<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in 0..100 {
+        if !recorded.lock().unwrap().sends.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let login = http.post(format!("{addr}/admin/login")).form(&[("token", ADMIN)]).send().await.unwrap();
+    assert!(login.status().is_redirection() || login.status().is_success());
+    let _ = http.post(format!("{addr}/admin/login")).form(&[("token", "wrong-guess-000000")]).send().await.unwrap();
+    let access_token = recorded.lock().unwrap().current_token.clone();
+    assert!(!access_token.is_empty(), "the flow used an access token");
+    assert_eq!(recorded.lock().unwrap().sends.len(), 1, "the message went out");
+
+    let _ = child.kill();
+    let _ = child.wait();
+    stdout.read_to_string(&mut seen).unwrap();
+    child.stderr.take().unwrap().read_to_string(&mut seen).unwrap();
+    assert!(seen.contains("message sent"), "trace output was captured: {} bytes", seen.len());
+    for (what, secret) in [
+        ("app secret", SECRET),
+        ("access token", access_token.as_str()),
+        ("AES key", SAMPLE_KEY),
+        ("admin token", ADMIN),
+        ("callback token", TOKEN),
+    ] {
+        assert!(!seen.contains(secret), "the {what} appeared in the logs");
+    }
+}
