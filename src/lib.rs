@@ -16,7 +16,7 @@ pub mod replies;
 pub mod sandbox;
 pub mod wechat;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -50,6 +50,8 @@ pub struct AppState {
     pub admin: http::admin::auth::AdminKey,
     /// Per-IP limit on the endpoints that cost WeChat quota; `None` when turned off.
     pub limiter: Option<http::limit::Limiter>,
+    /// Identifies this process in claims, so a claim can be traced to its instance.
+    pub instance_id: String,
     /// Woken whenever a message is enqueued, so the worker sends it at once.
     pub outbox: Arc<Notify>,
     pub tickets: quote::tickets::TicketCache,
@@ -125,6 +127,7 @@ impl App {
             links,
             admin,
             limiter,
+            instance_id: format!("{:08x}", rand::random::<u32>()),
             outbox: Arc::new(Notify::new()),
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
@@ -154,27 +157,53 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests
-    /// and deliveries finish, and returns.
+    /// and sends finish for at most [`SHUTDOWN_GRACE`], and returns. Work still in
+    /// flight after that is not lost: its message stays claimed, and another instance
+    /// (or this one after a restart) takes it over when the claim runs out.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let workers = quote::delivery::spawn_workers(self.state.clone(), stop_rx);
+        let workers = quote::delivery::spawn_workers(self.state.clone(), stop_rx.clone());
         let router = http::router(self.state.clone());
-        axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        let mut server_stop = stop_rx.clone();
+        let server = tokio::spawn(
+            axum::serve(
+                self.listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+        );
+        shutdown.await;
+        tracing::info!("stopping: no new connections; finishing in-flight work");
         let _ = stop_tx.send(true);
-        for worker in workers {
-            let _ = worker.await;
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            let served = server.await;
+            for worker in workers {
+                let _ = worker.await;
+            }
+            served
+        })
+        .await;
+        match drained {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(join)) => Err(anyhow::anyhow!("the server task failed: {join}")),
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight work outlived the shutdown grace; it will be taken over later"
+                );
+                Ok(())
+            }
         }
-        Ok(())
     }
 }
+
+/// How long a stopping instance waits for in-flight requests and sends.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// An address a browser on this machine can reach the bound socket at.
 fn reachable_url(bound: SocketAddr) -> Url {

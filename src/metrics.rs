@@ -1,7 +1,11 @@
 //! Counters for `/metrics`, in Prometheus text format.
 
+use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::wechat::client::{Histogram, LATENCY_BUCKETS_MS};
 
 #[derive(Default)]
 pub struct Metrics {
@@ -10,6 +14,16 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     pub messages_retried: AtomicU64,
     pub messages_failed: AtomicU64,
+    /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
+    failed_by_reason: Mutex<BTreeMap<String, u64>>,
+}
+
+/// What `/metrics` reads from the database at scrape time.
+pub struct OutboxGauge {
+    /// Messages not yet sent or failed.
+    pub depth: u64,
+    /// Age of the oldest of them, seconds.
+    pub oldest_age_seconds: f64,
 }
 
 impl Metrics {
@@ -17,7 +31,21 @@ impl Metrics {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn render(&self, token_fetches: u64) -> String {
+    pub fn failed(&self, reason: &str) {
+        Self::bump(&self.messages_failed);
+        let mut map = self
+            .failed_by_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *map.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    pub fn render(
+        &self,
+        token_fetches: u64,
+        outbox: &OutboxGauge,
+        latencies: &[(String, Histogram)],
+    ) -> String {
         let mut out = String::new();
         let rows = [
             (
@@ -55,6 +83,59 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_messages_failed_by_reason_total Messages given up on, by errcode\n# TYPE scanquote_messages_failed_by_reason_total counter"
+        );
+        for (reason, n) in self
+            .failed_by_reason
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "scanquote_messages_failed_by_reason_total{{reason=\"{reason}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_outbox_depth Messages waiting to be sent\n# TYPE scanquote_outbox_depth gauge\nscanquote_outbox_depth {}",
+            outbox.depth
+        );
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_outbox_oldest_age_seconds Age of the oldest waiting message\n# TYPE scanquote_outbox_oldest_age_seconds gauge\nscanquote_outbox_oldest_age_seconds {:.3}",
+            outbox.oldest_age_seconds
+        );
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_wechat_api_duration_seconds WeChat API latency\n# TYPE scanquote_wechat_api_duration_seconds histogram"
+        );
+        for (path, h) in latencies {
+            for (bound, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
+                let _ = writeln!(
+                    out,
+                    "scanquote_wechat_api_duration_seconds_bucket{{api=\"{path}\",le=\"{}\"}} {n}",
+                    *bound as f64 / 1000.0
+                );
+            }
+            let _ = writeln!(
+                out,
+                "scanquote_wechat_api_duration_seconds_bucket{{api=\"{path}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "scanquote_wechat_api_duration_seconds_sum{{api=\"{path}\"}} {:.6}",
+                h.sum_ms / 1000.0
+            );
+            let _ = writeln!(
+                out,
+                "scanquote_wechat_api_duration_seconds_count{{api=\"{path}\"}} {}",
+                h.count
             );
         }
         out

@@ -27,6 +27,9 @@ pub struct Model {
     pub sent_at_ms: Option<i64>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// Who claimed the message last: the claiming worker's token, prefixed with its
+    /// instance's id.
+    pub claim_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

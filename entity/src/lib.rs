@@ -7,6 +7,7 @@
 
 pub mod access_token;
 pub mod delivery;
+pub mod lease;
 pub mod order;
 pub mod profile;
 pub mod qr_code;

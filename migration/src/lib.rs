@@ -3,6 +3,8 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261122_000001_create_tables;
 mod m20261122_000002_scene_replies;
+mod m20261122_000003_leases;
+mod m20261122_000004_delivery_claims;
 
 pub struct Migrator;
 
@@ -11,6 +13,8 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261122_000001_create_tables::Migration),
             Box::new(m20261122_000002_scene_replies::Migration),
+            Box::new(m20261122_000003_leases::Migration),
+            Box::new(m20261122_000004_delivery_claims::Migration),
         ]
     }
 }

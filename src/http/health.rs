@@ -9,7 +9,8 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::AppState;
+use crate::quote::deliveries::outbox_gauge;
+use crate::{AppError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -26,7 +27,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     match state.db.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "mode": mode })),
+            Json(json!({ "status": "ok", "mode": mode, "instance": state.instance_id })),
         ),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
@@ -38,7 +39,12 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let body = state.metrics.render(state.wechat.tokens().fetch_count());
-    ([(CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let outbox = outbox_gauge(&state.db).await?;
+    let body = state.metrics.render(
+        state.wechat.tokens().fetch_count(),
+        &outbox,
+        &state.wechat.latencies(),
+    );
+    Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

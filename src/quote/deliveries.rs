@@ -8,6 +8,7 @@ use sea_orm::{
 use serde::Serialize;
 
 use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENDING, STATUS_SENT};
+use crate::metrics::OutboxGauge;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct DeliveryView {
@@ -77,5 +78,25 @@ pub async fn status_counts(db: &DatabaseConnection) -> Result<StatusCounts, DbEr
         sending: count(STATUS_SENDING).await?,
         sent: count(STATUS_SENT).await?,
         failed: count(STATUS_FAILED).await?,
+    })
+}
+
+/// How many messages wait, and how long the oldest has waited.
+pub async fn outbox_gauge(db: &DatabaseConnection) -> Result<OutboxGauge, DbErr> {
+    let waiting = || {
+        delivery::Entity::find()
+            .filter(delivery::Column::Status.is_in([STATUS_PENDING, STATUS_SENDING]))
+    };
+    let depth = waiting().count(db).await?;
+    let oldest = waiting()
+        .order_by_asc(delivery::Column::CreatedAtMs)
+        .one(db)
+        .await?;
+    let oldest_age_seconds = oldest
+        .map(|d| (crate::now_ms() - d.created_at_ms).max(0) as f64 / 1000.0)
+        .unwrap_or(0.0);
+    Ok(OutboxGauge {
+        depth,
+        oldest_age_seconds,
     })
 }

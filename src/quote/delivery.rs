@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use entity::delivery;
 use rand::Rng;
-use sea_orm::sea_query::{Condition, Expr};
+use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -33,9 +33,12 @@ pub const STATUS_FAILED: &str = "failed";
 pub const WINDOW_MS: i64 = 55_000;
 /// How long a claim holds before another worker may take the message over. Longer than
 /// the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
-const LEASE_MS: i64 = 30_000;
-/// How many messages one process sends at once.
+const LEASE_MS: i64 = 20_000;
+/// Claim loops per process…
 const WORKERS: usize = 4;
+/// …each sending up to this many messages at once, so a slow API round trip is hidden
+/// by concurrency (WeChat's one-minute window makes throughput matter).
+const BATCH: u64 = 16;
 /// Without a wake-up, look for due retries and orphaned claims this often.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -81,7 +84,7 @@ async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
 /// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled
 /// by a random factor in [0.5, 1) so retries from many messages do not arrive together.
 pub fn backoff(attempt: u32) -> Duration {
-    let base_ms = 500u64 << attempt.saturating_sub(1).min(4);
+    let base_ms = 500u64 << Ord::min(attempt.saturating_sub(1), 4);
     let factor = rand::thread_rng().gen_range(0.5..1.0);
     Duration::from_millis((base_ms as f64 * factor) as u64)
 }
@@ -100,37 +103,54 @@ fn due(now: i64) -> Condition {
         )
 }
 
-/// Claims and handles the oldest due message, if any.
+/// Claims up to [`BATCH`] due messages (oldest first) and handles them concurrently.
+///
+/// The claim is one conditional update over the candidates' ids that stamps them with
+/// this call's token; reading back by token tells which ones this worker won, so workers
+/// on several instances never send the same message, and none waits for another.
 pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
     let now = now_ms();
-    let Some(candidate) = delivery::Entity::find()
+    let candidates: Vec<i64> = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
         .filter(due(now))
         .order_by_asc(delivery::Column::NextAttemptAtMs)
-        .limit(1)
-        .one(&state.db)
-        .await?
-    else {
+        .limit(BATCH)
+        .into_tuple()
+        .all(&state.db)
+        .await?;
+    if candidates.is_empty() {
         return Ok(Step::Idle);
-    };
-    let claimed = delivery::Entity::update_many()
+    }
+    let token = format!("{}-{:016x}", state.instance_id, rand::random::<u64>());
+    delivery::Entity::update_many()
         .col_expr(delivery::Column::Status, Expr::value(STATUS_SENDING))
         .col_expr(delivery::Column::LeaseUntilMs, Expr::value(now + LEASE_MS))
         .col_expr(
             delivery::Column::Attempts,
-            Expr::value(candidate.attempts + 1),
+            Expr::col(delivery::Column::Attempts).add(1),
         )
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
-        .filter(delivery::Column::Id.eq(candidate.id))
-        .filter(delivery::Column::Attempts.eq(candidate.attempts))
+        .col_expr(delivery::Column::ClaimToken, Expr::value(token.clone()))
+        .filter(delivery::Column::Id.is_in(candidates))
         .filter(due(now))
         .exec(&state.db)
         .await?;
-    if claimed.rows_affected != 1 {
+    let claimed = delivery::Entity::find()
+        .filter(delivery::Column::ClaimToken.eq(token))
+        .filter(delivery::Column::Status.eq(STATUS_SENDING))
+        .all(&state.db)
+        .await?;
+    if claimed.is_empty() {
         return Ok(Step::Contended);
     }
-    let attempt = candidate.attempts + 1;
-    let outcome = send(state, &candidate).await;
-    record(state, &candidate, attempt, outcome).await?;
+    let handled = claimed.iter().map(|d| async move {
+        let outcome = send(state, d).await;
+        record(state, d, outcome).await
+    });
+    for result in futures_util::future::join_all(handled).await {
+        result?;
+    }
     Ok(Step::Handled)
 }
 
@@ -183,12 +203,16 @@ async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
 async fn record(
     state: &AppState,
     d: &delivery::Model,
-    attempt: i32,
     outcome: Result<(), Failure>,
 ) -> Result<(), AppError> {
+    // `d` was read back after the claim, so it carries this attempt's number.
+    let attempt = d.attempts;
     let now = now_ms();
+    // Only while the claim is still ours: had it run out and another worker taken the
+    // message over, that worker's state must stand.
     let update = delivery::Entity::update_many()
         .filter(delivery::Column::Id.eq(d.id))
+        .filter(delivery::Column::ClaimToken.eq(d.claim_token.clone()))
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now));
     let (errcode, errmsg, transient) = match outcome {
         Ok(()) => {
@@ -245,7 +269,12 @@ async fn record(
             .col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED))
             .exec(&state.db)
             .await?;
-        Metrics::bump(&state.metrics.messages_failed);
+        let reason = match (errcode, transient) {
+            (Some(code), _) => code.to_string(),
+            (None, true) => "network".to_owned(),
+            (None, false) => "local".to_owned(),
+        };
+        state.metrics.failed(&reason);
         tracing::warn!(
             delivery = d.id,
             attempt,

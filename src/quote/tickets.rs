@@ -13,8 +13,9 @@ use moka::Expiry;
 use moka::future::Cache;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
-use crate::wechat::Scene;
+use crate::db;
 use crate::wechat::qrcode::Lifetime;
+use crate::wechat::{Scene, WechatError};
 use crate::{AppError, AppState, now_ms};
 
 /// Lifetime asked for an order's code: the page's 30 minutes.
@@ -23,6 +24,10 @@ pub const ORDER_CODE_SECONDS: u32 = 1800;
 /// dies in their hand.
 pub const MIN_REMAINING_MS: i64 = 60_000;
 pub const KIND_ORDER: &str = "order";
+/// How long one instance may take to create a code before another may try.
+const CREATE_LEASE_MS: i64 = 15_000;
+/// How long an instance waits for another's creation.
+const CREATE_WAIT: Duration = Duration::from_secs(20);
 
 /// A ticket that is valid for at least [`MIN_REMAINING_MS`] more.
 #[derive(Debug, Clone)]
@@ -74,7 +79,34 @@ pub async fn ticket_for_order(
         })
 }
 
+/// Finds a live ticket in the registry, or creates one. Of several instances asked at
+/// once, the one that takes the order's lease creates it and the others wait for it, so
+/// an order never has two live codes.
 async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
+    let lease = format!("qrcode:order:{order_id}");
+    let give_up = std::time::Instant::now() + CREATE_WAIT;
+    loop {
+        if let Some(live) = find_live(state, order_id).await? {
+            return Ok(live);
+        }
+        if db::take_lease(&state.db, &lease, CREATE_LEASE_MS).await? {
+            let created = create(state, order_id).await;
+            if let Err(e) = db::release_lease(&state.db, &lease).await {
+                tracing::warn!(error = %e, "could not release the QR creation lease");
+            }
+            return created;
+        }
+        if std::time::Instant::now() > give_up {
+            return Err(AppError::Upstream(WechatError::Retry {
+                errcode: None,
+                reason: "timed out waiting for another instance to create the QR code".into(),
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn find_live(state: &AppState, order_id: i64) -> Result<Option<Arc<LiveTicket>>, AppError> {
     let stored = qr_code::Entity::find()
         .filter(qr_code::Column::Kind.eq(KIND_ORDER))
         .filter(qr_code::Column::Target.eq(order_id.to_string()))
@@ -82,14 +114,16 @@ async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicke
         .order_by_desc(qr_code::Column::ExpiresAtMs)
         .one(&state.db)
         .await?;
-    if let Some(code) = stored {
-        return Ok(Arc::new(LiveTicket {
+    Ok(stored.map(|code| {
+        Arc::new(LiveTicket {
             ticket: code.ticket,
             url: code.url,
             expires_at_ms: code.expires_at_ms.unwrap_or_default(),
-        }));
-    }
+        })
+    }))
+}
 
+async fn create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
     let scene_id = u32::try_from(order_id).map_err(|_| AppError::NotFound)?;
     let asked_at = now_ms();
     let created = state

@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Received, Sandbox, TOKEN_SECONDS, Ticket, WINDOW_MESSAGES, WINDOW_MS, World};
+use super::{Received, Sandbox, TOKEN_SECONDS, Ticket, User, WINDOW_MESSAGES, WINDOW_MS, World};
 use crate::{AppState, now_ms};
 
 pub fn router() -> Router<AppState> {
@@ -29,6 +29,24 @@ pub fn router() -> Router<AppState> {
         .route("/cgi-bin/message/custom/send", post(custom_send))
         .route("/cgi-bin/user/info", get(user_info))
 }
+
+/// Each API first passes fault injection, which also counts the call.
+macro_rules! with_faults {
+    ($name:ident, $answer:ident, $api:literal, ($($arg:ident: $ty:ty),*)) => {
+        async fn $name(State(state): State<AppState>, $($arg: $ty),*) -> Response {
+            if let Some(injected) = sandbox(&state).inject($api).await {
+                return injected;
+            }
+            $answer(State(state), $($arg),*).await.into_response()
+        }
+    };
+}
+
+with_faults!(token, token_answer, "token", (q: Query<TokenQuery>));
+with_faults!(stable_token, stable_token_answer, "stable_token", (body: Bytes));
+with_faults!(create_qrcode, create_qrcode_answer, "qrcode_create", (q: Query<AccessQuery>, body: Bytes));
+with_faults!(custom_send, custom_send_answer, "custom_send", (q: Query<AccessQuery>, body: Bytes));
+with_faults!(user_info, user_info_answer, "user_info", (q: Query<UserQuery>));
 
 pub(super) fn sandbox(state: &AppState) -> &Sandbox {
     state
@@ -107,7 +125,7 @@ impl Sandbox {
 
 /// Classic tokens: every call issues a new one, and the previous ones keep working for
 /// five more minutes only.
-async fn token(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Json<Value> {
+async fn token_answer(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Json<Value> {
     let sandbox = sandbox(&state);
     if let Err(e) = sandbox.check_credentials(
         q.grant_type.as_deref(),
@@ -117,7 +135,6 @@ async fn token(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Js
         return e;
     }
     let mut world = sandbox.world();
-    world.stats.token_calls += 1;
     let grace = now_ms() + 5 * 60 * 1000;
     for expires in world.tokens.values_mut() {
         *expires = (*expires).min(grace);
@@ -128,7 +145,7 @@ async fn token(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Js
 
 /// Stable tokens: the same token while it has more than five minutes left, unless
 /// `force_refresh` is set.
-async fn stable_token(State(state): State<AppState>, body: Bytes) -> Json<Value> {
+async fn stable_token_answer(State(state): State<AppState>, body: Bytes) -> Json<Value> {
     let sandbox = sandbox(&state);
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
         return error(47001, "data format error");
@@ -143,7 +160,6 @@ async fn stable_token(State(state): State<AppState>, body: Bytes) -> Json<Value>
         .and_then(Value::as_bool)
         .unwrap_or(false);
     let mut world = sandbox.world();
-    world.stats.stable_token_calls += 1;
     let now = now_ms();
     let (token, expires) = match world.stable.clone() {
         Some((token, expires)) if !force && expires - now > 5 * 60 * 1000 => (token, expires),
@@ -176,14 +192,13 @@ fn scene_of(action: &str, info: Option<&Value>) -> Result<String, Json<Value>> {
     }
 }
 
-async fn create_qrcode(
+async fn create_qrcode_answer(
     State(state): State<AppState>,
     Query(q): Query<AccessQuery>,
     body: Bytes,
 ) -> Json<Value> {
     let sandbox = sandbox(&state);
     let mut world = sandbox.world();
-    world.stats.qrcode_create_calls += 1;
     if let Err(e) = world.check_token(q.access_token.as_deref()) {
         return e;
     }
@@ -268,14 +283,13 @@ async fn show_qrcode(State(state): State<AppState>, Query(q): Query<ShowQuery>) 
 /// Customer-service messages, with WeChat's rules: a known openid (40003), news with
 /// exactly one article (44003 none, 45008 more), and after a scan or subscribe at most 3
 /// messages within one minute (45015 late or not following, 45047 too many).
-async fn custom_send(
+async fn custom_send_answer(
     State(state): State<AppState>,
     Query(q): Query<AccessQuery>,
     body: Bytes,
 ) -> Json<Value> {
     let sandbox = sandbox(&state);
     let mut world = sandbox.world();
-    world.stats.custom_send_calls += 1;
     if let Err(e) = world.check_token(q.access_token.as_deref()) {
         return e;
     }
@@ -344,6 +358,15 @@ async fn custom_send(
         _ => return error(40008, "invalid message type"),
     };
     let now = now_ms();
+    if world.open_recipients
+        && !world.users.contains_key(&openid)
+        && !openid.is_empty()
+        && openid.len() <= 64
+    {
+        world
+            .users
+            .insert(openid.clone(), User::just_scanned(&openid, now));
+    }
     let Some(user) = world.users.get_mut(&openid) else {
         return error(40003, "invalid openid");
     };
@@ -368,10 +391,12 @@ struct UserQuery {
 }
 
 /// Since 2021-12-27 WeChat returns no nickname or avatar here; neither does the sandbox.
-async fn user_info(State(state): State<AppState>, Query(q): Query<UserQuery>) -> Json<Value> {
+async fn user_info_answer(
+    State(state): State<AppState>,
+    Query(q): Query<UserQuery>,
+) -> Json<Value> {
     let sandbox = sandbox(&state);
-    let mut world = sandbox.world();
-    world.stats.user_info_calls += 1;
+    let world = sandbox.world();
     if let Err(e) = world.check_token(q.access_token.as_deref()) {
         return e;
     }

@@ -11,7 +11,10 @@
 //! WeChat does, so a client bug shows up here instead of in production.
 
 mod api;
+mod faults;
 mod phone;
+
+pub use faults::Fault;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -67,6 +70,10 @@ struct World {
     pushes: Vec<PushRecord>,
     stats: Stats,
     next_user: u32,
+    faults: Vec<Fault>,
+    /// Accept messages to openids the sandbox never saw, as if they had just scanned:
+    /// for load tests that push straight to the callback instead of through the phone.
+    open_recipients: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -126,6 +133,21 @@ pub struct Stats {
     pub custom_send_calls: u64,
     pub user_info_calls: u64,
     pub pushes: u64,
+    pub faults_injected: u64,
+}
+
+impl Stats {
+    fn count(&mut self, api: &str) {
+        let counter = match api {
+            "token" => &mut self.token_calls,
+            "stable_token" => &mut self.stable_token_calls,
+            "qrcode_create" => &mut self.qrcode_create_calls,
+            "custom_send" => &mut self.custom_send_calls,
+            "user_info" => &mut self.user_info_calls,
+            _ => return,
+        };
+        *counter += 1;
+    }
 }
 
 impl Sandbox {
@@ -189,6 +211,24 @@ impl Sandbox {
 
     pub fn add_user(&self, nickname: &str) -> User {
         self.world().add_user(nickname)
+    }
+
+    pub fn set_open_recipients(&self, open: bool) {
+        self.world().open_recipients = open;
+    }
+}
+
+impl User {
+    /// A follower who scanned a code just now (for open recipients).
+    fn just_scanned(openid: &str, now: i64) -> Self {
+        User {
+            openid: openid.to_owned(),
+            nickname: openid.to_owned(),
+            following: true,
+            subscribe_time: now / 1000,
+            window_opened_ms: now,
+            window_used: 0,
+        }
     }
 }
 

@@ -30,6 +30,8 @@ pub fn router() -> Router<AppState> {
         .route("/api/scan", post(scan_json))
         .route("/api/users/{openid}/inbox", get(inbox_json))
         .route("/api/stats", get(stats))
+        .route("/api/faults", post(add_fault).delete(clear_faults))
+        .route("/api/settings", post(change_settings))
 }
 
 /// WeChat tries a push three times when the callback does not answer.
@@ -459,4 +461,31 @@ async fn inbox_page(
 
 async fn stats(State(state): State<AppState>) -> Json<super::Stats> {
     Json(sandbox(&state).stats())
+}
+
+async fn add_fault(State(state): State<AppState>, Json(fault): Json<super::Fault>) -> Response {
+    match sandbox(&state).add_fault(fault) {
+        Ok(()) => StatusCode::CREATED.into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+async fn clear_faults(State(state): State<AppState>) -> StatusCode {
+    sandbox(&state).clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+struct Settings {
+    open_recipients: Option<bool>,
+}
+
+async fn change_settings(
+    State(state): State<AppState>,
+    Json(settings): Json<Settings>,
+) -> StatusCode {
+    if let Some(open) = settings.open_recipients {
+        sandbox(&state).set_open_recipients(open);
+    }
+    StatusCode::NO_CONTENT
 }

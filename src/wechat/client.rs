@@ -82,6 +82,39 @@ struct Inner {
     http: reqwest::Client,
     api_base: Url,
     tokens: AccessTokens,
+    timings: Timings,
+}
+
+/// Upper bounds (ms) of the API latency histogram's buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/// How long each API took: a histogram per path, for `/metrics`.
+#[derive(Default)]
+struct Timings {
+    by_path: std::sync::Mutex<std::collections::BTreeMap<String, Histogram>>,
+}
+
+/// Cumulative bucket counts (as Prometheus wants them), count and sum.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram {
+    pub buckets: [u64; LATENCY_BUCKETS_MS.len()],
+    pub count: u64,
+    pub sum_ms: f64,
+}
+
+impl Timings {
+    fn record(&self, path: &str, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        let mut map = self.by_path.lock().unwrap_or_else(|p| p.into_inner());
+        let h = map.entry(path.to_owned()).or_default();
+        h.count += 1;
+        h.sum_ms += ms;
+        for (bucket, bound) in h.buckets.iter_mut().zip(LATENCY_BUCKETS_MS) {
+            if ms <= bound as f64 {
+                *bucket += 1;
+            }
+        }
+    }
 }
 
 impl WechatClient {
@@ -104,12 +137,24 @@ impl WechatClient {
                 http,
                 api_base,
                 tokens,
+                timings: Timings::default(),
             }),
         }
     }
 
     pub fn tokens(&self) -> &AccessTokens {
         &self.inner.tokens
+    }
+
+    /// API latency so far, per path.
+    pub fn latencies(&self) -> Vec<(String, Histogram)> {
+        let map = self
+            .inner
+            .timings
+            .by_path
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
     pub(crate) fn endpoint(&self, path: &str) -> String {
@@ -126,7 +171,7 @@ impl WechatClient {
         query: &[(&str, &str)],
     ) -> Result<R, WechatError> {
         let url = self.endpoint(path);
-        self.call(|token| {
+        self.timed(path, |token| {
             self.inner
                 .http
                 .get(&url)
@@ -142,7 +187,7 @@ impl WechatClient {
         body: &B,
     ) -> Result<R, WechatError> {
         let url = self.endpoint(path);
-        self.call(|token| {
+        self.timed(path, |token| {
             self.inner
                 .http
                 .post(&url)
@@ -150,6 +195,18 @@ impl WechatClient {
                 .json(body)
         })
         .await
+    }
+
+    /// [`Self::call`], with its time recorded under `path`.
+    async fn timed<R: DeserializeOwned>(
+        &self,
+        path: &str,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<R, WechatError> {
+        let started = std::time::Instant::now();
+        let result = self.call(build).await;
+        self.inner.timings.record(path, started.elapsed());
+        result
     }
 
     /// Sends a request built around the current token. A token error expires that token

@@ -96,7 +96,10 @@ async fn no_secret_reaches_the_logs() {
     let mut seen = String::new();
     let addr = loop {
         let mut line = String::new();
-        assert!(stdout.read_line(&mut line).unwrap() > 0, "the service stopped: {seen}");
+        assert!(
+            stdout.read_line(&mut line).unwrap() > 0,
+            "the service stopped: {seen}"
+        );
         seen.push_str(&line);
         if let Some(rest) = line.strip_prefix("scanquote is listening on ") {
             break rest.trim().to_owned();
@@ -113,9 +116,22 @@ async fn no_secret_reaches_the_logs() {
         .await
         .unwrap();
     let id = order["id"].as_i64().unwrap();
-    assert_eq!(http.get(format!("{addr}/api/orders/{id}/qrcode")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{addr}/api/orders/{id}/qrcode"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let now = chrono::Utc::now().timestamp();
-    let event = crate::support::scan_xml("oLogCheck0001", "subscribe", &format!("qrscene_{id}"), None, now);
+    let event = crate::support::scan_xml(
+        "oLogCheck0001",
+        "subscribe",
+        &format!("qrscene_{id}"),
+        None,
+        now,
+    );
     let sealed = encrypt(SAMPLE_KEY, APP_ID, &event);
     let ts = now.to_string();
     let r = http
@@ -125,9 +141,14 @@ async fn no_secret_reaches_the_logs() {
             ("timestamp", ts.as_str()),
             ("nonce", "77"),
             ("encrypt_type", "aes"),
-            ("msg_signature", sha1_signature(&[TOKEN, &ts, "77", &sealed]).as_str()),
+            (
+                "msg_signature",
+                sha1_signature(&[TOKEN, &ts, "77", &sealed]).as_str(),
+            ),
         ])
-        .body(format!("<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"))
+        .body(format!(
+            "<xml><ToUserName>gh</ToUserName><Encrypt><![CDATA[{sealed}]]></Encrypt></xml>"
+        ))
         .send()
         .await
         .unwrap();
@@ -138,18 +159,41 @@ async fn no_secret_reaches_the_logs() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    let login = http.post(format!("{addr}/admin/login")).form(&[("token", ADMIN)]).send().await.unwrap();
+    let login = http
+        .post(format!("{addr}/admin/login"))
+        .form(&[("token", ADMIN)])
+        .send()
+        .await
+        .unwrap();
     assert!(login.status().is_redirection() || login.status().is_success());
-    let _ = http.post(format!("{addr}/admin/login")).form(&[("token", "wrong-guess-000000")]).send().await.unwrap();
+    let _ = http
+        .post(format!("{addr}/admin/login"))
+        .form(&[("token", "wrong-guess-000000")])
+        .send()
+        .await
+        .unwrap();
     let access_token = recorded.lock().unwrap().current_token.clone();
     assert!(!access_token.is_empty(), "the flow used an access token");
-    assert_eq!(recorded.lock().unwrap().sends.len(), 1, "the message went out");
+    assert_eq!(
+        recorded.lock().unwrap().sends.len(),
+        1,
+        "the message went out"
+    );
 
     let _ = child.kill();
     let _ = child.wait();
     stdout.read_to_string(&mut seen).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut seen).unwrap();
-    assert!(seen.contains("message sent"), "trace output was captured: {} bytes", seen.len());
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut seen)
+        .unwrap();
+    assert!(
+        seen.contains("message sent"),
+        "trace output was captured: {} bytes",
+        seen.len()
+    );
     for (what, secret) in [
         ("app secret", SECRET),
         ("access token", access_token.as_str()),

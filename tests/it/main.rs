@@ -6,6 +6,7 @@ mod stand_in;
 mod support;
 
 mod callback;
+mod chaos;
 mod cli;
 mod delivery;
 mod independent_client;
@@ -13,4 +14,5 @@ mod live_wechat;
 mod orders;
 mod pages;
 mod qrcodes;
+mod reliability;
 mod security;

@@ -55,13 +55,13 @@ impl TestDb {
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 /// A database that exists for one test only.
-struct FreshDb {
-    url: String,
+pub struct FreshDb {
+    pub url: String,
     _dir: Option<tempfile::TempDir>,
     drop_from: Option<(String, String)>,
 }
 
-async fn fresh_database(db: &TestDb) -> FreshDb {
+pub async fn fresh_database(db: &TestDb) -> FreshDb {
     match db {
         TestDb::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -136,6 +136,10 @@ impl TestApp {
     /// Extra environment, e.g. credentials and `WECHAT_API_BASE` of a stand-in.
     pub async fn spawn_with(db: TestDb, vars: &[(&str, &str)]) -> TestApp {
         let fresh = fresh_database(&db).await;
+        Self::start(fresh, vars).await
+    }
+
+    async fn start(fresh: FreshDb, vars: &[(&str, &str)]) -> TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), fresh.url.clone()),
             ("BIND_ADDR".into(), "127.0.0.1:0".into()),
@@ -173,6 +177,44 @@ impl TestApp {
             server: Some(server),
             _db: fresh,
         }
+    }
+
+    /// A second instance on this instance's database, talking to this instance's
+    /// sandbox (as several instances behind a load balancer share one WeChat account).
+    pub async fn spawn_sharing(&self, vars: &[(&str, &str)]) -> TestApp {
+        let db = FreshDb {
+            url: self._db.url.clone(),
+            _dir: None,
+            drop_from: None,
+        };
+        let api_base = format!("{}/sandbox", self.base);
+        let mut all = vec![("WECHAT_API_BASE", api_base.as_str())];
+        all.extend_from_slice(vars);
+        Self::start(db, &all).await
+    }
+
+    /// Adds a fault to the sandbox's API (see `sandbox::faults`).
+    pub async fn sandbox_fault(&self, fault: Value) {
+        let r = self
+            .http
+            .post(self.url("/sandbox/api/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "fault accepted");
+    }
+
+    /// Lets the sandbox accept messages to openids it never saw (pushes made directly).
+    pub async fn sandbox_open_recipients(&self) {
+        let r = self
+            .http
+            .post(self.url("/sandbox/api/settings"))
+            .json(&json!({"open_recipients": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
     }
 
     /// Stops serving and waits for in-flight work, as a SIGTERM would.
@@ -363,4 +405,71 @@ pub fn scan_xml(
          <CreateTime>{create_time}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
          <Event><![CDATA[{event}]]></Event><EventKey><![CDATA[{event_key}]]></EventKey>{ticket}</xml>"
     )
+}
+
+/// The real `scanquote` binary in a child process, its output in a file.
+pub struct ServiceProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl ServiceProcess {
+    /// Starts the binary; `name` names its log file in `dir` (one file per start).
+    pub async fn start(dir: &std::path::Path, name: &str, vars: &[(&str, &str)]) -> ServiceProcess {
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scanquote"))
+            .current_dir(dir)
+            .env("BIND_ADDR", "127.0.0.1:0")
+            .env("NO_COLOR", "1")
+            .env("RATE_LIMIT_PER_MINUTE", "0")
+            .env("ADMIN_TOKEN", ADMIN_TOKEN)
+            .envs(vars.iter().copied())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        let started = std::time::Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text
+                .lines()
+                .find(|l| l.starts_with("scanquote is listening on "))
+            {
+                let base = line
+                    .trim_start_matches("scanquote is listening on ")
+                    .trim()
+                    .to_owned();
+                return ServiceProcess { child, base };
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "{name} did not start: {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then the exit status and how long the exit took.
+    pub fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let started = std::time::Instant::now();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        (status, started.elapsed())
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -1,0 +1,319 @@
+//! Nothing lost, nothing twice: several instances, claims, restarts, faults, metrics.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use scanquote::wechat::signature;
+use sea_orm::{ActiveModelTrait, Set};
+use serde_json::{Value, json};
+
+use crate::db_test;
+use crate::support::{ServiceProcess, TestApp, TestDb, scan_xml};
+
+fn now_s() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+db_test! {
+    async fn two_instances_share_one_token_and_one_live_ticket(db: TestDb) {
+        let a = TestApp::spawn(db).await;
+        let b = a.spawn_sharing(&[]).await;
+        let id = a.new_order().await;
+
+        let asks = (0..40).map(|i| if i % 2 == 0 { a.qrcode(id) } else { b.qrcode(id) });
+        let answers: Vec<Value> = join_all(asks).await;
+
+        assert!(answers.iter().all(|q| q["ticket"] == answers[0]["ticket"]), "one live ticket");
+        let stats = a.sandbox_stats().await;
+        assert_eq!(stats["qrcode_create_calls"], 1, "{stats}");
+        assert_eq!(stats["stable_token_calls"].as_u64().unwrap() + stats["token_calls"].as_u64().unwrap(), 1, "{stats}");
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+db_test! {
+    async fn each_message_is_sent_by_exactly_one_of_two_instances(db: TestDb) {
+        let a = TestApp::spawn(db).await;
+        let b = a.spawn_sharing(&[]).await;
+        a.sandbox_open_recipients().await;
+        let id = a.new_order().await;
+
+        // 30 scans, each pushed to both instances at once (a slow answer racing its retry).
+        let pushes = (0..30).flat_map(|i| {
+            let xml = scan_xml(&format!("oTwoInstances{i:04}"), "SCAN", &id.to_string(), None, now_s());
+            [a.push(xml.clone()), b.push(xml)]
+        });
+        for r in join_all(pushes).await {
+            assert_eq!(r.status(), 200);
+        }
+
+        let deliveries = a.wait_for_deliveries_to_settle().await;
+        assert_eq!(deliveries.len(), 30);
+        assert!(deliveries.iter().all(|d| d.status == "sent" && d.attempts == 1), "{deliveries:?}");
+        for i in 0..30 {
+            assert_eq!(a.inbox(&format!("oTwoInstances{i:04}")).await.len(), 1, "user {i}");
+        }
+        assert_eq!(a.sandbox_stats().await["custom_send_calls"], 30);
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+/// Records a scan and its claimed message as an instance would just before it died.
+async fn claimed_message(app: &TestApp, openid: &str, order_id: i64, lease_until_ms: i64) {
+    let now = chrono::Utc::now().timestamp_millis();
+    let scan = entity::scan::ActiveModel {
+        event_identity: Set(format!("{openid}|{now}|SCAN|{order_id}")),
+        openid: Set(openid.into()),
+        event: Set("SCAN".into()),
+        scene: Set(order_id.to_string()),
+        ticket: Set(None),
+        qr_code_id: Set(None),
+        order_id: Set(Some(order_id)),
+        event_time: Set(now / 1000),
+        received_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+    entity::delivery::ActiveModel {
+        scan_id: Set(scan.id),
+        openid: Set(openid.into()),
+        order_id: Set(order_id),
+        status: Set("sending".into()),
+        attempts: Set(1),
+        next_attempt_at_ms: Set(now),
+        lease_until_ms: Set(lease_until_ms),
+        deadline_at_ms: Set(now + 50_000),
+        errcode: Set(None),
+        errmsg: Set(None),
+        sent_at_ms: Set(None),
+        created_at_ms: Set(now),
+        updated_at_ms: Set(now),
+        ..Default::default()
+    }
+    .insert(&app.state.db)
+    .await
+    .unwrap();
+}
+
+db_test! {
+    async fn a_claim_left_by_a_dead_instance_is_taken_over_once_its_lease_runs_out(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        app.sandbox_open_recipients().await;
+        let id = app.new_order().await;
+        let now = chrono::Utc::now().timestamp_millis();
+        claimed_message(&app, "oOrphaned00001", id, now - 1).await;
+        claimed_message(&app, "oStillClaimed01", id, now + 60_000).await;
+
+        let inbox = app.wait_for_inbox("oOrphaned00001", 1).await;
+
+        assert_eq!(inbox.len(), 1, "the expired claim was taken over");
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(app.inbox("oStillClaimed01").await.is_empty(), "a live claim is left alone");
+        let d = app.deliveries().await;
+        assert_eq!((d[0].status.as_str(), d[0].attempts), ("sent", 2));
+        assert_eq!(d[1].status, "sending");
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn sandbox_faults_drive_retries_and_failures(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        app.sandbox_open_recipients().await;
+        let id = app.new_order().await;
+        // First send: the connection drops; second: HTTP 503; third goes through.
+        app.sandbox_fault(json!({"api": "custom_send", "drop": true, "count": 1})).await;
+        app.sandbox_fault(json!({"api": "custom_send", "http_status": 503, "count": 1})).await;
+        assert_eq!(app.push(scan_xml("oFaulty000001", "SCAN", &id.to_string(), None, now_s())).await.status(), 200);
+        let d = app.wait_for_deliveries_to_settle().await;
+        assert_eq!((d[0].status.as_str(), d[0].attempts), ("sent", 3));
+
+        // A permanent refusal stops at once, with WeChat's reason.
+        app.sandbox_fault(json!({"api": "custom_send", "errcode": 45047, "errmsg": "out of response count limit", "count": 1})).await;
+        assert_eq!(app.push(scan_xml("oFaulty000002", "SCAN", &id.to_string(), None, now_s())).await.status(), 200);
+        let d = app.wait_for_deliveries_to_settle().await;
+        assert_eq!((d[1].status.as_str(), d[1].attempts, d[1].errcode), ("failed", 1, Some(45047)));
+
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        for line in [
+            "scanquote_messages_sent_total 1",
+            "scanquote_messages_retried_total 2",
+            "scanquote_messages_failed_total 1",
+            "scanquote_messages_failed_by_reason_total{reason=\"45047\"} 1",
+            "scanquote_outbox_depth 0",
+            "scanquote_token_fetches_total 1",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "missing {line}:\n{metrics}");
+        }
+        assert!(metrics.contains("scanquote_wechat_api_duration_seconds_count{api=\"/cgi-bin/message/custom/send\"} 4"), "{metrics}");
+
+        // Bad fault definitions are refused.
+        let r = app.http.post(app.url("/sandbox/api/faults")).json(&json!({"api": "nope"})).send().await.unwrap();
+        assert_eq!(r.status(), 400);
+        app.stop().await;
+    }
+}
+
+/// Pushes a signed scan straight to a service process.
+async fn push_to(base: &str, xml: &str) -> reqwest::Result<reqwest::Response> {
+    let ts = now_s().to_string();
+    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, "1"]);
+    reqwest::Client::new()
+        .post(format!("{base}/wechat"))
+        .query(&[
+            ("signature", sig.as_str()),
+            ("timestamp", ts.as_str()),
+            ("nonce", "1"),
+        ])
+        .body(xml.to_owned())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
+    // WeChat: an in-process sandbox whose first four sends hang for 2 s and then drop
+    // (WeChat never got them), so the instance dies with four claims and two queued.
+    let wechat = TestApp::spawn(TestDb::Sqlite).await;
+    wechat.sandbox_open_recipients().await;
+    wechat
+        .sandbox_fault(json!({"api": "custom_send", "delay_ms": 2000, "drop": true, "count": 4}))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("kill.db").display());
+    let api = format!("{}/sandbox", wechat.base);
+    let vars = [
+        ("DATABASE_URL", db.as_str()),
+        ("WECHAT_API_BASE", api.as_str()),
+    ];
+    let mut first = ServiceProcess::start(dir.path(), "first", &vars).await;
+    let order: Value = reqwest::Client::new()
+        .post(format!("{}/api/orders", first.base))
+        .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = order["id"].as_i64().unwrap();
+    for i in 0..6 {
+        let r = push_to(
+            &first.base,
+            &scan_xml(
+                &format!("oKilled{i:07}"),
+                "SCAN",
+                &id.to_string(),
+                None,
+                now_s(),
+            ),
+        )
+        .await
+        .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for _ in 0..100 {
+        if wechat.sandbox_stats().await["custom_send_calls"]
+            .as_u64()
+            .unwrap()
+            >= 4
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    first.kill9();
+
+    let started = std::time::Instant::now();
+    let _second = ServiceProcess::start(dir.path(), "second", &vars).await;
+    let mut delivered = 0;
+    while started.elapsed() < Duration::from_secs(40) {
+        delivered = 0;
+        for i in 0..6 {
+            delivered += wechat.inbox(&format!("oKilled{i:07}")).await.len();
+        }
+        if delivered >= 6 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for i in 0..6 {
+        assert_eq!(
+            wechat.inbox(&format!("oKilled{i:07}")).await.len(),
+            1,
+            "user {i}: exactly one message"
+        );
+    }
+    assert_eq!(delivered, 6);
+    eprintln!(
+        "all 6 delivered {:.1} s after the restart (claims wait out their 20 s lease)",
+        started.elapsed().as_secs_f64()
+    );
+    wechat.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
+    let wechat = TestApp::spawn(TestDb::Sqlite).await;
+    wechat.sandbox_open_recipients().await;
+    // The send in flight at SIGTERM takes 1.5 s; it must still complete.
+    wechat
+        .sandbox_fault(json!({"api": "custom_send", "delay_ms": 1500, "count": 1}))
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("term.db").display());
+    let api = format!("{}/sandbox", wechat.base);
+    let mut service = ServiceProcess::start(
+        dir.path(),
+        "term",
+        &[
+            ("DATABASE_URL", db.as_str()),
+            ("WECHAT_API_BASE", api.as_str()),
+        ],
+    )
+    .await;
+    let order: Value = reqwest::Client::new()
+        .post(format!("{}/api/orders", service.base))
+        .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let xml = scan_xml(
+        "oTerminated001",
+        "SCAN",
+        &order["id"].to_string(),
+        None,
+        now_s(),
+    );
+    assert_eq!(push_to(&service.base, &xml).await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let (status, took) = tokio::task::spawn_blocking(move || {
+        let r = service.terminate();
+        (r, service)
+    })
+    .await
+    .map(|(r, _)| r)
+    .unwrap();
+
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < scanquote::SHUTDOWN_GRACE + Duration::from_secs(2),
+        "{took:?}"
+    );
+    assert_eq!(
+        wechat.inbox("oTerminated001").await.len(),
+        1,
+        "the in-flight send completed"
+    );
+    wechat.stop().await;
+}
