@@ -415,6 +415,8 @@ pub struct ServiceProcess {
 
 impl ServiceProcess {
     /// Starts the binary; `name` names its log file in `dir` (one file per start).
+    // The child is owned by the returned value (or killed on a failed start) by `Drop`.
+    #[allow(clippy::zombie_processes)]
     pub async fn start(dir: &std::path::Path, name: &str, vars: &[(&str, &str)]) -> ServiceProcess {
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
