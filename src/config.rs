@@ -53,6 +53,9 @@ pub struct WechatConfig {
     pub sandbox: bool,
     /// Set with `WECHAT_ENCODING_AES_KEY`: compatible and safe mode.
     pub aes: Option<AesKeys>,
+    /// Where web authorization starts (`WECHAT_OAUTH_BASE`); `None`: WeChat's own, or the
+    /// sandbox's in sandbox mode.
+    pub oauth_base: Option<Url>,
 }
 
 /// The account's message keys: the current one, and the one before a rotation.
@@ -121,6 +124,7 @@ impl Config {
                 sandbox: api_base.is_none(),
                 api_base,
                 aes: None,
+                oauth_base: None,
             },
             (Some(_), None) => {
                 return Err(invalid(
@@ -156,6 +160,7 @@ impl Config {
                     ),
                     sandbox: false,
                     aes: None,
+                    oauth_base: None,
                 }
             }
         };
@@ -169,6 +174,9 @@ impl Config {
         let current = key("WECHAT_ENCODING_AES_KEY")?;
         let previous = key("WECHAT_ENCODING_AES_KEY_PREVIOUS")?;
         let mut wechat = wechat;
+        wechat.oauth_base = get("WECHAT_OAUTH_BASE")
+            .map(|v| parse_base_url("WECHAT_OAUTH_BASE", &v))
+            .transpose()?;
         wechat.aes = match (current, previous) {
             (Some(current), previous) => Some(AesKeys { current, previous }),
             (None, Some(_)) => {

@@ -42,6 +42,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Where links in messages point: `PUBLIC_BASE_URL`, or the bound address.
     pub base_url: Url,
+    /// Where web authorization starts: WeChat's, or the sandbox's.
+    pub oauth_base: Url,
     pub wechat: wechat::WechatClient,
     /// Set in AES mode: decrypts pushes and seals passive replies.
     pub crypto: Option<wechat::crypto::MessageCrypto>,
@@ -90,6 +92,11 @@ impl App {
             Some(base) => base.clone(),
             None => reachable.join("sandbox")?,
         };
+        let oauth_base = match (&config.wechat.oauth_base, config.wechat.sandbox) {
+            (Some(base), _) => base.clone(),
+            (None, true) => reachable.join("sandbox")?,
+            (None, false) => Url::parse("https://open.weixin.qq.com").expect("constant URL"),
+        };
         let sandbox = config.wechat.sandbox.then(|| {
             sandbox::Sandbox::new(
                 &config.wechat,
@@ -123,6 +130,7 @@ impl App {
             crypto,
             config: Arc::new(config),
             base_url,
+            oauth_base,
             wechat,
             links,
             admin,

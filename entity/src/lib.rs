@@ -8,6 +8,7 @@
 pub mod access_token;
 pub mod delivery;
 pub mod lease;
+pub mod oauth_state;
 pub mod order;
 pub mod profile;
 pub mod qr_code;

@@ -5,6 +5,7 @@ mod m20261122_000001_create_tables;
 mod m20261122_000002_scene_replies;
 mod m20261122_000003_leases;
 mod m20261122_000004_delivery_claims;
+mod m20261122_000005_oauth_states;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000002_scene_replies::Migration),
             Box::new(m20261122_000003_leases::Migration),
             Box::new(m20261122_000004_delivery_claims::Migration),
+            Box::new(m20261122_000005_oauth_states::Migration),
         ]
     }
 }

@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE, USER_AGENT};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::{FixedOffset, TimeZone};
@@ -14,6 +15,7 @@ use minijinja::{Environment, context};
 use serde::Deserialize;
 
 use super::limit::Throttle;
+use crate::quote::authorization;
 use crate::quote::orders::{
     self, FieldText, NewOrder, OrderView, create_order, find_order, parse_order_id,
 };
@@ -45,6 +47,10 @@ impl Pages {
             ),
             ("admin.html", include_str!("../../templates/admin.html")),
             (
+                "sandbox_consent.html",
+                include_str!("../../templates/sandbox_consent.html"),
+            ),
+            (
                 "admin_login.html",
                 include_str!("../../templates/admin_login.html"),
             ),
@@ -73,6 +79,7 @@ pub fn router() -> Router<AppState> {
         .route("/", get(index).post(create_from_form))
         .route("/orders/{id}", get(show_order_page))
         .route("/quote", get(show_quote_page))
+        .route("/oauth/callback", get(oauth_callback))
         .route("/static/style.css", get(stylesheet))
         .route("/static/card.png", get(card_picture))
 }
@@ -156,10 +163,19 @@ fn not_found(state: &AppState) -> Response {
     }
 }
 
+#[derive(Deserialize)]
+struct OrderPageQuery {
+    embed: Option<String>,
+}
+
+/// The shopper's page; `?embed=1` is the compact card a shop puts in an iframe on its
+/// own site (and only that variant may be framed by other sites).
 async fn show_order_page(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Query(q): Query<OrderPageQuery>,
 ) -> Result<Response, AppError> {
+    let embed = matches!(q.embed.as_deref(), Some("1" | "true"));
     let order = match parse_order_id(&id) {
         Ok(id) => find_order(&state.db, id).await,
         Err(e) => Err(e),
@@ -171,9 +187,14 @@ async fn show_order_page(
     };
     let page = state.pages.render(
         "order.html",
-        context! { order => figures(&order), sandbox => state.config.wechat.sandbox },
+        context! { order => figures(&order), sandbox => state.config.wechat.sandbox, embed },
     )?;
-    Ok(page.into_response())
+    let frame = if embed {
+        "frame-ancestors *"
+    } else {
+        "frame-ancestors 'self'"
+    };
+    Ok(([("content-security-policy", frame)], page).into_response())
 }
 
 #[derive(Deserialize)]
@@ -187,6 +208,7 @@ struct QuoteLink {
 /// page gives nothing away about which orders or users exist.
 async fn show_quote_page(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(link): Query<QuoteLink>,
 ) -> Result<Response, AppError> {
     let (Some(openid), Some(order_id), Some(sig)) = (link.openid, link.order_id, link.sig) else {
@@ -204,15 +226,78 @@ async fn show_quote_page(
         Err(e) => return Err(e),
     };
     let profile = profile_for(&state, &openid).await;
+    // Inside WeChat, a page without the owner's nickname asks once for web authorization
+    // (the only source of nickname and avatar left); never again in this browser if the
+    // user declines, and never for anyone once the owner's profile is known.
+    if profile.nickname.is_none()
+        && in_wechat(&state, &headers)
+        && !has_cookie(&headers, OAUTH_TRIED)
+    {
+        let authorize = authorization::begin(&state, &openid, order_id).await?;
+        let cookie = format!("{OAUTH_TRIED}=1; Path=/; Max-Age=86400; HttpOnly; SameSite=Lax");
+        return Ok(([(SET_COOKIE, cookie)], Redirect::to(&authorize)).into_response());
+    }
     let page = state.pages.render(
         "quote.html",
         context! {
             order => figures(&order),
             nickname => profile.nickname.clone(),
             avatar_url => profile.avatar_url.clone(),
+            base_url => state.base_url.as_str(),
         },
     )?;
     Ok(([(CACHE_CONTROL, "private, no-store")], page).into_response())
+}
+
+const OAUTH_TRIED: &str = "sq_oauth_tried";
+/// Set by the sandbox phone's in-app browser (see `sandbox::phone`).
+pub const SANDBOX_IN_WECHAT: &str = "sq_sandbox_wechat";
+
+fn has_cookie(headers: &HeaderMap, name: &str) -> bool {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .any(|c| c.trim().split_once('=').is_some_and(|(n, _)| n == name))
+}
+
+/// Is the page being opened inside WeChat (its in-app browser says `MicroMessenger`;
+/// in sandbox mode, the sandbox phone's browser marks itself with a cookie)?
+fn in_wechat(state: &AppState, headers: &HeaderMap) -> bool {
+    let ua = headers
+        .get(USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    ua.contains("MicroMessenger")
+        || (state.config.wechat.sandbox && has_cookie(headers, SANDBOX_IN_WECHAT))
+}
+
+#[derive(Deserialize)]
+struct OauthReturn {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+/// Where WeChat sends the user back after the authorize page.
+async fn oauth_callback(
+    State(state): State<AppState>,
+    Query(back): Query<OauthReturn>,
+) -> Result<Response, AppError> {
+    let Some(param) = back.state else {
+        return Ok(not_found(&state));
+    };
+    match authorization::finish(&state, &param, back.code.as_deref()).await {
+        Ok((openid, order_id, outcome)) => {
+            tracing::info!(?outcome, "web authorization finished");
+            Ok(
+                Redirect::to(&state.links.quote_url(&state.base_url, &openid, order_id))
+                    .into_response(),
+            )
+        }
+        Err(AppError::NotFound) => Ok(not_found(&state)),
+        Err(e) => Err(e),
+    }
 }
 
 /// The order's figures as people read them, plus the API view.
@@ -300,6 +385,7 @@ mod tests {
             "sandbox_inbox.html",
             "admin.html",
             "admin_login.html",
+            "sandbox_consent.html",
         ] {
             assert!(pages.env.get_template(name).is_ok(), "{name}");
         }

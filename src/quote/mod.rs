@@ -7,6 +7,7 @@
 //! delivery in one transaction → [`delivery`] renders the [`template`] with a signed
 //! [`links`] URL and sends it → the shopper opens the quote page ([`profiles`]).
 
+pub mod authorization;
 pub mod deliveries;
 pub mod delivery;
 pub mod links;

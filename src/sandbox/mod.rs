@@ -12,6 +12,7 @@
 
 mod api;
 mod faults;
+mod oauth;
 mod phone;
 
 pub use faults::Fault;
@@ -50,6 +51,8 @@ struct Inner {
     callback: Url,
     /// The sandbox's own API base, for showqrcode links.
     api_base: Url,
+    /// The service's own address: the in-app browser opens only links to it.
+    home: Url,
     app_id: String,
     app_secret: SecretString,
     token: SecretString,
@@ -71,6 +74,9 @@ struct World {
     stats: Stats,
     next_user: u32,
     faults: Vec<Fault>,
+    /// Web authorization codes (single-use) and web tokens: value → (openid, expiry).
+    oauth_codes: HashMap<String, (String, i64)>,
+    web_tokens: HashMap<String, (String, i64)>,
     /// Accept messages to openids the sandbox never saw, as if they had just scanned:
     /// for load tests that push straight to the callback instead of through the phone.
     open_recipients: bool,
@@ -165,6 +171,7 @@ impl Sandbox {
             inner: Arc::new(Inner {
                 world: Mutex::new(world),
                 http,
+                home: callback.join("/").expect("constant path"),
                 callback,
                 api_base,
                 app_id: wechat.app_id.clone(),
@@ -182,7 +189,10 @@ impl Sandbox {
     /// matches `/sandbox`).
     pub fn router(&self) -> Router<AppState> {
         Router::new()
-            .nest("/sandbox", api::router().merge(phone::router()))
+            .nest(
+                "/sandbox",
+                api::router().merge(phone::router()).merge(oauth::router()),
+            )
             .route("/sandbox/", axum::routing::get(phone::phone_home))
     }
 

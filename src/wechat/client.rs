@@ -81,6 +81,8 @@ pub struct WechatClient {
 struct Inner {
     http: reqwest::Client,
     api_base: Url,
+    app_id: String,
+    secret: SecretString,
     tokens: AccessTokens,
     timings: Timings,
 }
@@ -131,11 +133,19 @@ impl WechatClient {
             .timeout(Duration::from_secs(10))
             .build()
             .expect("the TLS backend is compiled in");
-        let tokens = AccessTokens::new(db, http.clone(), api_base.clone(), app_id, secret);
+        let tokens = AccessTokens::new(
+            db,
+            http.clone(),
+            api_base.clone(),
+            app_id.clone(),
+            secret.clone(),
+        );
         WechatClient {
             inner: Arc::new(Inner {
                 http,
                 api_base,
+                app_id,
+                secret,
                 tokens,
                 timings: Timings::default(),
             }),
@@ -159,6 +169,18 @@ impl WechatClient {
 
     pub(crate) fn endpoint(&self, path: &str) -> String {
         endpoint(&self.inner.api_base, path)
+    }
+
+    pub(crate) fn http(&self) -> &reqwest::Client {
+        &self.inner.http
+    }
+
+    pub(crate) fn credentials(&self) -> (&str, &str) {
+        (&self.inner.app_id, self.inner.secret.expose_secret())
+    }
+
+    pub fn app_id(&self) -> &str {
+        &self.inner.app_id
     }
 
     pub(crate) fn api_base(&self) -> &Url {

@@ -12,6 +12,7 @@ pub mod client;
 pub mod crypto;
 pub mod inbound;
 pub mod message;
+pub mod oauth;
 pub mod qrcode;
 pub mod reply;
 pub mod signature;

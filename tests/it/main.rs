@@ -11,6 +11,7 @@ mod cli;
 mod delivery;
 mod independent_client;
 mod live_wechat;
+mod oauth;
 mod orders;
 mod pages;
 mod qrcodes;

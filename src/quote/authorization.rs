@@ -1,0 +1,146 @@
+//! Web authorization of a quote link's owner, so their page can show their WeChat
+//! nickname and avatar (which `user/info` no longer returns).
+//!
+//! The `state` sent through WeChat is a random nonce plus a tag over it, and names a row
+//! that records whose link started the round trip. The row is deleted on use, so a state
+//! works once. When WeChat hands back a code, the openid it belongs to must be the
+//! link's owner: a friend who opened the shared link and consented is not the owner, and
+//! their profile never becomes the owner's.
+
+use entity::{oauth_state, profile};
+use rand::Rng;
+use rand::distributions::Alphanumeric;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+
+use crate::wechat::oauth;
+use crate::{AppError, AppState, now_ms};
+
+/// How long a started round trip stays valid.
+const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+const TAG_PURPOSE: &str = "oauth-state";
+
+/// Starts a round trip for the owner of this link; returns the address of WeChat's
+/// authorize page.
+pub async fn begin(state: &AppState, openid: &str, order_id: i64) -> Result<String, AppError> {
+    let nonce: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(20)
+        .map(char::from)
+        .collect();
+    let now = now_ms();
+    oauth_state::ActiveModel {
+        nonce: Set(nonce.clone()),
+        openid: Set(openid.to_owned()),
+        order_id: Set(order_id),
+        created_at_ms: Set(now),
+    }
+    .insert(&state.db)
+    .await?;
+    // Old, unused states (declined consents) are cleared as new ones are made.
+    oauth_state::Entity::delete_many()
+        .filter(oauth_state::Column::CreatedAtMs.lt(now - STATE_TTL_MS))
+        .exec(&state.db)
+        .await?;
+    let param = format!("{nonce}{}", state.links.tag(TAG_PURPOSE, &nonce));
+    let redirect = state
+        .base_url
+        .join("oauth/callback")
+        .expect("constant path");
+    Ok(oauth::authorize_url(
+        &state.oauth_base,
+        state.wechat.app_id(),
+        redirect.as_str(),
+        &param,
+    ))
+}
+
+/// What a finished round trip did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The owner consented; their profile is stored.
+    Stored,
+    /// Someone else consented (a friend with the shared link): nothing stored for the owner.
+    NotTheOwner,
+    /// The user declined (no code): the page shows the neutral profile.
+    Declined,
+    /// WeChat refused the code or the profile; the page shows the neutral profile.
+    Failed,
+}
+
+/// Finishes a round trip. Returns the link it came from (to go back to) and what it did.
+/// A state that is forged, expired or used is refused with 404.
+pub async fn finish(
+    state: &AppState,
+    state_param: &str,
+    code: Option<&str>,
+) -> Result<(String, i64, Outcome), AppError> {
+    if state_param.len() != 36 || !state_param.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(AppError::NotFound);
+    }
+    let (nonce, tag) = state_param.split_at(20);
+    if !state.links.verify_tag(TAG_PURPOSE, nonce, tag) {
+        return Err(AppError::NotFound);
+    }
+    let Some(started) = oauth_state::Entity::find_by_id(nonce.to_owned())
+        .one(&state.db)
+        .await?
+    else {
+        return Err(AppError::NotFound);
+    };
+    // Deleting is the claim: of two uses of one state, only one deletes the row.
+    let used = oauth_state::Entity::delete_by_id(nonce.to_owned())
+        .exec(&state.db)
+        .await?;
+    if used.rows_affected != 1 || now_ms() - started.created_at_ms > STATE_TTL_MS {
+        return Err(AppError::NotFound);
+    }
+    let (openid, order_id) = (started.openid, started.order_id);
+    let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 128) else {
+        return Ok((openid, order_id, Outcome::Declined));
+    };
+    let grant = match state.wechat.exchange_code(code).await {
+        Ok(grant) => grant,
+        Err(e) => {
+            tracing::warn!(error = %e, "web authorization: the code was not accepted");
+            return Ok((openid, order_id, Outcome::Failed));
+        }
+    };
+    if grant.openid != openid {
+        tracing::info!("web authorization by someone other than the link's owner; nothing stored");
+        return Ok((openid, order_id, Outcome::NotTheOwner));
+    }
+    let web = match state.wechat.web_profile(&grant).await {
+        Ok(web) => web,
+        Err(e) => {
+            tracing::warn!(error = %e, "web authorization: no profile");
+            return Ok((openid, order_id, Outcome::Failed));
+        }
+    };
+    let row = profile::ActiveModel {
+        openid: Set(openid.clone()),
+        nickname: Set(web
+            .nickname
+            .filter(|n| !n.is_empty())
+            .map(|n| n.chars().take(64).collect())),
+        headimgurl: Set(web
+            .headimgurl
+            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))),
+        subscribed: Set(true),
+        fetched_at_ms: Set(now_ms()),
+    };
+    profile::Entity::insert(row)
+        .on_conflict(
+            OnConflict::column(profile::Column::Openid)
+                .update_columns([
+                    profile::Column::Nickname,
+                    profile::Column::Headimgurl,
+                    profile::Column::FetchedAtMs,
+                ])
+                .to_owned(),
+        )
+        .exec_without_returning(&state.db)
+        .await?;
+    state.profiles.invalidate(&openid).await;
+    Ok((openid, order_id, Outcome::Stored))
+}
