@@ -37,6 +37,9 @@ db_test! {
         let picture = app.http.get(card["picurl"].as_str().unwrap()).send().await.unwrap();
         assert_eq!(picture.headers()["content-type"], "image/png");
 
+        let phone = app.get(&format!("/sandbox/phone/{openid}")).await;
+        assert_eq!(phone.status(), 200, "the sandbox inbox page renders");
+        assert!(phone.text().await.unwrap().contains("/sandbox/open?url="));
         let url = card["url"].as_str().unwrap();
         assert!(url.starts_with(&format!("{}/quote?openid={openid}&order_id={id}&sig=", app.base)), "{url}");
         let (status, page) = open(&app, url).await;

@@ -5,6 +5,7 @@
 mod stand_in;
 mod support;
 
+mod browser;
 mod callback;
 mod chaos;
 mod cli;

@@ -1,0 +1,255 @@
+//! The shopper's path in a real browser: headless Chromium, driven over WebDriver
+//! (chromedriver) with fantoccini, at a phone's viewport. Screenshots go to
+//! `target/screenshots/`. `.ci/run` installs Chromium and its driver; elsewhere the test
+//! is skipped (with a message) when they are missing.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::{TestApp, TestDb};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// chromedriver on a free port, stopped on drop.
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts chromedriver, or says why the browser tests cannot run here.
+async fn driver() -> Option<Driver> {
+    if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have chromium and chromium-driver (see .ci/run)"
+        );
+        eprintln!(
+            "chromium or chromedriver missing: browser test skipped (apt-get install chromium chromium-driver)"
+        );
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let driver = Driver {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "chromedriver did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Some(driver)
+}
+
+/// A fresh browser profile at a phone's viewport.
+async fn phone(driver: &Driver, profile: &tempfile::TempDir) -> Client {
+    let caps = json!({
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
+                format!("--user-data-dir={}", profile.path().display()),
+            ],
+            // Headless windows are at least 500 px wide; emulate the phone instead.
+            "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2, "mobile": true, "touch": true } },
+        }
+    });
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    ClientBuilder::new(connector)
+        .capabilities(caps)
+        .connect(&driver.url)
+        .await
+        .expect("a browser session")
+}
+
+fn screenshots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn snap(browser: &Client, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(browser: &Client, css: &str) -> String {
+    browser
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits until the element's text contains `expected`.
+async fn wait_for_text(browser: &Client, css: &str, expected: &str, within: Duration) -> String {
+    let started = Instant::now();
+    loop {
+        if let Ok(el) = browser.find(Locator::Css(css)).await
+            && let Ok(text) = el.text().await
+            && text.contains(expected)
+        {
+            return text;
+        }
+        assert!(
+            started.elapsed() < within,
+            "{css} never showed {expected:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    let id = app.new_order().await;
+    let (site_profile, phone_profile, friend_profile) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+
+    // The shop's page, on the shopper's phone.
+    let site = phone(&driver, &site_profile).await;
+    site.goto(&app.url(&format!("/orders/{id}"))).await.unwrap();
+    wait_for_text(&site, "#validity", "分", Duration::from_secs(10)).await;
+    site.execute("window.__loadedAt = 42;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(text_of(&site, "#status").await, "等待扫码…");
+    assert!(text_of(&site, ".scan-hint").await.contains("用微信扫一扫"));
+    snap(&site, "01-order-page").await;
+
+    // The sandbox phone scans the code.
+    let wechat = phone(&driver, &phone_profile).await;
+    let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+    wechat
+        .goto(&app.url(&format!(
+            "/sandbox/?ticket={}",
+            urlencoding::encode(&ticket)
+        )))
+        .await
+        .unwrap();
+    snap(&wechat, "02-sandbox-phone").await;
+    wechat
+        .find(Locator::Css("form[action='/sandbox/scan'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The shop's page turns to "sent" without a reload.
+    wait_for_text(&site, "#status", "已发送到您的微信", Duration::from_secs(5)).await;
+    let marker = site
+        .execute("return window.__loadedAt;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, json!(42), "the page was not reloaded");
+    snap(&site, "03-order-sent").await;
+
+    // The card arrives in the phone's inbox; tapping it opens the quote inside "WeChat".
+    let card = wechat
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("a.news"))
+        .await;
+    if card.is_err() {
+        snap(&wechat, "debug-inbox").await;
+        panic!(
+            "no card at {}: {}",
+            wechat.current_url().await.unwrap(),
+            wechat.source().await.unwrap()
+        );
+    }
+    let card = card.unwrap();
+    assert!(card.text().await.unwrap().contains("12800 元"));
+    snap(&wechat, "04-inbox-card").await;
+    card.click().await.unwrap();
+
+    // First time inside WeChat: the sandbox asks for consent; 小明 allows.
+    wechat
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#allow"))
+        .await
+        .unwrap();
+    snap(&wechat, "05-consent").await;
+    wechat
+        .find(Locator::Css("#allow"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let nickname = wait_for_text(&wechat, "#nickname", "小明", Duration::from_secs(10)).await;
+    assert_eq!(nickname, "小明");
+    assert!(
+        wechat.find(Locator::Css("img.avatar")).await.is_ok(),
+        "the avatar is shown"
+    );
+    assert!(text_of(&wechat, ".figures").await.contains("16000.50 元"));
+    snap(&wechat, "06-quote-page").await;
+    let link = wechat.current_url().await.unwrap();
+    assert_eq!(link.path(), "/quote");
+
+    // Someone else, in another browser profile, opens the shared link: the owner's
+    // profile, no consent asked.
+    let friend = phone(&driver, &friend_profile).await;
+    friend.goto(link.as_str()).await.unwrap();
+    assert_eq!(
+        friend.current_url().await.unwrap(),
+        link,
+        "no detour through authorization"
+    );
+    assert_eq!(text_of(&friend, "#nickname").await, "小明");
+    snap(&friend, "07-shared-link").await;
+
+    // The embeddable card and the friendly 404.
+    site.goto(&app.url(&format!("/orders/{id}?embed=1")))
+        .await
+        .unwrap();
+    wait_for_text(&site, "#status", "已发送到您的微信", Duration::from_secs(5)).await;
+    snap(&site, "08-embed-card").await;
+    site.goto(&app.url("/orders/999999")).await.unwrap();
+    assert!(text_of(&site, "h1").await.contains("找不到"));
+    snap(&site, "09-not-found").await;
+
+    for browser in [site, wechat, friend] {
+        browser.close().await.unwrap();
+    }
+    app.stop().await;
+}
