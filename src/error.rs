@@ -30,6 +30,9 @@ pub enum AppError {
     /// The body is larger than the route accepts.
     #[error("payload too large")]
     TooLarge,
+    /// The request conflicts with the current state (the text says how).
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A signature did not hold.
     #[error("forbidden")]
     Forbidden,
@@ -88,6 +91,7 @@ impl IntoResponse for AppError {
                 json!({ "error": "payload too large" }),
             ),
             AppError::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden" })),
+            AppError::Conflict(reason) => (StatusCode::CONFLICT, json!({ "error": reason })),
             AppError::Upstream(e) => {
                 tracing::warn!(error = %e, "wechat call failed");
                 (

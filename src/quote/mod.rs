@@ -16,4 +16,5 @@ pub mod orders;
 pub mod profiles;
 pub mod scans;
 pub mod template;
+pub mod template_versions;
 pub mod tickets;

@@ -9,6 +9,7 @@ mod browser;
 mod callback;
 mod chaos;
 mod cli;
+mod console;
 mod delivery;
 mod independent_client;
 mod live_wechat;

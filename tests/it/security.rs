@@ -247,7 +247,7 @@ db_test! {
         let app = TestApp::spawn(db).await;
         // Not logged in: the console shows its login form; the API answers 401.
         let page = app.get("/admin").await.text().await.unwrap();
-        assert!(page.contains("name=\"token\"") && !page.contains("最近的消息"));
+        assert!(page.contains("name=\"token\"") && !page.contains("消息记录"));
         assert_eq!(app.get("/api/admin/deliveries").await.status(), 401);
         let wrong = app.http.get(app.url("/api/admin/deliveries")).bearer_auth("wrong-token-0123456789").send().await.unwrap();
         assert_eq!(wrong.status(), 401);
@@ -265,7 +265,7 @@ db_test! {
         let session = cookie.split(';').next().unwrap().to_owned();
 
         let dashboard = app.http.get(app.url("/admin")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
-        assert!(dashboard.contains("最近的消息"));
+        assert!(dashboard.contains("消息记录"));
         let csrf = dashboard.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
 
         // A forged form (no or wrong CSRF token) changes nothing.

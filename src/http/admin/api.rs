@@ -3,36 +3,186 @@
 
 use axum::Json;
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use axum::routing::{get, put};
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use axum::response::IntoResponse;
+use axum::routing::{get, post, put};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
-use crate::quote::deliveries::{DeliveryView, recent_deliveries};
+use crate::quote::deliveries::{self, DeliveryView};
+use crate::quote::orders::find_order;
+use crate::quote::template_versions::{self, TemplateParts, Version};
 use crate::replies::{SceneReplyView, list_replies, save_reply};
+use crate::wechat::message::Article;
 use crate::{AppError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/admin/deliveries", get(deliveries))
+        .route("/api/admin/deliveries", get(list_deliveries))
+        .route("/api/admin/deliveries.csv", get(deliveries_csv))
+        .route("/api/admin/deliveries/{id}/retry", post(retry_delivery))
+        .route("/api/admin/template", get(show_template).put(put_template))
+        .route("/api/admin/template/preview", post(preview_template))
+        .route(
+            "/api/admin/template/versions/{id}/restore",
+            post(restore_template),
+        )
         .route("/api/admin/scene-replies", get(scene_replies))
         .route("/api/admin/scene-replies/{scene}", put(put_scene_reply))
+}
+
+/// Reads a JSON body with the app's own 400 (the field and reason), after the CSRF check
+/// that cookie-authenticated changes need.
+fn change<T: DeserializeOwned>(
+    admin: &Admin,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, AppError> {
+    admin.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    serde_json::from_slice(body).map_err(|e| AppError::bad_request(format!("body: {e}")))
 }
 
 #[derive(Deserialize)]
 struct DeliveryQuery {
     status: Option<String>,
-    limit: Option<u64>,
+    page: Option<u64>,
+    per_page: Option<u64>,
 }
 
-async fn deliveries(
+#[derive(Serialize)]
+pub struct DeliveryPage {
+    pub items: Vec<DeliveryView>,
+    pub total: u64,
+    pub page: u64,
+    pub per_page: u64,
+}
+
+const STATUSES: [&str; 4] = ["pending", "sending", "sent", "failed"];
+
+pub fn check_status(status: Option<&str>) -> Result<Option<&str>, AppError> {
+    match status.filter(|s| !s.is_empty()) {
+        Some(s) if STATUSES.contains(&s) => Ok(Some(s)),
+        Some(_) => Err(AppError::bad_field(
+            "status",
+            "must be pending, sending, sent or failed",
+        )),
+        None => Ok(None),
+    }
+}
+
+async fn list_deliveries(
     _: Admin,
     State(state): State<AppState>,
     Query(q): Query<DeliveryQuery>,
-) -> Result<Json<Vec<DeliveryView>>, AppError> {
+) -> Result<Json<DeliveryPage>, AppError> {
+    let status = check_status(q.status.as_deref())?;
+    let (page, per_page) = (q.page.unwrap_or(0), q.per_page.unwrap_or(50).clamp(1, 200));
+    let (items, total) = deliveries::page(&state.db, status, page, per_page).await?;
+    Ok(Json(DeliveryPage {
+        items,
+        total,
+        page,
+        per_page,
+    }))
+}
+
+async fn deliveries_csv(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, AppError> {
+    let body = deliveries::csv(&state.db).await?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"deliveries.csv\"",
+            ),
+        ],
+        body,
+    ))
+}
+
+async fn retry_delivery(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Json<DeliveryView>, AppError> {
+    admin.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    Ok(Json(deliveries::retry(&state, id).await?))
+}
+
+#[derive(Serialize)]
+struct TemplateView {
+    current: Option<Version>,
+    versions: Vec<Version>,
+}
+
+async fn show_template(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<TemplateView>, AppError> {
+    let versions = template_versions::versions(&state.db, 50).await?;
+    Ok(Json(TemplateView {
+        current: versions.first().cloned(),
+        versions,
+    }))
+}
+
+async fn put_template(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Version>, AppError> {
+    let parts: TemplateParts = change(&admin, &headers, &body)?;
     Ok(Json(
-        recent_deliveries(&state.db, q.status.as_deref(), q.limit.unwrap_or(50)).await?,
+        template_versions::save(&state.db, &parts, &state.base_url).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct PreviewRequest {
+    #[serde(flatten)]
+    parts: TemplateParts,
+    order_id: Option<i64>,
+}
+
+async fn preview_template(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Article>, AppError> {
+    let req: PreviewRequest = change(&admin, &headers, &body)?;
+    let order = match req.order_id {
+        Some(id) => Some(find_order(&state.db, id).await.map_err(|e| match e {
+            AppError::NotFound => AppError::bad_field("order_id", "no such order"),
+            other => other,
+        })?),
+        None => None,
+    };
+    Ok(Json(template_versions::preview(
+        &req.parts,
+        order.as_ref(),
+        &state.base_url,
+    )?))
+}
+
+async fn restore_template(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+) -> Result<Json<Version>, AppError> {
+    admin.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
+    Ok(Json(
+        template_versions::restore(&state.db, id, &state.base_url).await?,
     ))
 }
 
@@ -53,10 +203,8 @@ async fn put_scene_reply(
     State(state): State<AppState>,
     Path(scene): Path<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Bytes,
 ) -> Result<Json<SceneReplyView>, AppError> {
-    admin.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
-    let body: ReplyBody = serde_json::from_slice(&body)
-        .map_err(|e| AppError::bad_request(format!("body must be {{\"text\": …}}: {e}")))?;
+    let body: ReplyBody = change(&admin, &headers, &body)?;
     Ok(Json(save_reply(&state, &scene, &body.text).await?))
 }

@@ -1,7 +1,9 @@
-//! The console's pages: login, and a dashboard of deliveries and scene replies.
+//! The console's pages: login, and one page with the message template (edit, preview,
+//! versions), the deliveries (filter, pages, retry, CSV) and the scene replies. Every
+//! form that changes something carries the session's CSRF token.
 
 use axum::Router;
-use axum::extract::{Form, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::SET_COOKIE;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -9,10 +11,14 @@ use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
+use super::api::check_status;
 use super::auth::{Admin, COOKIE_NAME};
 use crate::http::limit::Throttle;
-use crate::quote::deliveries::{recent_deliveries, status_counts};
+use crate::quote::deliveries::{self, status_counts};
+use crate::quote::orders::find_order;
+use crate::quote::template_versions::{self, TemplateParts};
 use crate::replies::{list_replies, save_reply};
+use crate::wechat::message::Article;
 use crate::{AppError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -20,8 +26,13 @@ pub fn router() -> Router<AppState> {
         .route("/admin", get(dashboard))
         .route("/admin/login", post(login))
         .route("/admin/logout", post(logout))
+        .route("/admin/template", post(edit_template))
+        .route("/admin/template/{id}/restore", post(restore_template))
+        .route("/admin/deliveries/{id}/retry", post(retry_delivery))
         .route("/admin/scene-replies", post(add_scene_reply))
 }
+
+const PER_PAGE: u64 = 20;
 
 fn login_page(
     state: &AppState,
@@ -35,37 +46,69 @@ fn login_page(
         .into_response())
 }
 
+#[derive(Deserialize, Default)]
+struct DashboardQuery {
+    status: Option<String>,
+    page: Option<u64>,
+}
+
+/// What a form hands back to the page besides the stored state.
+#[derive(Default)]
+struct Feedback {
+    error: Option<String>,
+    draft: Option<TemplateParts>,
+    preview: Option<Article>,
+    order_id: Option<i64>,
+}
+
 async fn dashboard(
     admin: Result<Admin, AppError>,
     State(state): State<AppState>,
+    Query(q): Query<DashboardQuery>,
 ) -> Result<Response, AppError> {
     let Ok(admin) = admin else {
         return login_page(&state, StatusCode::OK, None);
     };
-    render_dashboard(&state, &admin, None).await
+    render_dashboard(&state, &admin, &q, Feedback::default()).await
 }
 
 async fn render_dashboard(
     state: &AppState,
     admin: &Admin,
-    error: Option<String>,
+    q: &DashboardQuery,
+    feedback: Feedback,
 ) -> Result<Response, AppError> {
-    let page: Html<String> = state.pages.render(
-        "admin.html",
-        context! {
-            csrf => admin.csrf(),
-            counts => status_counts(&state.db).await?,
-            deliveries => recent_deliveries(&state.db, None, 20).await?,
-            replies => list_replies(&state.db).await?,
-            error,
-        },
-    )?;
-    let status = if error.is_some() {
+    let status = check_status(q.status.as_deref()).unwrap_or(None);
+    let page = q.page.unwrap_or(0);
+    let (deliveries, total) = deliveries::page(&state.db, status, page, PER_PAGE).await?;
+    let versions = template_versions::versions(&state.db, 10).await?;
+    let draft = feedback
+        .draft
+        .or_else(|| versions.first().map(|v| v.parts.clone()));
+    let status_code = if feedback.error.is_some() {
         StatusCode::BAD_REQUEST
     } else {
         StatusCode::OK
     };
-    Ok((status, [("cache-control", "no-store")], page).into_response())
+    let page_html: Html<String> = state.pages.render(
+        "admin.html",
+        context! {
+            csrf => admin.csrf(),
+            counts => status_counts(&state.db).await?,
+            deliveries,
+            status,
+            page,
+            has_next => (page + 1) * PER_PAGE < total,
+            total,
+            replies => list_replies(&state.db).await?,
+            versions,
+            draft,
+            preview => feedback.preview,
+            order_id => feedback.order_id,
+            error => feedback.error,
+        },
+    )?;
+    Ok((status_code, [("cache-control", "no-store")], page_html).into_response())
 }
 
 #[derive(Deserialize)]
@@ -119,6 +162,121 @@ async fn logout(
 }
 
 #[derive(Deserialize)]
+struct TemplateForm {
+    csrf: Option<String>,
+    action: Option<String>,
+    title: Option<String>,
+    description: Option<String>,
+    pic_url: Option<String>,
+    link: Option<String>,
+    order_id: Option<String>,
+}
+
+/// Saves the template, or previews it against an order: either way a refused template
+/// comes back with its error and the draft, and the version in force stays.
+async fn edit_template(
+    admin: Admin,
+    State(state): State<AppState>,
+    Form(form): Form<TemplateForm>,
+) -> Result<Response, AppError> {
+    admin.check_csrf(form.csrf.as_deref())?;
+    let parts = TemplateParts {
+        title: form.title.unwrap_or_default(),
+        description: form.description.unwrap_or_default(),
+        pic_url: form.pic_url.unwrap_or_default(),
+        link: form.link.unwrap_or_default(),
+    };
+    let order_id = form
+        .order_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::parse::<i64>);
+    let mut feedback = Feedback {
+        draft: Some(parts.clone()),
+        ..Default::default()
+    };
+    let result = match (form.action.as_deref(), order_id) {
+        (_, Some(Err(_))) => Err(AppError::bad_field("order_id", "must be an order number")),
+        (Some("preview"), order_id) => {
+            let order = match order_id {
+                Some(Ok(id)) => match find_order(&state.db, id).await {
+                    Ok(order) => Some(order),
+                    Err(AppError::NotFound) => {
+                        return render_error(
+                            &state,
+                            &admin,
+                            feedback,
+                            "order_id: 没有这个订单".into(),
+                        )
+                        .await;
+                    }
+                    Err(e) => return Err(e),
+                },
+                _ => None,
+            };
+            feedback.order_id = order.as_ref().map(|o| o.id);
+            template_versions::preview(&parts, order.as_ref(), &state.base_url)
+                .map(|a| feedback.preview = Some(a))
+        }
+        _ => match template_versions::save(&state.db, &parts, &state.base_url).await {
+            Ok(_) => return Ok(Redirect::to("/admin#template").into_response()),
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => render_dashboard(&state, &admin, &DashboardQuery::default(), feedback).await,
+        Err(AppError::BadRequest { field, reason }) => {
+            render_error(
+                &state,
+                &admin,
+                feedback,
+                format!("{}: {reason}", field.unwrap_or("template")),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn render_error(
+    state: &AppState,
+    admin: &Admin,
+    mut feedback: Feedback,
+    error: String,
+) -> Result<Response, AppError> {
+    feedback.error = Some(error);
+    render_dashboard(state, admin, &DashboardQuery::default(), feedback).await
+}
+
+async fn restore_template(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    admin.check_csrf(form.csrf.as_deref())?;
+    template_versions::restore(&state.db, id, &state.base_url).await?;
+    Ok(Redirect::to("/admin#template").into_response())
+}
+
+async fn retry_delivery(
+    admin: Admin,
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, AppError> {
+    admin.check_csrf(form.csrf.as_deref())?;
+    match deliveries::retry(&state, id).await {
+        Ok(_) => Ok(Redirect::to("/admin#deliveries").into_response()),
+        Err(AppError::Conflict(reason)) => {
+            render_error(&state, &admin, Feedback::default(), reason).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Deserialize)]
 struct ReplyForm {
     csrf: Option<String>,
     scene: Option<String>,
@@ -133,12 +291,13 @@ async fn add_scene_reply(
     admin.check_csrf(form.csrf.as_deref())?;
     let scene = form.scene.unwrap_or_default();
     match save_reply(&state, scene.trim(), &form.text.unwrap_or_default()).await {
-        Ok(_) => Ok(Redirect::to("/admin").into_response()),
+        Ok(_) => Ok(Redirect::to("/admin#replies").into_response()),
         Err(AppError::BadRequest { field, reason }) => {
-            render_dashboard(
+            render_error(
                 &state,
                 &admin,
-                Some(format!("{}: {reason}", field.unwrap_or("input"))),
+                Feedback::default(),
+                format!("{}: {reason}", field.unwrap_or("input")),
             )
             .await
         }
