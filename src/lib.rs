@@ -11,6 +11,7 @@ pub mod db;
 pub mod error;
 pub mod http;
 pub mod metrics;
+pub mod promoters;
 pub mod quote;
 pub mod replies;
 pub mod sandbox;
@@ -58,6 +59,7 @@ pub struct AppState {
     pub outbox: Arc<Notify>,
     pub tickets: quote::tickets::TicketCache,
     pub profiles: quote::profiles::ProfileCache,
+    pub delivery_mode: quote::mode::ModeCache,
     pub pages: http::pages::Pages,
     pub metrics: Arc<metrics::Metrics>,
     /// The built-in WeChat stand-in, in sandbox mode only.
@@ -139,6 +141,7 @@ impl App {
             outbox: Arc::new(Notify::new()),
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
+            delivery_mode: quote::mode::new_cache(),
             pages: http::pages::Pages::new(),
             metrics: Arc::default(),
             sandbox,

@@ -11,6 +11,7 @@ pub mod authorization;
 pub mod deliveries;
 pub mod delivery;
 pub mod links;
+pub mod mode;
 pub mod money;
 pub mod orders;
 pub mod profiles;

@@ -10,9 +10,12 @@ use sea_orm::{
 use serde::Serialize;
 
 use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENT, WINDOW_MS};
+use super::mode::{self, DeliveryMode};
+use super::template;
 use super::tickets::KIND_ORDER;
 use crate::metrics::Metrics;
 use crate::replies;
+use crate::wechat::message::Article;
 use crate::wechat::reply::Reply;
 use crate::wechat::{ScanEvent, Scene};
 use crate::{AppError, AppState, now_ms};
@@ -87,8 +90,13 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         Target::Order(id) => Some(*id),
         _ => None,
     };
-    let reply = match target {
-        Target::Reply(text) => Some(Reply::Text(text)),
+    let passive = order_id.is_some()
+        && mode::current(&state.db, &state.delivery_mode).await? == DeliveryMode::PassiveReply;
+    let reply = match (&target, passive) {
+        (Target::Reply(text), _) => Some(Reply::Text(text.clone())),
+        (Target::Order(id), true) => {
+            Some(Reply::News(passive_card(state, *id, &event.openid).await?))
+        }
         _ => None,
     };
     let now = now_ms();
@@ -135,12 +143,16 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
             reply,
         });
     };
+    // In passive mode the card goes back in this very answer: recorded as sent, with
+    // nothing left for the outbox.
     delivery::ActiveModel {
         scan_id: Set(scan.id),
         openid: Set(event.openid.clone()),
         order_id: Set(order_id),
-        status: Set(STATUS_PENDING.into()),
-        attempts: Set(0),
+        status: Set(if passive { STATUS_SENT } else { STATUS_PENDING }.into()),
+        attempts: Set(i32::from(passive)),
+        sent_at_ms: Set(passive.then_some(now)),
+        claim_token: Set(passive.then(|| "passive-reply".to_owned())),
         next_attempt_at_ms: Set(now),
         lease_until_ms: Set(0),
         deadline_at_ms: Set(now + WINDOW_MS),
@@ -152,12 +164,27 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
     .await?;
     txn.commit().await?;
     Metrics::bump(&state.metrics.scans_received);
-    state.outbox.notify_one();
+    if passive {
+        Metrics::bump(&state.metrics.messages_sent);
+    } else {
+        state.outbox.notify_one();
+    }
     Ok(Handled {
         duplicate: false,
         queued_order: Some(order_id),
         reply,
     })
+}
+
+/// The quote card for a passive reply, rendered as the worker would render it.
+async fn passive_card(state: &AppState, order_id: i64, openid: &str) -> Result<Article, AppError> {
+    let order = super::orders::find_order(&state.db, order_id).await?;
+    let tpl = template::active(&state.db)
+        .await?
+        .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no message template")))?;
+    let quote_url = state.links.quote_url(&state.base_url, openid, order.id);
+    let ctx = template::context_for(&order, openid, &quote_url, &state.base_url);
+    template::render(&tpl, &ctx).map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 
 /// Where an order's message stands, for the shopper's page.

@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Admin;
+use crate::promoters;
 use crate::quote::deliveries::{self, DeliveryView};
+use crate::quote::mode::{self, DeliveryMode};
 use crate::quote::orders::find_order;
 use crate::quote::template_versions::{self, TemplateParts, Version};
 use crate::replies::{SceneReplyView, list_replies, save_reply};
@@ -31,6 +33,13 @@ pub fn router() -> Router<AppState> {
             "/api/admin/template/versions/{id}/restore",
             post(restore_template),
         )
+        .route(
+            "/api/admin/promoters",
+            get(list_promoters).post(create_promoter),
+        )
+        .route("/api/admin/promoters.csv", get(promoters_csv))
+        .route("/api/admin/promoters/{promoter}/days", get(promoter_days))
+        .route("/api/admin/settings", get(show_settings).put(put_settings))
         .route("/api/admin/scene-replies", get(scene_replies))
         .route("/api/admin/scene-replies/{scene}", put(put_scene_reply))
 }
@@ -207,4 +216,108 @@ async fn put_scene_reply(
 ) -> Result<Json<SceneReplyView>, AppError> {
     let body: ReplyBody = change(&admin, &headers, &body)?;
     Ok(Json(save_reply(&state, &scene, &body.text).await?))
+}
+
+#[derive(Serialize)]
+struct PromoterList {
+    remaining_permanent_codes: u64,
+    promoters: Vec<promoters::PromoterView>,
+}
+
+async fn list_promoters(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<PromoterList>, AppError> {
+    let used = promoters::permanent_codes_used(&state.db).await?;
+    Ok(Json(PromoterList {
+        remaining_permanent_codes: promoters::PERMANENT_CODE_LIMIT.saturating_sub(used),
+        promoters: promoters::list(&state.db).await?,
+    }))
+}
+
+#[derive(Deserialize)]
+struct NewPromoter {
+    promoter: serde_json::Value,
+}
+
+async fn create_promoter(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, AppError> {
+    let req: NewPromoter = change(&admin, &headers, &body)?;
+    let id = match &req.promoter {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Number(n) => n.to_string(),
+        _ => {
+            return Err(AppError::bad_field(
+                "promoter",
+                "must be a number or a string",
+            ));
+        }
+    };
+    let (view, created) = promoters::create(&state, &id).await?;
+    let status = if created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    Ok((status, Json(view)))
+}
+
+async fn promoter_days(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(promoter): Path<String>,
+) -> Result<Json<Vec<promoters::Day>>, AppError> {
+    Ok(Json(promoters::last_30_days(&state.db, &promoter).await?))
+}
+
+async fn promoters_csv(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<impl IntoResponse, AppError> {
+    let mut out = String::from("promoter,scans,new_followers,url\n");
+    for p in promoters::list(&state.db).await? {
+        out.push_str(&format!(
+            "{},{},{},{}\n",
+            p.promoter, p.scans, p.new_followers, p.url
+        ));
+    }
+    Ok((
+        [
+            (CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                CONTENT_DISPOSITION,
+                "attachment; filename=\"promoters.csv\"",
+            ),
+        ],
+        out,
+    ))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Settings {
+    delivery_mode: DeliveryMode,
+}
+
+async fn show_settings(
+    _: Admin,
+    State(state): State<AppState>,
+) -> Result<Json<Settings>, AppError> {
+    Ok(Json(Settings {
+        delivery_mode: mode::current(&state.db, &state.delivery_mode).await?,
+    }))
+}
+
+async fn put_settings(
+    admin: Admin,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<Settings>, AppError> {
+    let settings: Settings = change(&admin, &headers, &body)?;
+    mode::set(&state.db, &state.delivery_mode, settings.delivery_mode).await?;
+    Ok(Json(settings))
 }

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
-use axum::http::header::SET_COOKIE;
+use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, SET_COOKIE};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use minijinja::context;
@@ -14,7 +14,9 @@ use serde::Deserialize;
 use super::api::check_status;
 use super::auth::{Admin, COOKIE_NAME};
 use crate::http::limit::Throttle;
+use crate::promoters;
 use crate::quote::deliveries::{self, status_counts};
+use crate::quote::mode::{self, DeliveryMode};
 use crate::quote::orders::find_order;
 use crate::quote::template_versions::{self, TemplateParts};
 use crate::replies::{list_replies, save_reply};
@@ -30,6 +32,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/template/{id}/restore", post(restore_template))
         .route("/admin/deliveries/{id}/retry", post(retry_delivery))
         .route("/admin/scene-replies", post(add_scene_reply))
+        .route("/admin/promoters", post(add_promoter))
+        .route("/admin/promoters/{promoter}/qrcode.png", get(promoter_png))
+        .route("/admin/promoters/{promoter}/qrcode.svg", get(promoter_svg))
+        .route("/admin/settings", post(change_settings))
 }
 
 const PER_PAGE: u64 = 20;
@@ -101,6 +107,9 @@ async fn render_dashboard(
             has_next => (page + 1) * PER_PAGE < total,
             total,
             replies => list_replies(&state.db).await?,
+            promoters => promoter_rows(state).await?,
+            remaining_codes => promoters::PERMANENT_CODE_LIMIT.saturating_sub(promoters::permanent_codes_used(&state.db).await?),
+            delivery_mode => mode::current(&state.db, &state.delivery_mode).await?,
             versions,
             draft,
             preview => feedback.preview,
@@ -303,4 +312,124 @@ async fn add_scene_reply(
         }
         Err(e) => Err(e),
     }
+}
+
+/// Each promoter with their counts and 30-day chart.
+async fn promoter_rows(state: &AppState) -> Result<Vec<minijinja::Value>, AppError> {
+    let mut rows = Vec::new();
+    for p in promoters::list(&state.db).await? {
+        let days = promoters::last_30_days(&state.db, &p.promoter).await?;
+        rows.push(context! {
+            promoter => p.promoter.clone(),
+            scans => p.scans,
+            new_followers => p.new_followers,
+            chart => minijinja::Value::from_safe_string(promoters::chart_svg(&days)),
+        });
+    }
+    Ok(rows)
+}
+
+#[derive(Deserialize)]
+struct PromoterForm {
+    csrf: Option<String>,
+    promoter: Option<String>,
+}
+
+async fn add_promoter(
+    admin: Admin,
+    State(state): State<AppState>,
+    Form(form): Form<PromoterForm>,
+) -> Result<Response, AppError> {
+    admin.check_csrf(form.csrf.as_deref())?;
+    match promoters::create(&state, form.promoter.as_deref().unwrap_or_default()).await {
+        Ok(_) => Ok(Redirect::to("/admin#promoters").into_response()),
+        Err(AppError::BadRequest { field, reason }) => {
+            render_error(
+                &state,
+                &admin,
+                Feedback::default(),
+                format!("{}: {reason}", field.unwrap_or("input")),
+            )
+            .await
+        }
+        Err(AppError::Conflict(reason)) => {
+            render_error(&state, &admin, Feedback::default(), reason).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+async fn promoter_code(state: &AppState, promoter: &str) -> Result<qrcode::QrCode, AppError> {
+    let code = promoters::find_code(&state.db, promoter)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    qrcode::QrCode::new(code.url.as_bytes())
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("encoding the code: {e}")))
+}
+
+async fn promoter_png(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(promoter): Path<String>,
+) -> Result<Response, AppError> {
+    let png = crate::http::qrcode::encode_png(&promoter_code(&state, &promoter).await?)?;
+    let disposition = format!("attachment; filename=\"promoter-{promoter}.png\"");
+    Ok((
+        [
+            (CONTENT_TYPE, "image/png".to_owned()),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        png,
+    )
+        .into_response())
+}
+
+async fn promoter_svg(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(promoter): Path<String>,
+) -> Result<Response, AppError> {
+    let svg = promoter_code(&state, &promoter)
+        .await?
+        .render::<qrcode::render::svg::Color>()
+        .min_dimensions(240, 240)
+        .build();
+    let disposition = format!("attachment; filename=\"promoter-{promoter}.svg\"");
+    Ok((
+        [
+            (CONTENT_TYPE, "image/svg+xml".to_owned()),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        svg,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    csrf: Option<String>,
+    delivery_mode: Option<String>,
+}
+
+async fn change_settings(
+    admin: Admin,
+    State(state): State<AppState>,
+    Form(form): Form<SettingsForm>,
+) -> Result<Response, AppError> {
+    admin.check_csrf(form.csrf.as_deref())?;
+    let mode = match form.delivery_mode.as_deref() {
+        Some("customer_service") => DeliveryMode::CustomerService,
+        Some("passive_reply") => DeliveryMode::PassiveReply,
+        _ => {
+            return render_error(
+                &state,
+                &admin,
+                Feedback::default(),
+                "delivery_mode: 请选择一种发送方式".into(),
+            )
+            .await;
+        }
+    };
+    mode::set(&state.db, &state.delivery_mode, mode).await?;
+    Ok(Redirect::to("/admin#mode").into_response())
 }

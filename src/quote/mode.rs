@@ -1,0 +1,70 @@
+//! How the quote card reaches the shopper, by the site owner's choice: a customer-service
+//! message from the outbox (the default), or a passive news reply in the callback's own
+//! response (no token, no customer-service quota, but no retry either: if WeChat does
+//! not get the answer in 5 s, its retry gets the same reply).
+
+use std::time::Duration;
+
+use entity::setting;
+use moka::future::Cache;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
+use serde::{Deserialize, Serialize};
+
+const SETTING_KEY: &str = "delivery_mode";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    CustomerService,
+    PassiveReply,
+}
+
+/// The mode, read through a short cache: instances pick up a change within seconds.
+pub type ModeCache = Cache<(), DeliveryMode>;
+
+pub fn new_cache() -> ModeCache {
+    Cache::builder()
+        .max_capacity(1)
+        .time_to_live(Duration::from_secs(2))
+        .build()
+}
+
+pub async fn current(db: &DatabaseConnection, cache: &ModeCache) -> Result<DeliveryMode, DbErr> {
+    if let Some(mode) = cache.get(&()).await {
+        return Ok(mode);
+    }
+    let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
+        .one(db)
+        .await?;
+    let mode = match stored.as_ref().map(|s| s.value.as_str()) {
+        Some("passive_reply") => DeliveryMode::PassiveReply,
+        _ => DeliveryMode::CustomerService,
+    };
+    cache.insert((), mode).await;
+    Ok(mode)
+}
+
+pub async fn set(
+    db: &DatabaseConnection,
+    cache: &ModeCache,
+    mode: DeliveryMode,
+) -> Result<(), DbErr> {
+    let value = match mode {
+        DeliveryMode::CustomerService => "customer_service",
+        DeliveryMode::PassiveReply => "passive_reply",
+    };
+    setting::Entity::insert(setting::ActiveModel {
+        key: Set(SETTING_KEY.into()),
+        value: Set(value.into()),
+    })
+    .on_conflict(
+        OnConflict::column(setting::Column::Key)
+            .update_column(setting::Column::Value)
+            .to_owned(),
+    )
+    .exec_without_returning(db)
+    .await?;
+    cache.invalidate(&()).await;
+    Ok(())
+}
