@@ -71,10 +71,16 @@ pub fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, String> {
             .map(|s| s.trim().to_owned())
             .map_err(|e| {
                 let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
-                format!(
-                    "{name}{line}: {}",
-                    e.detail().unwrap_or(&e.kind().to_string())
-                )
+                let reason = match e.kind() {
+                    minijinja::ErrorKind::UndefinedError => {
+                        "names a field the order does not have".to_owned()
+                    }
+                    kind => e
+                        .detail()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| kind.to_string()),
+                };
+                format!("{name}{line}: {reason}")
             })
     };
     Ok(Article {

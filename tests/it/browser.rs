@@ -253,3 +253,154 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
     }
     app.stop().await;
 }
+
+async fn fill(browser: &Client, css: &str, value: &str) {
+    let el = browser.find(Locator::Css(css)).await.unwrap();
+    el.clear().await.unwrap();
+    el.send_keys(value).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_owner_runs_the_console_in_a_browser() {
+    let Some(driver) = driver().await else { return };
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    app.new_order().await;
+    let profile = tempfile::tempdir().unwrap();
+    let owner = phone(&driver, &profile).await;
+
+    // Log in.
+    owner.goto(&app.url("/admin")).await.unwrap();
+    fill(&owner, "#token", crate::support::ADMIN_TOKEN).await;
+    snap(&owner, "10-console-login").await;
+    owner
+        .find(Locator::Css("form[action='/admin/login'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    owner
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#t-title"))
+        .await
+        .unwrap();
+
+    // Break the template: the error names the part and line; nothing changes.
+    fill(&owner, "#t-title", "报价 {{ no_such_field }}").await;
+    owner
+        .find(Locator::Css("#save-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = wait_for_text(&owner, "#error", "line 1", Duration::from_secs(10)).await;
+    assert!(error.starts_with("title"), "{error}");
+    snap(&owner, "11-template-error").await;
+
+    // Fix it, preview against order 1, then save.
+    fill(&owner, "#t-title", "{{ building_area }}㎡ 的报价已保存").await;
+    fill(&owner, "#t-order", "1").await;
+    owner
+        .find(Locator::Css("#preview-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(
+        &owner,
+        "#preview",
+        "110㎡ 的报价已保存",
+        Duration::from_secs(10),
+    )
+    .await;
+    snap(&owner, "12-template-preview").await;
+    owner
+        .find(Locator::Css("#save-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&owner, "#template table", "使用中", Duration::from_secs(10)).await;
+
+    // A promoter code, scanned in the sandbox by someone who does not follow yet.
+    fill(&owner, "#promoter", "shop-7").await;
+    owner
+        .find(Locator::Css("form[action='/admin/promoters'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&owner, "#promoters", "shop-7", Duration::from_secs(10)).await;
+    let list: serde_json::Value = app
+        .http
+        .get(app.url("/api/admin/promoters"))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket = list["promoters"][0]["ticket"].as_str().unwrap().to_owned();
+    let newcomer = app.sandbox_user("推广来的").await;
+    assert_eq!(
+        app.sandbox_scan(&newcomer, &ticket).await["event"],
+        "subscribe"
+    );
+    owner.refresh().await.unwrap();
+    assert_eq!(text_of(&owner, ".promoter .followers").await, "1");
+    assert!(
+        owner
+            .find(Locator::Css(".promoter .chart svg"))
+            .await
+            .is_ok(),
+        "the 30-day chart"
+    );
+    owner
+        .execute(
+            "document.getElementById('promoters').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .unwrap();
+    snap(&owner, "13-promoter-attribution").await;
+
+    // A scene reply, and its arrival in the sandbox inbox as a passive reply.
+    fill(&owner, "#scene", "riddle-1").await;
+    fill(&owner, "#text", "谜底：月亮").await;
+    owner
+        .find(Locator::Css("form[action='/admin/scene-replies'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for_text(&owner, "#replies", "riddle-1", Duration::from_secs(10)).await;
+    let replies: serde_json::Value = app
+        .http
+        .get(app.url("/api/admin/scene-replies"))
+        .bearer_auth(crate::support::ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reply_ticket = replies[0]["ticket"].as_str().unwrap().to_owned();
+    let guesser = app.sandbox_user("猜谜的人").await;
+    app.sandbox_scan(&guesser, &reply_ticket).await;
+    owner
+        .goto(&app.url(&format!("/sandbox/phone/{guesser}")))
+        .await
+        .unwrap();
+    wait_for_text(&owner, ".inbox", "谜底：月亮", Duration::from_secs(10)).await;
+    snap(&owner, "14-scene-reply-inbox").await;
+
+    owner.close().await.unwrap();
+    app.stop().await;
+}
