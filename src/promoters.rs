@@ -49,7 +49,7 @@ pub fn parse_promoter(text: &str) -> Result<Scene, AppError> {
     Ok(Scene::Str(text.to_owned()))
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PromoterView {
     pub promoter: String,
     pub ticket: String,
@@ -139,7 +139,7 @@ pub async fn list(db: &DatabaseConnection) -> Result<Vec<PromoterView>, DbErr> {
 }
 
 /// One day of a promoter's 30-day series (UTC+8 days, as the shops live them).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Day {
     pub date: String,
     pub scans: u64,

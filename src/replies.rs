@@ -18,7 +18,7 @@ pub const KIND_REPLY: &str = "reply";
 /// WeChat shows at most 2048 bytes of a text reply.
 const MAX_TEXT_BYTES: usize = 2048;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SceneReplyView {
     pub scene: String,
     pub text: String,

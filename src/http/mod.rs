@@ -5,6 +5,7 @@ pub mod admin;
 pub mod callback;
 pub mod health;
 pub mod limit;
+pub mod openapi;
 pub mod orders;
 pub mod pages;
 pub mod qrcode;
@@ -17,7 +18,7 @@ use crate::AppState;
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(callback::router())
-        .merge(orders::router())
+        .merge(openapi::router())
         .merge(qrcode::router())
         .merge(pages::router())
         .merge(health::router())

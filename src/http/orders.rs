@@ -1,28 +1,47 @@
 //! The orders API: create, read, its QR ticket and its scan status.
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::limit::Throttle;
+use super::openapi::ErrorBody;
 use crate::quote::orders::{NewOrder, OrderView, create_order, find_order, parse_order_id};
 use crate::quote::scans::{OrderStatus, order_status};
 use crate::quote::tickets::ticket_for_order;
 use crate::{AppError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/orders", post(create))
-        .route("/api/orders/{id}", get(show))
-        .route("/api/orders/{id}/qrcode", get(qrcode))
-        .route("/api/orders/{id}/status", get(status))
+/// Each route is registered with its OpenAPI description, so the two cannot drift.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(show))
+        .routes(routes!(qrcode))
+        .routes(routes!(status))
 }
 
+/// The body of `POST /api/orders`: numbers or decimal strings, read exactly (never as
+/// floats); money in yuan with at most 2 decimals, area in m².
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewOrderBody {
+    #[schema(value_type = String, example = "12800")]
+    total_money: String,
+    #[schema(value_type = String, example = "3200.50")]
+    saved_money: String,
+    #[schema(value_type = String, example = "88")]
+    room_area: String,
+}
+
+/// Creates an order (the quote a visitor wants to keep).
+#[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = NewOrderBody,
+    responses((status = 201, body = OrderView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn create(
     _: Throttle,
     State(state): State<AppState>,
@@ -33,6 +52,8 @@ async fn create(
     Ok((StatusCode::CREATED, Json(OrderView::of(&order))))
 }
 
+#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = u32, Path)),
+    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
 async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -41,7 +62,7 @@ async fn show(
     Ok(Json(OrderView::of(&order)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct QrCodeView {
     pub ticket: String,
     /// What the code encodes.
@@ -56,6 +77,9 @@ pub struct QrCodeView {
     pub showqrcode_url: String,
 }
 
+/// The order's temporary QR ticket (1800 s), reused while it has more than a minute left.
+#[utoipa::path(get, path = "/api/orders/{id}/qrcode", tag = "orders", params(("id" = u32, Path)),
+    responses((status = 200, body = QrCodeView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn qrcode(
     _: Throttle,
     State(state): State<AppState>,
@@ -79,11 +103,14 @@ async fn qrcode(
     }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct StatusView {
     status: OrderStatus,
 }
 
+/// Where the order's message stands, for the shopper's page.
+#[utoipa::path(get, path = "/api/orders/{id}/status", tag = "orders", params(("id" = u32, Path)),
+    responses((status = 200, body = StatusView), (status = 404, body = ErrorBody)))]
 async fn status(
     State(state): State<AppState>,
     Path(id): Path<String>,

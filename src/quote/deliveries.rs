@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENDING, STATUS_SENT};
 use crate::metrics::OutboxGauge;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: i64,
     pub openid: String,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 const SETTING_KEY: &str = "delivery_mode";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMode {
     CustomerService,

@@ -133,7 +133,7 @@ pub fn parse_order_id(text: &str) -> Result<i64, AppError> {
 }
 
 /// An order as the API and the templates show it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OrderView {
     pub id: i64,
     /// Our price, yuan, two decimals.

@@ -188,7 +188,7 @@ async fn passive_card(state: &AppState, order_id: i64, openid: &str) -> Result<A
 }
 
 /// Where an order's message stands, for the shopper's page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Nobody scanned yet.

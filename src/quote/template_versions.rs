@@ -19,7 +19,7 @@ use crate::{AppError, now_ms};
 const MAX_PART_CHARS: usize = 2000;
 
 /// A template as a site owner edits it.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TemplateParts {
     pub title: String,
     pub description: String,
@@ -38,7 +38,7 @@ impl From<&template::Model> for TemplateParts {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Version {
     pub id: i64,
     pub created_at_ms: i64,

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::client::{WechatClient, WechatError};
 
 /// One article card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Article {
     pub title: String,
     pub description: String,

@@ -14,6 +14,7 @@ mod delivery;
 mod independent_client;
 mod live_wechat;
 mod oauth;
+mod openapi;
 mod orders;
 mod pages;
 mod qrcodes;

@@ -2,17 +2,19 @@
 //! console's own pages (session cookie + `X-CSRF-Token` on changes).
 
 use axum::Json;
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
-use axum::routing::{get, post, put};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::auth::Admin;
+use crate::http::openapi::ErrorBody;
 use crate::promoters;
 use crate::quote::deliveries::{self, DeliveryView};
 use crate::quote::mode::{self, DeliveryMode};
@@ -22,26 +24,21 @@ use crate::replies::{SceneReplyView, list_replies, save_reply};
 use crate::wechat::message::Article;
 use crate::{AppError, AppState};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/admin/deliveries", get(list_deliveries))
-        .route("/api/admin/deliveries.csv", get(deliveries_csv))
-        .route("/api/admin/deliveries/{id}/retry", post(retry_delivery))
-        .route("/api/admin/template", get(show_template).put(put_template))
-        .route("/api/admin/template/preview", post(preview_template))
-        .route(
-            "/api/admin/template/versions/{id}/restore",
-            post(restore_template),
-        )
-        .route(
-            "/api/admin/promoters",
-            get(list_promoters).post(create_promoter),
-        )
-        .route("/api/admin/promoters.csv", get(promoters_csv))
-        .route("/api/admin/promoters/{promoter}/days", get(promoter_days))
-        .route("/api/admin/settings", get(show_settings).put(put_settings))
-        .route("/api/admin/scene-replies", get(scene_replies))
-        .route("/api/admin/scene-replies/{scene}", put(put_scene_reply))
+/// Each route is registered with its OpenAPI description, so the two cannot drift.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_deliveries))
+        .routes(routes!(deliveries_csv))
+        .routes(routes!(retry_delivery))
+        .routes(routes!(show_template, put_template))
+        .routes(routes!(preview_template))
+        .routes(routes!(restore_template))
+        .routes(routes!(list_promoters, create_promoter))
+        .routes(routes!(promoters_csv))
+        .routes(routes!(promoter_days))
+        .routes(routes!(show_settings, put_settings))
+        .routes(routes!(scene_replies))
+        .routes(routes!(put_scene_reply))
 }
 
 /// Reads a JSON body with the app's own 400 (the field and reason), after the CSRF check
@@ -62,7 +59,7 @@ struct DeliveryQuery {
     per_page: Option<u64>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct DeliveryPage {
     pub items: Vec<DeliveryView>,
     pub total: u64,
@@ -83,6 +80,9 @@ pub fn check_status(status: Option<&str>) -> Result<Option<&str>, AppError> {
     }
 }
 
+#[utoipa::path(get, path = "/api/admin/deliveries", tag = "admin", security(("admin_token" = [])),
+    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed"), ("page" = Option<u64>, Query), ("per_page" = Option<u64>, Query)),
+    responses((status = 200, body = DeliveryPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_deliveries(
     _: Admin,
     State(state): State<AppState>,
@@ -99,6 +99,8 @@ async fn list_deliveries(
     }))
 }
 
+#[utoipa::path(get, path = "/api/admin/deliveries.csv", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody)))]
 async fn deliveries_csv(
     _: Admin,
     State(state): State<AppState>,
@@ -116,6 +118,9 @@ async fn deliveries_csv(
     ))
 }
 
+/// Sends a failed message again, while WeChat would still accept it.
+#[utoipa::path(post, path = "/api/admin/deliveries/{id}/retry", tag = "admin", security(("admin_token" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = DeliveryView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn retry_delivery(
     admin: Admin,
     State(state): State<AppState>,
@@ -126,12 +131,14 @@ async fn retry_delivery(
     Ok(Json(deliveries::retry(&state, id).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct TemplateView {
     current: Option<Version>,
     versions: Vec<Version>,
 }
 
+#[utoipa::path(get, path = "/api/admin/template", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = TemplateView), (status = 401, body = ErrorBody)))]
 async fn show_template(
     _: Admin,
     State(state): State<AppState>,
@@ -143,6 +150,9 @@ async fn show_template(
     }))
 }
 
+/// Stores a new version of the message template, after checking it.
+#[utoipa::path(put, path = "/api/admin/template", tag = "admin", security(("admin_token" = [])), request_body = TemplateParts,
+    responses((status = 200, body = Version), (status = 400, body = ErrorBody)))]
 async fn put_template(
     admin: Admin,
     State(state): State<AppState>,
@@ -155,13 +165,15 @@ async fn put_template(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct PreviewRequest {
     #[serde(flatten)]
     parts: TemplateParts,
     order_id: Option<i64>,
 }
 
+#[utoipa::path(post, path = "/api/admin/template/preview", tag = "admin", security(("admin_token" = [])), request_body = PreviewRequest,
+    responses((status = 200, body = Article), (status = 400, body = ErrorBody)))]
 async fn preview_template(
     admin: Admin,
     State(state): State<AppState>,
@@ -183,6 +195,8 @@ async fn preview_template(
     )?))
 }
 
+#[utoipa::path(post, path = "/api/admin/template/versions/{id}/restore", tag = "admin", security(("admin_token" = [])), params(("id" = i64, Path)),
+    responses((status = 200, body = Version), (status = 404, body = ErrorBody)))]
 async fn restore_template(
     admin: Admin,
     State(state): State<AppState>,
@@ -195,6 +209,8 @@ async fn restore_template(
     ))
 }
 
+#[utoipa::path(get, path = "/api/admin/scene-replies", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = [SceneReplyView]), (status = 401, body = ErrorBody)))]
 async fn scene_replies(
     _: Admin,
     State(state): State<AppState>,
@@ -202,11 +218,14 @@ async fn scene_replies(
     Ok(Json(list_replies(&state.db).await?))
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, ToSchema)]
 struct ReplyBody {
     text: String,
 }
 
+/// Maps a scene key to a reply text (creating its permanent code the first time).
+#[utoipa::path(put, path = "/api/admin/scene-replies/{scene}", tag = "admin", security(("admin_token" = [])), params(("scene" = String, Path)), request_body = ReplyBody,
+    responses((status = 200, body = SceneReplyView), (status = 400, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn put_scene_reply(
     admin: Admin,
     State(state): State<AppState>,
@@ -218,12 +237,14 @@ async fn put_scene_reply(
     Ok(Json(save_reply(&state, &scene, &body.text).await?))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 struct PromoterList {
     remaining_permanent_codes: u64,
     promoters: Vec<promoters::PromoterView>,
 }
 
+#[utoipa::path(get, path = "/api/admin/promoters", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = PromoterList), (status = 401, body = ErrorBody)))]
 async fn list_promoters(
     _: Admin,
     State(state): State<AppState>,
@@ -235,11 +256,16 @@ async fn list_promoters(
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 struct NewPromoter {
+    /// 1–100000, or 1–64 letters, digits, `_` and `-`.
+    #[schema(value_type = String, example = "shop-7")]
     promoter: serde_json::Value,
 }
 
+/// Creates a promoter's permanent code (or returns the existing one).
+#[utoipa::path(post, path = "/api/admin/promoters", tag = "admin", security(("admin_token" = [])), request_body = NewPromoter,
+    responses((status = 201, body = promoters::PromoterView), (status = 200, body = promoters::PromoterView), (status = 400, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create_promoter(
     admin: Admin,
     State(state): State<AppState>,
@@ -266,6 +292,8 @@ async fn create_promoter(
     Ok((status, Json(view)))
 }
 
+#[utoipa::path(get, path = "/api/admin/promoters/{promoter}/days", tag = "admin", security(("admin_token" = [])), params(("promoter" = String, Path)),
+    responses((status = 200, body = [promoters::Day]), (status = 404, body = ErrorBody)))]
 async fn promoter_days(
     _: Admin,
     State(state): State<AppState>,
@@ -274,6 +302,8 @@ async fn promoter_days(
     Ok(Json(promoters::last_30_days(&state.db, &promoter).await?))
 }
 
+#[utoipa::path(get, path = "/api/admin/promoters.csv", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody)))]
 async fn promoters_csv(
     _: Admin,
     State(state): State<AppState>,
@@ -297,11 +327,13 @@ async fn promoters_csv(
     ))
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 struct Settings {
     delivery_mode: DeliveryMode,
 }
 
+#[utoipa::path(get, path = "/api/admin/settings", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody)))]
 async fn show_settings(
     _: Admin,
     State(state): State<AppState>,
@@ -311,6 +343,8 @@ async fn show_settings(
     }))
 }
 
+#[utoipa::path(put, path = "/api/admin/settings", tag = "admin", security(("admin_token" = [])), request_body = Settings,
+    responses((status = 200, body = Settings), (status = 400, body = ErrorBody)))]
 async fn put_settings(
     admin: Admin,
     State(state): State<AppState>,

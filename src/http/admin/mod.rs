@@ -9,6 +9,8 @@ use axum::Router;
 
 use crate::AppState;
 
+/// The console's pages; the JSON API is served with its OpenAPI document (see
+/// `http::openapi`).
 pub fn router() -> Router<AppState> {
-    Router::new().merge(pages::router()).merge(api::router())
+    pages::router()
 }

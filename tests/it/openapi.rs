@@ -1,0 +1,96 @@
+//! The OpenAPI document at `/api/openapi.json` matches the routes: it lists exactly the
+//! JSON API, and every operation it lists is served (no 404 from a missing route, no 405).
+
+use serde_json::{Value, json};
+
+use crate::support::{ADMIN_TOKEN, TestApp, TestDb};
+
+const EXPECTED: [(&str, &str); 20] = [
+    ("/api/orders", "post"),
+    ("/api/orders/{id}", "get"),
+    ("/api/orders/{id}/qrcode", "get"),
+    ("/api/orders/{id}/status", "get"),
+    ("/api/admin/deliveries", "get"),
+    ("/api/admin/deliveries.csv", "get"),
+    ("/api/admin/deliveries/{id}/retry", "post"),
+    ("/api/admin/template", "get"),
+    ("/api/admin/template", "put"),
+    ("/api/admin/template/preview", "post"),
+    ("/api/admin/template/versions/{id}/restore", "post"),
+    ("/api/admin/promoters", "get"),
+    ("/api/admin/promoters", "post"),
+    ("/api/admin/promoters.csv", "get"),
+    ("/api/admin/promoters/{promoter}/days", "get"),
+    ("/api/admin/settings", "get"),
+    ("/api/admin/settings", "put"),
+    ("/api/admin/scene-replies", "get"),
+    ("/api/admin/scene-replies/{scene}", "put"),
+    ("/api/openapi.json", "get"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_exactly_the_served_api() {
+    let app = TestApp::spawn(TestDb::Sqlite).await;
+    let id = app.new_order().await;
+    app.http
+        .post(app.url("/api/admin/promoters"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"promoter": "p1"}))
+        .send()
+        .await
+        .unwrap();
+
+    let doc: Value = app.get("/api/openapi.json").await.json().await.unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "OpenAPI 3"
+    );
+    assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    let mut listed: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            listed.push((path.clone(), method.clone()));
+        }
+    }
+    let mut expected: Vec<(String, String)> = EXPECTED
+        .iter()
+        .filter(|(p, _)| *p != "/api/openapi.json")
+        .map(|(p, m)| (p.to_string(), m.to_string()))
+        .collect();
+    listed.sort();
+    expected.sort();
+    assert_eq!(
+        listed, expected,
+        "the document lists the API, no more, no less"
+    );
+
+    for (path, method) in EXPECTED {
+        let concrete = path
+            .replace("{id}", &id.to_string())
+            .replace("{promoter}", "p1")
+            .replace("{scene}", "riddle");
+        let req = match method {
+            "get" => app.http.get(app.url(&concrete)),
+            "post" => app.http.post(app.url(&concrete)).json(&json!({})),
+            "put" => app.http.put(app.url(&concrete)).json(&json!({})),
+            other => panic!("{other}"),
+        };
+        let r = req.bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        assert_ne!(status, 405, "{method} {path} is not routed");
+        assert!(
+            !(status == 404 && body.is_empty()),
+            "{method} {path} has no route"
+        );
+        if let Some(doc_op) = doc["paths"][path][method].as_object() {
+            let documented: Vec<&String> =
+                doc_op["responses"].as_object().unwrap().keys().collect();
+            assert!(
+                documented.iter().any(|s| s.as_str() == status.to_string()),
+                "{method} {path} answered {status}, documented {documented:?}"
+            );
+        }
+    }
+    app.stop().await;
+}
