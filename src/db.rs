@@ -73,3 +73,21 @@ pub async fn release_lease(db: &DatabaseConnection, name: &str) -> Result<(), Db
         .await
         .map(|_| ())
 }
+
+/// Errors after which running the same transaction again is the remedy: a MySQL/MariaDB
+/// deadlock or lock wait timeout between instances, or SQLite's busy database.
+pub fn is_retryable(e: &DbErr) -> bool {
+    let text = e.to_string();
+    [
+        "Deadlock found",
+        "1213",
+        "Lock wait timeout",
+        "1205",
+        "database is locked",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
+/// How often a transaction that hit [`is_retryable`] is run again.
+pub const TRANSACTION_TRIES: u32 = 5;

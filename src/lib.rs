@@ -55,10 +55,16 @@ pub struct AppState {
     pub limiter: Option<http::limit::Limiter>,
     /// Identifies this process in claims, so a claim can be traced to its instance.
     pub instance_id: String,
+    /// Writes scans in group-committed transactions.
+    pub scan_writer: quote::scan_writer::ScanWriter,
     /// Woken whenever a message is enqueued, so the worker sends it at once.
     pub outbox: Arc<Notify>,
     pub tickets: quote::tickets::TicketCache,
     pub profiles: quote::profiles::ProfileCache,
+    /// Orders never change once made: the scan and send paths read them from here.
+    pub orders: moka::future::Cache<i64, Arc<entity::order::Model>>,
+    /// The template in force, for a second at most (this instance drops it on a save).
+    pub template: moka::future::Cache<(), Arc<entity::template::Model>>,
     pub delivery_mode: quote::mode::ModeCache,
     pub pages: http::pages::Pages,
     pub metrics: Arc<metrics::Metrics>,
@@ -128,6 +134,7 @@ impl App {
         let limiter =
             http::limit::Limiter::new(config.rate_limit_per_minute, config.trust_forwarded_for);
         let state = AppState {
+            scan_writer: quote::scan_writer::ScanWriter::spawn(db.clone()),
             db,
             crypto,
             config: Arc::new(config),
@@ -141,6 +148,10 @@ impl App {
             outbox: Arc::new(Notify::new()),
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
+            orders: moka::future::Cache::new(100_000),
+            template: moka::future::Cache::builder()
+                .time_to_live(std::time::Duration::from_secs(1))
+                .build(),
             delivery_mode: quote::mode::new_cache(),
             pages: http::pages::Pages::new(),
             metrics: Arc::default(),

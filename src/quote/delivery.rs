@@ -14,14 +14,17 @@ use std::time::Duration;
 use entity::delivery;
 use rand::Rng;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{links, orders, template};
 use crate::metrics::Metrics;
 use crate::wechat::WechatError;
-use crate::{AppError, AppState, now_ms};
+use crate::{AppError, AppState, db, now_ms};
 
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_SENDING: &str = "sending";
@@ -38,7 +41,7 @@ const LEASE_MS: i64 = 20_000;
 const WORKERS: usize = 4;
 /// …each sending up to this many messages at once, so a slow API round trip is hidden
 /// by concurrency (WeChat's one-minute window makes throughput matter).
-const BATCH: u64 = 16;
+const BATCH: u64 = 64;
 /// Without a wake-up, look for due retries and orphaned claims this often.
 const POLL: Duration = Duration::from_millis(500);
 
@@ -144,12 +147,30 @@ pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
     if claimed.is_empty() {
         return Ok(Step::Contended);
     }
-    let handled = claimed.iter().map(|d| async move {
-        let outcome = send(state, d).await;
-        record(state, d, outcome).await
-    });
-    for result in futures_util::future::join_all(handled).await {
-        result?;
+    // Send them all at once, then record every outcome in one transaction: one commit
+    // for the batch instead of one per message.
+    let outcomes = futures_util::future::join_all(claimed.iter().map(|d| send(state, d))).await;
+    // Several instances write the same table; a deadlock between their transactions is
+    // resolved by running ours again (its updates are idempotent).
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let recorded = async {
+            let txn = state.db.begin().await?;
+            for (d, outcome) in claimed.iter().zip(&outcomes) {
+                record(state, &txn, d, outcome).await?;
+            }
+            txn.commit().await?;
+            Ok::<(), AppError>(())
+        }
+        .await;
+        match recorded {
+            Err(AppError::Db(e)) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
+                tracing::warn!(error = %e, tries, "recording sends hit a lock conflict; again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            other => break other?,
+        }
     }
     Ok(Step::Handled)
 }
@@ -169,7 +190,7 @@ async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
             "the minute after the scan in which WeChat accepts messages has passed".into(),
         ));
     }
-    let order = match orders::find_order(&state.db, d.order_id).await {
+    let order = match orders::cached_order(state, d.order_id).await {
         Ok(order) => order,
         Err(AppError::NotFound) => return Err(Failure::Local("order no longer exists".into())),
         Err(e) => {
@@ -179,7 +200,7 @@ async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
             }));
         }
     };
-    let tpl = template::active(&state.db)
+    let tpl = template::active_cached(state)
         .await
         .map_err(|e| {
             Failure::Wechat(WechatError::Retry {
@@ -202,8 +223,9 @@ async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
 
 async fn record(
     state: &AppState,
+    conn: &impl ConnectionTrait,
     d: &delivery::Model,
-    outcome: Result<(), Failure>,
+    outcome: &Result<(), Failure>,
 ) -> Result<(), AppError> {
     // `d` was read back after the claim, so it carries this attempt's number.
     let attempt = d.attempts;
@@ -224,13 +246,13 @@ async fn record(
                     delivery::Column::Errmsg,
                     Expr::value(Option::<String>::None),
                 )
-                .exec(&state.db)
+                .exec(conn)
                 .await?;
             Metrics::bump(&state.metrics.messages_sent);
             tracing::info!(delivery = d.id, attempt, "message sent");
             return Ok(());
         }
-        Err(Failure::Local(reason)) => (None, reason, false),
+        Err(Failure::Local(reason)) => (None, reason.clone(), false),
         Err(Failure::Wechat(e)) => {
             let transient = e.is_transient();
             let errmsg = match &e {
@@ -254,7 +276,7 @@ async fn record(
         update
             .col_expr(delivery::Column::Status, Expr::value(STATUS_PENDING))
             .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(retry_at))
-            .exec(&state.db)
+            .exec(conn)
             .await?;
         Metrics::bump(&state.metrics.messages_retried);
         tracing::warn!(
@@ -267,7 +289,7 @@ async fn record(
     } else {
         update
             .col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED))
-            .exec(&state.db)
+            .exec(conn)
             .await?;
         let reason = match (errcode, transient) {
             (Some(code), _) => code.to_string(),

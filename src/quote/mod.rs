@@ -15,6 +15,7 @@ pub mod mode;
 pub mod money;
 pub mod orders;
 pub mod profiles;
+pub mod scan_writer;
 pub mod scans;
 pub mod template;
 pub mod template_versions;

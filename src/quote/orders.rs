@@ -123,6 +123,19 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<order::Model
         .ok_or(AppError::NotFound)
 }
 
+/// [`find_order`] through the process's order cache (orders are immutable).
+pub async fn cached_order(
+    state: &crate::AppState,
+    id: i64,
+) -> Result<std::sync::Arc<order::Model>, AppError> {
+    if let Some(order) = state.orders.get(&id).await {
+        return Ok(order);
+    }
+    let order = std::sync::Arc::new(find_order(&state.db, id).await?);
+    state.orders.insert(id, order.clone()).await;
+    Ok(order)
+}
+
 /// Parses an order id from a path; anything that cannot be one is simply not found.
 pub fn parse_order_id(text: &str) -> Result<i64, AppError> {
     text.parse::<u32>()

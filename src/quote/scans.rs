@@ -2,15 +2,13 @@
 //! queued message, both in one transaction, so a crash loses neither and a retried push
 //! (same identity, unique index) adds nothing.
 
-use entity::{delivery, order, qr_code, scan};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, SqlErr, TransactionTrait,
-};
+use entity::{delivery, qr_code, scan};
+use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
-use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENT, WINDOW_MS};
+use super::delivery::{STATUS_FAILED, STATUS_SENT};
 use super::mode::{self, DeliveryMode};
+use super::scan_writer::{NewScan, Written};
 use super::template;
 use super::tickets::KIND_ORDER;
 use crate::metrics::Metrics;
@@ -42,10 +40,8 @@ enum Target {
 /// Resolves the scene: the ticket registry first (it knows what each code was made for,
 /// so an order id and another kind's scene with the same value never collide), the
 /// EventKey second (codes made before the registry, or pushes without Ticket).
-async fn resolve(
-    db: &DatabaseConnection,
-    event: &ScanEvent,
-) -> Result<(Option<i64>, Target), DbErr> {
+async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
+    let db = &state.db;
     let registered = match &event.ticket {
         Some(ticket) => {
             qr_code::Entity::find()
@@ -56,15 +52,14 @@ async fn resolve(
         None => None,
     };
     let order = |id: i64| async move {
-        Ok::<_, DbErr>(
-            order::Entity::find_by_id(id)
-                .one(db)
-                .await?
-                .map(|o| Target::Order(o.id)),
-        )
+        match super::orders::cached_order(state, id).await {
+            Ok(o) => Ok(Some(Target::Order(o.id))),
+            Err(AppError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
     };
     let reply = |scene: String| async move {
-        Ok::<_, DbErr>(replies::reply_text(db, &scene).await?.map(Target::Reply))
+        Ok::<_, AppError>(replies::reply_text(db, &scene).await?.map(Target::Reply))
     };
     let target = match &registered {
         Some(code) if code.kind == KIND_ORDER => match code.target.parse::<i64>() {
@@ -83,9 +78,9 @@ async fn resolve(
 
 #[tracing::instrument(name = "record_scan", skip_all, fields(identity = %event.identity(), scene = %event.scene))]
 pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled, AppError> {
-    // Reads happen before the transaction: on SQLite a transaction that starts with a
-    // write takes the write lock at once instead of failing to upgrade under contention.
-    let (qr_code_id, target) = resolve(&state.db, event).await?;
+    // Reads happen outside the write transaction: on SQLite a transaction that starts
+    // with a write takes the write lock at once instead of failing to upgrade it.
+    let (qr_code_id, target) = resolve(state, event).await?;
     let order_id = match &target {
         Target::Order(id) => Some(*id),
         _ => None,
@@ -100,8 +95,7 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         _ => None,
     };
     let now = now_ms();
-    let txn = state.db.begin().await?;
-    let inserted = scan::ActiveModel {
+    let row = scan::ActiveModel {
         event_identity: Set(event.identity()),
         openid: Set(event.openid.clone()),
         event: Set(if event.new_follower {
@@ -117,69 +111,47 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         event_time: Set(event.create_time),
         received_at_ms: Set(now),
         ..Default::default()
-    }
-    .insert(&txn)
-    .await;
-    let scan = match inserted {
-        Ok(scan) => scan,
-        Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-            txn.rollback().await?;
-            Metrics::bump(&state.metrics.duplicate_pushes);
-            tracing::info!("duplicate push dropped");
-            return Ok(Handled {
-                duplicate: true,
-                queued_order: None,
-                reply,
-            });
-        }
-        Err(e) => return Err(e.into()),
     };
-    let Some(order_id) = order_id else {
-        txn.commit().await?;
-        Metrics::bump(&state.metrics.scans_received);
+    // The scan and its message are written in one transaction (shared with other
+    // concurrent scans: see `scan_writer`), committed before we answer.
+    let written = state
+        .scan_writer
+        .write(NewScan {
+            row,
+            openid: event.openid.clone(),
+            order_id,
+            passive,
+            now,
+        })
+        .await?;
+    if written == Written::Duplicate {
+        Metrics::bump(&state.metrics.duplicate_pushes);
+        tracing::info!("duplicate push dropped");
         return Ok(Handled {
-            duplicate: false,
+            duplicate: true,
             queued_order: None,
             reply,
         });
-    };
-    // In passive mode the card goes back in this very answer: recorded as sent, with
-    // nothing left for the outbox.
-    delivery::ActiveModel {
-        scan_id: Set(scan.id),
-        openid: Set(event.openid.clone()),
-        order_id: Set(order_id),
-        status: Set(if passive { STATUS_SENT } else { STATUS_PENDING }.into()),
-        attempts: Set(i32::from(passive)),
-        sent_at_ms: Set(passive.then_some(now)),
-        claim_token: Set(passive.then(|| "passive-reply".to_owned())),
-        next_attempt_at_ms: Set(now),
-        lease_until_ms: Set(0),
-        deadline_at_ms: Set(now + WINDOW_MS),
-        created_at_ms: Set(now),
-        updated_at_ms: Set(now),
-        ..Default::default()
     }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
     Metrics::bump(&state.metrics.scans_received);
-    if passive {
-        Metrics::bump(&state.metrics.messages_sent);
-    } else {
-        state.outbox.notify_one();
+    if order_id.is_some() {
+        if passive {
+            Metrics::bump(&state.metrics.messages_sent);
+        } else {
+            state.outbox.notify_one();
+        }
     }
     Ok(Handled {
         duplicate: false,
-        queued_order: Some(order_id),
+        queued_order: order_id,
         reply,
     })
 }
 
 /// The quote card for a passive reply, rendered as the worker would render it.
 async fn passive_card(state: &AppState, order_id: i64, openid: &str) -> Result<Article, AppError> {
-    let order = super::orders::find_order(&state.db, order_id).await?;
-    let tpl = template::active(&state.db)
+    let order = super::orders::cached_order(state, order_id).await?;
+    let tpl = template::active_cached(state)
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no message template")))?;
     let quote_url = state.links.quote_url(&state.base_url, openid, order.id);

@@ -46,6 +46,21 @@ pub async fn active(db: &DatabaseConnection) -> Result<Option<template::Model>, 
         .await
 }
 
+/// [`active`] through the short template cache.
+pub async fn active_cached(
+    state: &crate::AppState,
+) -> Result<Option<std::sync::Arc<template::Model>>, DbErr> {
+    if let Some(t) = state.template.get(&()).await {
+        return Ok(Some(t));
+    }
+    let Some(t) = active(&state.db).await? else {
+        return Ok(None);
+    };
+    let t = std::sync::Arc::new(t);
+    state.template.insert((), t.clone()).await;
+    Ok(Some(t))
+}
+
 /// What a template can use: the order's figures (plain, for people), the shopper's
 /// openid, the signed quote link and the service's base URL.
 pub fn context_for(order: &order::Model, openid: &str, quote_url: &str, base_url: &Url) -> Value {

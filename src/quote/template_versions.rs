@@ -116,8 +116,15 @@ pub fn preview(
     Ok(article)
 }
 
-/// Stores `parts` as the version in force, after checking them.
-pub async fn save(
+/// Stores `parts` as the version in force, after checking them, and drops this
+/// instance's cached template (other instances pick it up within a second).
+pub async fn save(state: &crate::AppState, parts: &TemplateParts) -> Result<Version, AppError> {
+    let version = store(&state.db, parts, &state.base_url).await?;
+    state.template.invalidate(&()).await;
+    Ok(version)
+}
+
+async fn store(
     db: &DatabaseConnection,
     parts: &TemplateParts,
     base_url: &Url,
@@ -158,16 +165,12 @@ pub async fn versions(db: &DatabaseConnection, limit: u64) -> Result<Vec<Version
 }
 
 /// Puts an old version back in force, as a new version (history is never rewritten).
-pub async fn restore(
-    db: &DatabaseConnection,
-    id: i64,
-    base_url: &Url,
-) -> Result<Version, AppError> {
+pub async fn restore(state: &crate::AppState, id: i64) -> Result<Version, AppError> {
     let old = template::Entity::find_by_id(id)
-        .one(db)
+        .one(&state.db)
         .await?
         .ok_or(AppError::NotFound)?;
-    save(db, &TemplateParts::from(&old), base_url).await
+    save(state, &TemplateParts::from(&old)).await
 }
 
 #[cfg(test)]

@@ -160,9 +160,7 @@ async fn put_template(
     body: Bytes,
 ) -> Result<Json<Version>, AppError> {
     let parts: TemplateParts = change(&admin, &headers, &body)?;
-    Ok(Json(
-        template_versions::save(&state.db, &parts, &state.base_url).await?,
-    ))
+    Ok(Json(template_versions::save(&state, &parts).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -204,9 +202,7 @@ async fn restore_template(
     headers: HeaderMap,
 ) -> Result<Json<Version>, AppError> {
     admin.check_csrf(headers.get("x-csrf-token").and_then(|v| v.to_str().ok()))?;
-    Ok(Json(
-        template_versions::restore(&state.db, id, &state.base_url).await?,
-    ))
+    Ok(Json(template_versions::restore(&state, id).await?))
 }
 
 #[utoipa::path(get, path = "/api/admin/scene-replies", tag = "admin", security(("admin_token" = [])),

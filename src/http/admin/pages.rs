@@ -228,7 +228,7 @@ async fn edit_template(
             template_versions::preview(&parts, order.as_ref(), &state.base_url)
                 .map(|a| feedback.preview = Some(a))
         }
-        _ => match template_versions::save(&state.db, &parts, &state.base_url).await {
+        _ => match template_versions::save(&state, &parts).await {
             Ok(_) => return Ok(Redirect::to("/admin#template").into_response()),
             Err(e) => Err(e),
         },
@@ -265,7 +265,7 @@ async fn restore_template(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     admin.check_csrf(form.csrf.as_deref())?;
-    template_versions::restore(&state.db, id, &state.base_url).await?;
+    template_versions::restore(&state, id).await?;
     Ok(Redirect::to("/admin#template").into_response())
 }
 

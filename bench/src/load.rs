@@ -1,0 +1,263 @@
+//! The load generator: signed pushes over keep-alive connections, every push distinct.
+
+use std::time::{Duration, Instant};
+
+use scanquote::wechat::crypto::{AesKey, MessageCrypto};
+use scanquote::wechat::signature;
+
+use crate::{APP_ID, TOKEN};
+
+pub struct Run {
+    pub per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub errors: u64,
+}
+
+/// One push: a `SCAN` by a distinct user, signed (and sealed in AES mode) as WeChat does.
+fn push_request(
+    client: &reqwest::Client,
+    base: &str,
+    crypto: Option<&MessageCrypto>,
+    who: &str,
+    order: usize,
+) -> reqwest::RequestBuilder {
+    let now = chrono::Utc::now().timestamp();
+    let xml = format!(
+        "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{who}]]></FromUserName>\
+         <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
+         <EventKey><![CDATA[{order}]]></EventKey></xml>"
+    );
+    let ts = now.to_string();
+    let nonce = "1234567";
+    let sig = signature::sign(&[TOKEN, &ts, nonce]);
+    let url = format!("{base}/wechat");
+    match crypto {
+        None => client
+            .post(url)
+            .query(&[
+                ("signature", sig.as_str()),
+                ("timestamp", &ts),
+                ("nonce", nonce),
+            ])
+            .body(xml),
+        Some(c) => {
+            let e = c.encrypt(&xml);
+            let msg_sig = signature::sign(&[TOKEN, &ts, nonce, &e]);
+            let body = format!(
+                "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><Encrypt><![CDATA[{e}]]></Encrypt></xml>"
+            );
+            client
+                .post(url)
+                .query(&[
+                    ("signature", sig.as_str()),
+                    ("timestamp", &ts),
+                    ("nonce", nonce),
+                    ("encrypt_type", "aes"),
+                    ("msg_signature", &msg_sig),
+                ])
+                .body(body)
+        }
+    }
+}
+
+fn crypto_for(key: Option<&str>) -> Option<MessageCrypto> {
+    key.map(|k| {
+        MessageCrypto::new(
+            AesKey::from_encoding_aes_key(k).expect("a valid key"),
+            None,
+            APP_ID,
+        )
+    })
+}
+
+/// `connections` clients push for `seconds`; returns throughput and latency.
+pub async fn pushes(
+    base: &str,
+    connections: usize,
+    seconds: u64,
+    key: Option<&str>,
+    orders: usize,
+) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections)
+        .map(|conn| {
+            let base = base.to_owned();
+            let crypto = crypto_for(key);
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .expect("client");
+                let (mut lat, mut errors, mut seq) = (Vec::with_capacity(100_000), 0u64, 0usize);
+                while Instant::now() < deadline {
+                    let who = format!("oB{conn:03}x{seq:09}");
+                    let order = (seq * connections + conn) % orders.max(1) + 1;
+                    let t = Instant::now();
+                    let ok = match push_request(&client, &base, crypto.as_ref(), &who, order)
+                        .send()
+                        .await
+                    {
+                        Ok(r) => {
+                            r.status() == 200
+                                && r.bytes()
+                                    .await
+                                    .map(|b| &b[..] == b"success")
+                                    .unwrap_or(false)
+                        }
+                        Err(_) => false,
+                    };
+                    if ok {
+                        lat.push(t.elapsed().as_micros() as u32)
+                    } else {
+                        errors += 1
+                    }
+                    seq += 1;
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.expect("load task");
+        all.extend(lat);
+        errors += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort_unstable();
+    let pct = |p: f64| {
+        if all.is_empty() {
+            0.0
+        } else {
+            all[((all.len() - 1) as f64 * p) as usize] as f64 / 1000.0
+        }
+    };
+    Run {
+        per_second: all.len() as f64 / elapsed,
+        p50_ms: pct(0.5),
+        p99_ms: pct(0.99),
+        max_ms: pct(1.0),
+        errors,
+    }
+}
+
+/// Exactly `n` pushes as fast as `connections` clients go; returns how many were acknowledged.
+pub async fn push_n(
+    base: &str,
+    connections: usize,
+    n: usize,
+    key: Option<&str>,
+    orders: usize,
+) -> u64 {
+    let tasks: Vec<_> = (0..connections)
+        .map(|conn| {
+            let base = base.to_owned();
+            let crypto = crypto_for(key);
+            tokio::spawn(async move {
+                let client = reqwest::Client::builder()
+                    .pool_max_idle_per_host(1)
+                    .build()
+                    .expect("client");
+                let mut ok = 0u64;
+                for i in (conn..n).step_by(connections) {
+                    let sent = push_request(
+                        &client,
+                        &base,
+                        crypto.as_ref(),
+                        &format!("oD{i:09}"),
+                        i % orders.max(1) + 1,
+                    )
+                    .send()
+                    .await;
+                    if matches!(sent, Ok(r) if r.status() == 200) {
+                        ok += 1;
+                    }
+                }
+                ok
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.expect("push task");
+    }
+    ok
+}
+
+/// Creates `count` orders (ids 1..=count on a fresh database).
+pub async fn create_orders(
+    http: &reqwest::Client,
+    base: &str,
+    count: usize,
+) -> anyhow::Result<usize> {
+    use futures_like::run_bounded;
+    run_bounded(count, 32, |i| {
+        let (http, base) = (http.clone(), base.to_owned());
+        async move {
+            let body = format!(
+                r#"{{"total_money": {}, "saved_money": 1000, "room_area": 88.5}}"#,
+                10_000 + i
+            );
+            let r = http
+                .post(format!("{base}/api/orders"))
+                .body(body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 201, "order creation answered {}", r.status());
+            Ok(())
+        }
+    })
+    .await?;
+    Ok(count)
+}
+
+/// Asks for the QR ticket of orders 1..=k, twice each.
+pub async fn ask_tickets(http: &reqwest::Client, base: &str, k: usize) -> anyhow::Result<()> {
+    use futures_like::run_bounded;
+    run_bounded(k * 2, 16, |i| {
+        let (http, base) = (http.clone(), base.to_owned());
+        async move {
+            let r = http
+                .get(format!("{base}/api/orders/{}/qrcode", i % k + 1))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "qrcode answered {}", r.status());
+            Ok(())
+        }
+    })
+    .await
+}
+
+mod futures_like {
+    use std::future::Future;
+    use std::sync::Arc;
+
+    use tokio::sync::Semaphore;
+
+    /// Runs `make(i)` for i in 0..n, at most `limit` at a time.
+    pub async fn run_bounded<F, Fut>(n: usize, limit: usize, make: F) -> anyhow::Result<()>
+    where
+        F: Fn(usize) -> Fut,
+        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+    {
+        let permits = Arc::new(Semaphore::new(limit));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let permit = permits.clone().acquire_owned().await?;
+            let fut = make(i);
+            tasks.push(tokio::spawn(async move {
+                let r = fut.await;
+                drop(permit);
+                r
+            }));
+        }
+        for t in tasks {
+            t.await??;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! scanquote's benchmark: one run measures, on this machine and under the same load,
+//!
+//! 1. acknowledged signed pushes per second to `/wechat` (every push distinct, every
+//!    scan durable before its answer), with p50/p99/max latency and errors;
+//! 2. the same load against a bare axum handler that only answers `success`, and
+//!    scanquote's throughput as a ratio of it;
+//! 3. scan-to-delivery: N pushes, and the time until the last news message reached the
+//!    WeChat stand-in, with the API answering at once and with 50 ms of latency;
+//! 4. API calls: access-token fetches and `qrcode/create` per order however often its
+//!    ticket is asked for;
+//! 5. peak RSS of the service process;
+//!
+//! on SQLite and (with `TEST_MYSQL_URL`) MariaDB, in plaintext and AES mode. The
+//! service, the bare handler and the WeChat stand-in each run in a child process (this
+//! binary re-run with a hidden subcommand), so their memory is their own.
+//!
+//! `cargo run --release -p scanquote-bench -- --help`
+
+mod load;
+mod standin;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use serde_json::{Value, json};
+use tokio::process::{Child, Command};
+
+#[derive(Parser)]
+#[command(name = "scanquote-bench")]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    /// Seconds of load per throughput case.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Pushes in the scan-to-delivery case.
+    #[arg(long, default_value_t = 5000)]
+    messages: usize,
+    /// Orders created before the run.
+    #[arg(long, default_value_t = 10_000)]
+    orders: usize,
+    /// Run only these database backends (sqlite, mysql).
+    #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql")]
+    databases: Vec<String>,
+    /// Run only these message modes (plain, aes).
+    #[arg(long, value_delimiter = ',', default_value = "plain,aes")]
+    modes: Vec<String>,
+}
+
+#[derive(Subcommand)]
+#[allow(clippy::enum_variant_names)] // each role serves something; the names say what
+enum Role {
+    /// (internal) serve scanquote with the environment given.
+    #[command(hide = true)]
+    ServeScanquote,
+    /// (internal) serve a bare axum handler answering `success`.
+    #[command(hide = true)]
+    ServeBare,
+    /// (internal) serve the WeChat API stand-in.
+    #[command(hide = true)]
+    ServeApi {
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+    },
+}
+
+const APP_ID: &str = "wxbench000000001";
+const SECRET: &str = "bench-secret";
+const TOKEN: &str = "benchtoken";
+const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    match cli.role {
+        Some(Role::ServeScanquote) => rt.block_on(serve_scanquote()),
+        Some(Role::ServeBare) => rt.block_on(standin::serve_bare()),
+        Some(Role::ServeApi { latency_ms }) => rt.block_on(standin::serve_api(latency_ms)),
+        None => rt.block_on(run(cli)),
+    }
+}
+
+async fn serve_scanquote() -> anyhow::Result<()> {
+    let config = scanquote::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let app = scanquote::App::build(config).await?;
+    println!("LISTENING http://{}", app.address());
+    app.run_until_stopped(std::future::pending()).await
+}
+
+/// A child process of this binary in `role`, and the address it printed.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Server> {
+        use tokio::io::{AsyncBufReadExt, BufReader};
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()?;
+        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??;
+            match line {
+                Some(l) if l.starts_with("LISTENING ") => {
+                    break l.trim_start_matches("LISTENING ").to_owned();
+                }
+                Some(_) => continue,
+                None => anyhow::bail!("{args:?} stopped before listening"),
+            }
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Ok(Server { child, base })
+    }
+
+    /// Peak resident memory (VmHWM), MiB.
+    fn peak_rss_mib(&self) -> f64 {
+        let Some(pid) = self.child.id() else {
+            return 0.0;
+        };
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+}
+
+/// A fresh database for one service: a SQLite file, or a new MariaDB database.
+async fn fresh_database(kind: &str, dir: &Path, n: usize) -> anyhow::Result<Option<String>> {
+    match kind {
+        "sqlite" => Ok(Some(format!(
+            "sqlite://{}?mode=rwc",
+            dir.join(format!("bench{n}.db")).display()
+        ))),
+        "mysql" => {
+            let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+                return Ok(None);
+            };
+            use sea_orm::ConnectionTrait;
+            let name = format!("sq_bench_{}_{n}", std::process::id());
+            let admin = sea_orm::Database::connect(server.as_str()).await?;
+            admin
+                .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
+                .await?;
+            admin
+                .execute_unprepared(&format!(
+                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+                ))
+                .await?;
+            let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
+            Ok(Some(format!("{base}/{name}")))
+        }
+        other => anyhow::bail!("unknown database {other}"),
+    }
+}
+
+async fn start_service(db: &str, api: &str, aes: bool) -> anyhow::Result<Server> {
+    let mut env = vec![
+        ("DATABASE_URL", db.to_owned()),
+        ("BIND_ADDR", "127.0.0.1:0".to_owned()),
+        ("WECHAT_APP_ID", APP_ID.to_owned()),
+        ("WECHAT_APP_SECRET", SECRET.to_owned()),
+        ("WECHAT_TOKEN", TOKEN.to_owned()),
+        ("WECHAT_API_BASE", api.to_owned()),
+        ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+        ("ADMIN_TOKEN", "bench-admin-token-0000".to_owned()),
+    ];
+    if aes {
+        env.push(("WECHAT_ENCODING_AES_KEY", AES_KEY.to_owned()));
+    }
+    Server::start(&["serve-scanquote"], &env).await
+}
+
+async fn api_stats(http: &reqwest::Client, api: &Server) -> Value {
+    match http.get(format!("{}/stats", api.base)).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.connections * 2)
+        .build()?;
+    let mut rows = Vec::new();
+    let mut n = 0;
+
+    // The ceiling: a bare axum handler under the same load.
+    let bare = Server::start(&["serve-bare"], &[]).await?;
+    let ceiling = load::pushes(&bare.base, cli.connections, cli.seconds, None, 10_000).await;
+    rows.push(json!({"case": "bare axum", "pushes_per_s": ceiling.per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms,
+        "max_ms": ceiling.max_ms, "errors": ceiling.errors, "peak_rss_mib": bare.peak_rss_mib()}));
+    drop(bare);
+
+    for database in &cli.databases {
+        for mode in &cli.modes {
+            let aes = mode == "aes";
+            n += 1;
+            let Some(db) = fresh_database(database, dir.path(), n).await? else {
+                eprintln!("{database}: TEST_MYSQL_URL is not set, skipped");
+                continue;
+            };
+            let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+            let service = start_service(&db, &api.base, aes).await?;
+            let orders = load::create_orders(&http, &service.base, cli.orders).await?;
+            // Every order's ticket asked for twice: one qrcode/create each.
+            load::ask_tickets(&http, &service.base, 100).await?;
+            let key = aes.then_some(AES_KEY);
+            let run = load::pushes(&service.base, cli.connections, cli.seconds, key, orders).await;
+            let stats = api_stats(&http, &api).await;
+            rows.push(json!({
+                "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
+                "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
+                "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
+                "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
+                "peak_rss_mib": service.peak_rss_mib(),
+            }));
+            drop(service);
+            drop(api);
+
+            for latency in [0u64, 50] {
+                n += 1;
+                let Some(db) = fresh_database(database, dir.path(), n).await? else {
+                    continue;
+                };
+                let api = Server::start(&["serve-api", "--latency-ms", &latency.to_string()], &[])
+                    .await?;
+                let service = start_service(&db, &api.base, aes).await?;
+                let orders = load::create_orders(&http, &service.base, 100).await?;
+                let started = Instant::now();
+                let pushed =
+                    load::push_n(&service.base, cli.connections, cli.messages, key, orders).await;
+                let mut sent = 0;
+                while started.elapsed() < Duration::from_secs(120) {
+                    sent = api_stats(&http, &api).await["custom_send_calls"]
+                        .as_u64()
+                        .unwrap_or(0);
+                    if sent as usize >= cli.messages {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                let elapsed = started.elapsed().as_secs_f64();
+                rows.push(json!({
+                    "case": format!("delivery {database} {mode} api+{latency}ms"), "messages": cli.messages, "pushed_ok": pushed,
+                    "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
+                    "peak_rss_mib": service.peak_rss_mib(),
+                }));
+            }
+        }
+    }
+
+    println!(
+        "\n{:<36} {:>12} {:>8} {:>8} {:>8} {:>7} {:>9}",
+        "case", "per second", "p50 ms", "p99 ms", "max ms", "errors", "RSS MiB"
+    );
+    for r in &rows {
+        let per_s = r["pushes_per_s"]
+            .as_f64()
+            .or(r["messages_per_s"].as_f64())
+            .unwrap_or(0.0);
+        println!(
+            "{:<36} {:>12.0} {:>8} {:>8} {:>8} {:>7} {:>9.1}",
+            r["case"].as_str().unwrap_or(""),
+            per_s,
+            r["p50_ms"]
+                .as_f64()
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_default(),
+            r["p99_ms"]
+                .as_f64()
+                .map(|v| format!("{v:.2}"))
+                .unwrap_or_default(),
+            r["max_ms"]
+                .as_f64()
+                .map(|v| format!("{v:.1}"))
+                .unwrap_or_default(),
+            r["errors"]
+                .as_u64()
+                .map(|v| v.to_string())
+                .unwrap_or_default(),
+            r["peak_rss_mib"].as_f64().unwrap_or(0.0),
+        );
+    }
+    println!();
+    for r in &rows {
+        println!("{r}");
+    }
+    Ok(())
+}
