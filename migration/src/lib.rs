@@ -9,6 +9,19 @@ mod m20261122_000005_oauth_states;
 
 pub struct Migrator;
 
+/// Starts a `CREATE TABLE IF NOT EXISTS` with what every table needs on MySQL/MariaDB:
+/// InnoDB (transactions) and utf8mb4 (nicknames with emoji). SQLite takes no options.
+pub(crate) fn new_table(m: &SchemaManager, name: &'static str) -> TableCreateStatement {
+    let mut t = Table::create();
+    t.table(Alias::new(name)).if_not_exists();
+    if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
+        t.character_set("utf8mb4")
+            .collate("utf8mb4_bin")
+            .engine("InnoDB");
+    }
+    t
+}
+
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![

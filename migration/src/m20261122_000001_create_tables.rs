@@ -5,18 +5,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// A table with the options it needs on MySQL/MariaDB: InnoDB (transactions) and
-/// utf8mb4 (emoji). SQLite takes no table options.
-fn table(m: &SchemaManager, name: &'static str) -> TableCreateStatement {
-    let mut t = Table::create();
-    t.table(Alias::new(name)).if_not_exists();
-    if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
-        t.character_set("utf8mb4")
-            .collate("utf8mb4_bin")
-            .engine("InnoDB");
-    }
-    t
-}
+use crate::new_table as table;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

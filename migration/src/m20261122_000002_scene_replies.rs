@@ -7,20 +7,13 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let mut t = Table::create();
-        t.table(Alias::new("scene_replies"))
-            .if_not_exists()
-            .col(big_pk_auto("id"))
+        let mut t = crate::new_table(m, "scene_replies");
+        t.col(big_pk_auto("id"))
             .col(string_len_uniq("scene", 64))
             .col(text("text"))
             .col(big_integer_null("qr_code_id"))
             .col(big_integer("created_at_ms"))
             .col(big_integer("updated_at_ms"));
-        if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
-            t.character_set("utf8mb4")
-                .collate("utf8mb4_bin")
-                .engine("InnoDB");
-        }
         m.create_table(t.to_owned()).await
     }
 

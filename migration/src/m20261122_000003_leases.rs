@@ -7,16 +7,9 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let mut t = Table::create();
-        t.table(Alias::new("leases"))
-            .if_not_exists()
-            .col(string_len("name", 128).primary_key())
+        let mut t = crate::new_table(m, "leases");
+        t.col(string_len("name", 128).primary_key())
             .col(big_integer("until_ms"));
-        if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
-            t.character_set("utf8mb4")
-                .collate("utf8mb4_bin")
-                .engine("InnoDB");
-        }
         m.create_table(t.to_owned()).await
     }
 

@@ -7,18 +7,11 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        let mut t = Table::create();
-        t.table(Alias::new("oauth_states"))
-            .if_not_exists()
-            .col(string_len("nonce", 32).primary_key())
+        let mut t = crate::new_table(m, "oauth_states");
+        t.col(string_len("nonce", 32).primary_key())
             .col(string_len("openid", 64))
             .col(big_integer("order_id"))
             .col(big_integer("created_at_ms"));
-        if m.get_database_backend() == sea_orm_migration::sea_orm::DbBackend::MySql {
-            t.character_set("utf8mb4")
-                .collate("utf8mb4_bin")
-                .engine("InnoDB");
-        }
         m.create_table(t.to_owned()).await
     }
 
