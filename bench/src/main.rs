@@ -172,6 +172,34 @@ async fn fresh_database(kind: &str, dir: &Path, n: usize) -> anyhow::Result<Opti
     }
 }
 
+/// Removes the MariaDB databases this run made.
+async fn drop_bench_databases() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
+        return;
+    };
+    let Ok(admin) = sea_orm::Database::connect(server.as_str()).await else {
+        return;
+    };
+    let prefix = format!("sq_bench_{}_", std::process::id());
+    let listed = admin
+        .query_all_raw(Statement::from_string(
+            admin.get_database_backend(),
+            "SHOW DATABASES",
+        ))
+        .await
+        .unwrap_or_default();
+    for row in listed {
+        if let Ok(name) = row.try_get_by_index::<String>(0)
+            && name.starts_with(&prefix)
+        {
+            let _ = admin
+                .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+                .await;
+        }
+    }
+}
+
 async fn start_service(db: &str, api: &str, aes: bool) -> anyhow::Result<Server> {
     let mut env = vec![
         ("DATABASE_URL", db.to_owned()),
@@ -269,6 +297,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 
+    drop_bench_databases().await;
     println!(
         "\n{:<36} {:>12} {:>8} {:>8} {:>8} {:>7} {:>9}",
         "case", "per second", "p50 ms", "p99 ms", "max ms", "errors", "RSS MiB"
