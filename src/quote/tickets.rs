@@ -90,7 +90,13 @@ async fn load_or_create(state: &AppState, order_id: i64) -> Result<Arc<LiveTicke
             return Ok(live);
         }
         if db::take_lease(&state.db, &lease, CREATE_LEASE_MS).await? {
-            let created = create(state, order_id).await;
+            // Another instance may have created one (and released the lease) since we
+            // looked; holding the lease now, what we read is final.
+            let created = match find_live(state, order_id).await {
+                Ok(Some(live)) => Ok(live),
+                Ok(None) => create(state, order_id).await,
+                Err(e) => Err(e),
+            };
             if let Err(e) = db::release_lease(&state.db, &lease).await {
                 tracing::warn!(error = %e, "could not release the QR creation lease");
             }

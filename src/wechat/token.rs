@@ -185,8 +185,9 @@ impl AccessTokens {
         }
     }
 
-    /// Takes the refresh lease if nobody holds it; the update is atomic, so of several
-    /// instances exactly one wins.
+    /// Takes the refresh lease if nobody holds it and no fresh token is stored; the
+    /// update is atomic, so of several instances exactly one wins, and none after the
+    /// winner has stored its token.
     async fn take_lease(&self, now: i64) -> Result<bool, DbErr> {
         let taken = access_token::Entity::update_many()
             .col_expr(
@@ -195,6 +196,10 @@ impl AccessTokens {
             )
             .filter(access_token::Column::AppId.eq(&self.app_id))
             .filter(access_token::Column::RefreshLeaseUntilMs.lt(now))
+            // Only while no fresh token is stored: another instance may have stored one
+            // (and released its lease) since we looked, and fetching again would cost
+            // quota for nothing.
+            .filter(access_token::Column::ExpiresAtMs.lte(now + REFRESH_MARGIN_MS))
             .exec(&self.db)
             .await?;
         Ok(taken.rows_affected == 1)
