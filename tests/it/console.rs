@@ -146,6 +146,7 @@ db_test! {
         assert_eq!(broken.status(), 400);
         let html = broken.text().await.unwrap();
         assert!(html.contains("title line 1"), "the error names the part and line");
+        assert!(!html.contains("title: title"), "the part is named once");
         assert!(html.contains("value=\"{{ nope }}\""), "the draft is kept for fixing");
         assert_eq!(app.count("templates").await, 1);
 

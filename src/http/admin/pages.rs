@@ -236,13 +236,36 @@ async fn edit_template(
     match result {
         Ok(()) => render_dashboard(&state, &admin, &DashboardQuery::default(), feedback).await,
         Err(AppError::BadRequest { field, reason }) => {
-            render_error(
-                &state,
-                &admin,
-                feedback,
-                format!("{}: {reason}", field.unwrap_or("template")),
-            )
-            .await
+            render_error(&state, &admin, feedback, refusal(field, reason)).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// How a refused input reads on the page: the field, then why. Template errors already
+/// start with their part and line, so the part is not said twice.
+fn refusal(field: Option<&'static str>, reason: String) -> String {
+    match field {
+        Some(f) if !reason.starts_with(f) => format!("{f}: {reason}"),
+        _ => reason,
+    }
+}
+
+/// The end of a form that changes one thing: back to its section when it worked, the
+/// page with the reason when the input was refused or the change is not possible now.
+async fn after_form<T>(
+    state: &AppState,
+    admin: &Admin,
+    result: Result<T, AppError>,
+    section: &str,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(_) => Ok(Redirect::to(section).into_response()),
+        Err(AppError::BadRequest { field, reason }) => {
+            render_error(state, admin, Feedback::default(), refusal(field, reason)).await
+        }
+        Err(AppError::Conflict(reason)) => {
+            render_error(state, admin, Feedback::default(), reason).await
         }
         Err(e) => Err(e),
     }
@@ -276,13 +299,8 @@ async fn retry_delivery(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, AppError> {
     admin.check_csrf(form.csrf.as_deref())?;
-    match deliveries::retry(&state, id).await {
-        Ok(_) => Ok(Redirect::to("/admin#deliveries").into_response()),
-        Err(AppError::Conflict(reason)) => {
-            render_error(&state, &admin, Feedback::default(), reason).await
-        }
-        Err(e) => Err(e),
-    }
+    let retried = deliveries::retry(&state, id).await;
+    after_form(&state, &admin, retried, "/admin#deliveries").await
 }
 
 #[derive(Deserialize)]
@@ -299,19 +317,8 @@ async fn add_scene_reply(
 ) -> Result<Response, AppError> {
     admin.check_csrf(form.csrf.as_deref())?;
     let scene = form.scene.unwrap_or_default();
-    match save_reply(&state, scene.trim(), &form.text.unwrap_or_default()).await {
-        Ok(_) => Ok(Redirect::to("/admin#replies").into_response()),
-        Err(AppError::BadRequest { field, reason }) => {
-            render_error(
-                &state,
-                &admin,
-                Feedback::default(),
-                format!("{}: {reason}", field.unwrap_or("input")),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    }
+    let saved = save_reply(&state, scene.trim(), &form.text.unwrap_or_default()).await;
+    after_form(&state, &admin, saved, "/admin#replies").await
 }
 
 /// Each promoter with their counts and 30-day chart.
@@ -341,22 +348,8 @@ async fn add_promoter(
     Form(form): Form<PromoterForm>,
 ) -> Result<Response, AppError> {
     admin.check_csrf(form.csrf.as_deref())?;
-    match promoters::create(&state, form.promoter.as_deref().unwrap_or_default()).await {
-        Ok(_) => Ok(Redirect::to("/admin#promoters").into_response()),
-        Err(AppError::BadRequest { field, reason }) => {
-            render_error(
-                &state,
-                &admin,
-                Feedback::default(),
-                format!("{}: {reason}", field.unwrap_or("input")),
-            )
-            .await
-        }
-        Err(AppError::Conflict(reason)) => {
-            render_error(&state, &admin, Feedback::default(), reason).await
-        }
-        Err(e) => Err(e),
-    }
+    let created = promoters::create(&state, form.promoter.as_deref().unwrap_or_default()).await;
+    after_form(&state, &admin, created, "/admin#promoters").await
 }
 
 async fn promoter_code(state: &AppState, promoter: &str) -> Result<qrcode::QrCode, AppError> {
