@@ -9,32 +9,18 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use scanquote::wechat::signature;
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::support::{ServiceProcess, TestApp, TestDb, fresh_database, scan_xml};
+use crate::support::{ServiceProcess, TestApp, TestDb, fresh_database, push_signed_to, scan_xml};
 
 const SCANS: usize = 2000;
 const ORDERS: usize = 50;
 const CONCURRENCY: usize = 32;
 
 async fn push(http: &reqwest::Client, base: &str, xml: &str) -> bool {
-    let ts = chrono::Utc::now().timestamp().to_string();
-    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, "9"]);
-    let sent = http
-        .post(format!("{base}/wechat"))
-        .query(&[
-            ("signature", sig.as_str()),
-            ("timestamp", ts.as_str()),
-            ("nonce", "9"),
-        ])
-        .body(xml.to_owned())
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await;
-    matches!(sent, Ok(r) if r.status() == 200)
+    matches!(push_signed_to(http, base, xml).await, Ok(r) if r.status() == 200)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

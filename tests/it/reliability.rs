@@ -3,12 +3,11 @@
 use std::time::Duration;
 
 use futures::future::join_all;
-use scanquote::wechat::signature;
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::support::{ServiceProcess, TestApp, TestDb, scan_xml};
+use crate::support::{ServiceProcess, TestApp, TestDb, create_order_at, push_signed_to, scan_xml};
 
 fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
@@ -158,23 +157,6 @@ db_test! {
     }
 }
 
-/// Pushes a signed scan straight to a service process.
-async fn push_to(base: &str, xml: &str) -> reqwest::Result<reqwest::Response> {
-    let ts = now_s().to_string();
-    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, "1"]);
-    reqwest::Client::new()
-        .post(format!("{base}/wechat"))
-        .query(&[
-            ("signature", sig.as_str()),
-            ("timestamp", ts.as_str()),
-            ("nonce", "1"),
-        ])
-        .body(xml.to_owned())
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
     // WeChat: an in-process sandbox whose first four sends hang for 2 s and then drop
@@ -192,18 +174,11 @@ async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
         ("WECHAT_API_BASE", api.as_str()),
     ];
     let mut first = ServiceProcess::start(dir.path(), "first", &vars).await;
-    let order: Value = reqwest::Client::new()
-        .post(format!("{}/api/orders", first.base))
-        .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = order["id"].as_i64().unwrap();
+    let order_id = create_order_at(&reqwest::Client::new(), &first.base).await;
+    let id = order_id;
     for i in 0..6 {
-        let r = push_to(
+        let r = push_signed_to(
+            &reqwest::Client::new(),
             &first.base,
             &scan_xml(
                 &format!("oKilled{i:07}"),
@@ -278,23 +253,21 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
         ],
     )
     .await;
-    let order: Value = reqwest::Client::new()
-        .post(format!("{}/api/orders", service.base))
-        .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let order_id = create_order_at(&reqwest::Client::new(), &service.base).await;
     let xml = scan_xml(
         "oTerminated001",
         "SCAN",
-        &order["id"].to_string(),
+        &order_id.to_string(),
         None,
         now_s(),
     );
-    assert_eq!(push_to(&service.base, &xml).await.unwrap().status(), 200);
+    assert_eq!(
+        push_signed_to(&reqwest::Client::new(), &service.base, &xml)
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let (status, took) = tokio::task::spawn_blocking(move || {

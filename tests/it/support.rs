@@ -389,6 +389,41 @@ impl TestApp {
     }
 }
 
+/// POSTs `xml` to a service at `base` (not a `TestApp`: a child process), signed with the
+/// sandbox token as WeChat would, with WeChat's patience of 5 seconds.
+pub async fn push_signed_to(
+    http: &reqwest::Client,
+    base: &str,
+    xml: &str,
+) -> reqwest::Result<Response> {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, "1"]);
+    http.post(format!("{base}/wechat"))
+        .query(&[
+            ("signature", sig.as_str()),
+            ("timestamp", ts.as_str()),
+            ("nonce", "1"),
+        ])
+        .body(xml.to_owned())
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+}
+
+/// Creates an order at a service process; returns its id.
+pub async fn create_order_at(http: &reqwest::Client, base: &str) -> i64 {
+    let order: Value = http
+        .post(format!("{base}/api/orders"))
+        .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    order["id"].as_i64().expect("an order id")
+}
+
 /// A scan event as WeChat pushes it.
 pub fn scan_xml(
     openid: &str,
