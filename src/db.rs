@@ -27,6 +27,32 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     Ok(db)
 }
 
+/// The connection the hot write paths (scan writer, claims, send outcomes) go through.
+///
+/// On SQLite, a connection of its own. SQLite lets one writer in at a time, and a writer
+/// that finds the lock held sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before
+/// looking again, which under load put tens of milliseconds on pushes; writers queued
+/// on one connection wait their turn in the process instead, and take it at once. On
+/// MySQL/MariaDB, the shared pool: the server takes concurrent writers itself.
+pub async fn connect_writer(
+    url: &str,
+    shared: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    // An in-memory database exists once per connection: its writes must share them.
+    if shared.get_database_backend() != DbBackend::Sqlite || url.contains(":memory:") {
+        return Ok(shared.clone());
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .with_context(|| "DATABASE_URL: cannot connect to the database")
+}
+
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None)
         .await
@@ -91,3 +117,44 @@ pub fn is_retryable(e: &DbErr) -> bool {
 
 /// How often a transaction that hit [`is_retryable`] is run again.
 pub const TRANSACTION_TRIES: u32 = 5;
+
+/// Rows per multi-row statement at most.
+pub const MAX_CHUNK: usize = 256;
+
+/// Splits `items` into runs whose lengths are powers of two, largest first, none over
+/// [`MAX_CHUNK`]. A statement over many rows then comes in one of a handful of shapes,
+/// each prepared once and reused, instead of one shape per batch size, each a large
+/// prepared statement that would sit in every connection's statement cache.
+pub fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let len = MAX_CHUNK.min(1 << rest.len().ilog2());
+        let (chunk, tail) = rest.split_at(len);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_largest_first_and_cover_everything() {
+        let sizes = |n: usize| {
+            let items: Vec<usize> = (0..n).collect();
+            let parts: Vec<&[usize]> = chunks(&items).collect();
+            assert_eq!(parts.concat(), items, "{n} items in order, each once");
+            parts.iter().map(|p| p.len()).collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(0), Vec::<usize>::new());
+        assert_eq!(sizes(1), [1]);
+        assert_eq!(sizes(7), [4, 2, 1]);
+        assert_eq!(sizes(300), [256, 32, 8, 4]);
+        assert_eq!(sizes(512), [256, 256]);
+        assert_eq!(sizes(600), [256, 256, 64, 16, 8]);
+    }
+}

@@ -2,7 +2,6 @@
 
 use clap::{Parser, Subcommand};
 use scanquote::{App, Config};
-use tracing_subscriber::EnvFilter;
 
 /// Keep a price quote by scanning a WeChat QR code.
 ///
@@ -25,11 +24,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
+    scanquote::logging::init();
     let cli = Cli::parse();
     match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

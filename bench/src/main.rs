@@ -50,6 +50,10 @@ struct Cli {
     /// Run only these message modes (plain, aes).
     #[arg(long, value_delimiter = ',', default_value = "plain,aes")]
     modes: Vec<String>,
+    /// Run the service under this command, to profile it: `--wrap "perf record -g"`,
+    /// `--wrap heaptrack`. The memory column then shows the wrapper's.
+    #[arg(long)]
+    wrap: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -88,6 +92,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve_scanquote() -> anyhow::Result<()> {
+    scanquote::logging::init();
     let config = scanquote::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = scanquote::App::build(config).await?;
     println!("LISTENING http://{}", app.address());
@@ -102,11 +107,28 @@ struct Server {
 
 impl Server {
     async fn start(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Server> {
+        Self::start_wrapped(None, args, env).await
+    }
+
+    /// [`Server::start`] under the command `wrap`, if one is given.
+    async fn start_wrapped(
+        wrap: Option<&str>,
+        args: &[&str],
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Server> {
         use tokio::io::{AsyncBufReadExt, BufReader};
-        let mut child = Command::new(std::env::current_exe()?)
+        let exe = std::env::current_exe()?;
+        let mut command = match wrap.map(str::split_whitespace) {
+            Some(mut words) => {
+                let mut c = Command::new(words.next().unwrap_or_default());
+                c.args(words).arg(exe);
+                c
+            }
+            None => Command::new(exe),
+        };
+        let mut child = command
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -200,7 +222,12 @@ async fn drop_bench_databases() {
     }
 }
 
-async fn start_service(db: &str, api: &str, aes: bool) -> anyhow::Result<Server> {
+async fn start_service(
+    db: &str,
+    api: &str,
+    aes: bool,
+    wrap: Option<&str>,
+) -> anyhow::Result<Server> {
     let mut env = vec![
         ("DATABASE_URL", db.to_owned()),
         ("BIND_ADDR", "127.0.0.1:0".to_owned()),
@@ -214,7 +241,7 @@ async fn start_service(db: &str, api: &str, aes: bool) -> anyhow::Result<Server>
     if aes {
         env.push(("WECHAT_ENCODING_AES_KEY", AES_KEY.to_owned()));
     }
-    Server::start(&["serve-scanquote"], &env).await
+    Server::start_wrapped(wrap, &["serve-scanquote"], &env).await
 }
 
 async fn api_stats(http: &reqwest::Client, api: &Server) -> Value {
@@ -248,7 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 continue;
             };
             let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-            let service = start_service(&db, &api.base, aes).await?;
+            let service = start_service(&db, &api.base, aes, cli.wrap.as_deref()).await?;
             let orders = load::create_orders(&http, &service.base, cli.orders).await?;
             // Every order's ticket asked for twice: one qrcode/create each.
             load::ask_tickets(&http, &service.base, 100).await?;
@@ -272,7 +299,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 let api = Server::start(&["serve-api", "--latency-ms", &latency.to_string()], &[])
                     .await?;
-                let service = start_service(&db, &api.base, aes).await?;
+                let service = start_service(&db, &api.base, aes, cli.wrap.as_deref()).await?;
                 let orders = load::create_orders(&http, &service.base, 100).await?;
                 let started = Instant::now();
                 let pushed =

@@ -1,30 +1,32 @@
-//! The outbox worker: sends each queued message exactly once, within WeChat's window.
+//! The outbox worker: sends each queued message once, within WeChat's window.
 //!
-//! A worker is a loop around [`deliver_next`]: claim the oldest due message with a
-//! conditional update (so of several workers or instances exactly one wins it), render
-//! the template, call `message/custom/send`, and record the result. Transient failures
-//! are retried with capped exponential backoff and jitter, but only while the retry still
-//! lands inside the minute after the scan in which WeChat accepts messages (afterwards it
-//! answers 45015); past that, or on a permanent error, the message is failed with WeChat's
-//! errcode and errmsg. A claim is a lease: if its worker dies, the message is taken over
-//! once the lease runs out.
+//! One claim loop per process keeps up to [`IN_FLIGHT`] sends going: it claims due
+//! messages with a conditional update (so of several instances exactly one wins each),
+//! starts a send for each, and claims more as sends finish, so a slow API round trip is
+//! hidden by concurrency and no send waits for a slower one. Each outcome goes to the
+//! [`journal`](super::journal), which commits outcomes as they come, many per
+//! transaction: a message is marked sent within milliseconds of WeChat's answer.
+//!
+//! Transient failures are retried with capped exponential backoff and jitter, but only
+//! while the retry still lands inside the minute after the scan in which WeChat accepts
+//! messages (afterwards it answers 45015); past that, or on a permanent error, the
+//! message is failed with WeChat's errcode and errmsg. A claim is a lease: if its
+//! instance dies, the message is taken over once the lease runs out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use entity::delivery;
 use rand::Rng;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
-};
-use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::{JoinHandle, JoinSet};
 
+use super::outcome_rows::Failure;
 use super::{links, orders, template};
-use crate::metrics::Metrics;
 use crate::wechat::WechatError;
-use crate::{AppError, AppState, db, now_ms};
+use crate::{AppError, AppState, now_ms};
 
 pub const STATUS_PENDING: &str = "pending";
 pub const STATUS_SENDING: &str = "sending";
@@ -34,45 +36,67 @@ pub const STATUS_FAILED: &str = "failed";
 /// WeChat accepts messages for one minute after a scan; keep a margin for clock skew
 /// and the request's own time in flight.
 pub const WINDOW_MS: i64 = 55_000;
-/// How long a claim holds before another worker may take the message over. Longer than
-/// the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
+/// How long a claim holds before another instance may take the message over. Longer
+/// than the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
 const LEASE_MS: i64 = 20_000;
-/// Claim loops per process…
-const WORKERS: usize = 4;
-/// …each sending up to this many messages at once, so a slow API round trip is hidden
-/// by concurrency (WeChat's one-minute window makes throughput matter).
-const BATCH: u64 = 64;
+/// Sends under way at once in one process. At 50 ms a round trip, 5,000 messages a
+/// second need 250 in flight; this leaves room for slower days.
+const IN_FLIGHT: usize = 512;
+/// Most messages one claim takes…
+const CLAIM_BATCH: usize = 256;
+/// …and fewest it waits to have room for while others are in flight, so a busy loop
+/// claims in batches rather than one message per statement.
+const CLAIM_MIN: usize = 32;
 /// Without a wake-up, look for due retries and orphaned claims this often.
-const POLL: Duration = Duration::from_millis(500);
+const POLL: Duration = Duration::from_millis(250);
 
-#[derive(Debug, PartialEq, Eq)]
-pub enum Step {
-    /// One message was handled (sent, rescheduled or failed).
-    Handled,
-    /// Another worker claimed the message first.
-    Contended,
-    /// Nothing is due.
-    Idle,
+/// Starts the claim loop. It ends once `stop` is set and the sends under way have
+/// finished and their outcomes are committed.
+pub fn spawn_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(run_claimer(state, stop))
 }
 
-pub fn spawn_workers(state: AppState, stop: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    (0..WORKERS)
-        .map(|_| tokio::spawn(run_worker(state.clone(), stop.clone())))
-        .collect()
-}
-
-async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
+async fn run_claimer(state: AppState, mut stop: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    let mut sends = JoinSet::new();
     let mut failures = 0u32;
     while !*stop.borrow() {
-        let pause = match deliver_next(&state).await {
-            Ok(Step::Handled | Step::Contended) => {
+        // Reap finished sends so the set does not grow with every message.
+        while sends.try_join_next().is_some() {}
+        let free = slots.available_permits();
+        if free < CLAIM_MIN.min(IN_FLIGHT) && !sends.is_empty() {
+            tokio::select! {
+                _ = slots.acquire_many(CLAIM_MIN as u32) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let pause = match claim(&state, free.min(CLAIM_BATCH)).await {
+            Ok(Claimed::Some(claimed)) => {
                 failures = 0;
+                for d in claimed {
+                    // Only this loop takes permits, so the ones counted above are there.
+                    let Ok(permit) = slots.clone().try_acquire_owned() else {
+                        unreachable!("a claim never exceeds the free slots")
+                    };
+                    let state = state.clone();
+                    sends.spawn(async move {
+                        let outcome = send(&state, &d).await;
+                        state.journal.outcome((d, outcome)).await;
+                        drop(permit);
+                    });
+                }
                 continue;
             }
-            Ok(Step::Idle) => POLL,
+            Ok(Claimed::Contended) => {
+                failures = 0;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(Claimed::Nothing) => POLL,
             Err(e) => {
                 failures += 1;
-                tracing::error!(error = %e, "delivery step failed");
+                tracing::error!(error = %e, "claiming messages failed");
                 backoff(failures)
             }
         };
@@ -82,6 +106,8 @@ async fn run_worker(state: AppState, mut stop: watch::Receiver<bool>) {
             _ = stop.changed() => {}
         }
     }
+    // Stopping: no new claims; the sends under way finish and are recorded.
+    while sends.join_next().await.is_some() {}
 }
 
 /// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled
@@ -106,24 +132,48 @@ fn due(now: i64) -> Condition {
         )
 }
 
-/// Claims up to [`BATCH`] due messages (oldest first) and handles them concurrently.
+enum Claimed {
+    Some(Vec<delivery::Model>),
+    /// Messages were due, but another instance claimed them first.
+    Contended,
+    Nothing,
+}
+
+/// Claims up to `limit` due messages, oldest first.
 ///
 /// The claim is one conditional update over the candidates' ids that stamps them with
-/// this call's token; reading back by token tells which ones this worker won, so workers
-/// on several instances never send the same message, and none waits for another.
-pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
+/// this call's token; reading back by token tells which ones were won, so instances
+/// never send the same message, and none waits for another.
+async fn claim(state: &AppState, limit: usize) -> Result<Claimed, AppError> {
     let now = now_ms();
-    let candidates: Vec<i64> = delivery::Entity::find()
+    // Reads go to the shared pool and only the claim itself to the writer, which the
+    // callback's scans wait for. Orphans first (claims whose instance died; usually
+    // none), then the queue in the order it is due: two reads, because one over both
+    // conditions cannot walk the index in order and sorts the whole backlog each time.
+    let mut candidates: Vec<i64> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
-        .filter(due(now))
-        .order_by_asc(delivery::Column::NextAttemptAtMs)
-        .limit(BATCH)
+        .filter(delivery::Column::Status.eq(STATUS_SENDING))
+        .filter(delivery::Column::LeaseUntilMs.lt(now))
+        .limit(limit as u64)
         .into_tuple()
         .all(&state.db)
         .await?;
+    if candidates.len() < limit {
+        let queued: Vec<i64> = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::Id)
+            .filter(delivery::Column::Status.eq(STATUS_PENDING))
+            .filter(delivery::Column::NextAttemptAtMs.lte(now))
+            .order_by_asc(delivery::Column::NextAttemptAtMs)
+            .limit((limit - candidates.len()) as u64)
+            .into_tuple()
+            .all(&state.db)
+            .await?;
+        candidates.extend(queued);
+    }
     if candidates.is_empty() {
-        return Ok(Step::Idle);
+        return Ok(Claimed::Nothing);
     }
     let token = format!("{}-{:016x}", state.instance_id, rand::random::<u64>());
     delivery::Entity::update_many()
@@ -137,49 +187,18 @@ pub async fn deliver_next(state: &AppState) -> Result<Step, AppError> {
         .col_expr(delivery::Column::ClaimToken, Expr::value(token.clone()))
         .filter(delivery::Column::Id.is_in(candidates))
         .filter(due(now))
-        .exec(&state.db)
+        .exec(&state.writer)
         .await?;
+    // The token is new, so the rows that carry it are exactly those won.
     let claimed = delivery::Entity::find()
         .filter(delivery::Column::ClaimToken.eq(token))
-        .filter(delivery::Column::Status.eq(STATUS_SENDING))
         .all(&state.db)
         .await?;
-    if claimed.is_empty() {
-        return Ok(Step::Contended);
-    }
-    // Send them all at once, then record every outcome in one transaction: one commit
-    // for the batch instead of one per message.
-    let outcomes = futures_util::future::join_all(claimed.iter().map(|d| send(state, d))).await;
-    // Several instances write the same table; a deadlock between their transactions is
-    // resolved by running ours again (its updates are idempotent).
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let recorded = async {
-            let txn = state.db.begin().await?;
-            for (d, outcome) in claimed.iter().zip(&outcomes) {
-                record(state, &txn, d, outcome).await?;
-            }
-            txn.commit().await?;
-            Ok::<(), AppError>(())
-        }
-        .await;
-        match recorded {
-            Err(AppError::Db(e)) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
-                tracing::warn!(error = %e, tries, "recording sends hit a lock conflict; again");
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
-            }
-            other => break other?,
-        }
-    }
-    Ok(Step::Handled)
-}
-
-/// Why a send did not succeed.
-enum Failure {
-    Wechat(WechatError),
-    /// Something on our side that retrying will not fix (order gone, template broken).
-    Local(String),
+    Ok(if claimed.is_empty() {
+        Claimed::Contended
+    } else {
+        Claimed::Some(claimed)
+    })
 }
 
 #[tracing::instrument(name = "send_message", skip_all, fields(delivery = d.id, order = d.order_id))]
@@ -202,110 +221,27 @@ async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
     };
     let tpl = template::active_cached(state)
         .await
-        .map_err(|e| {
-            Failure::Wechat(WechatError::Retry {
+        .map_err(|e| match e {
+            // The database may be back in a moment; a stored template that does not
+            // compile will not be.
+            AppError::Db(_) => Failure::Wechat(WechatError::Retry {
                 errcode: None,
                 reason: e.to_string(),
-            })
+            }),
+            other => Failure::Local(other.to_string()),
         })?
         .ok_or_else(|| Failure::Local("no message template".into()))?;
     let quote_url =
         links::LinkSigner::quote_url(&state.links, &state.base_url, &d.openid, order.id);
     let ctx = template::context_for(&order, &d.openid, &quote_url, &state.base_url);
-    let article =
-        template::render(&tpl, &ctx).map_err(|e| Failure::Local(format!("template: {e}")))?;
+    let article = tpl
+        .render(&ctx)
+        .map_err(|e| Failure::Local(format!("template: {e}")))?;
     state
         .wechat
         .send_news(&d.openid, &article)
         .await
         .map_err(Failure::Wechat)
-}
-
-async fn record(
-    state: &AppState,
-    conn: &impl ConnectionTrait,
-    d: &delivery::Model,
-    outcome: &Result<(), Failure>,
-) -> Result<(), AppError> {
-    // `d` was read back after the claim, so it carries this attempt's number.
-    let attempt = d.attempts;
-    let now = now_ms();
-    // Only while the claim is still ours: had it run out and another worker taken the
-    // message over, that worker's state must stand.
-    let update = delivery::Entity::update_many()
-        .filter(delivery::Column::Id.eq(d.id))
-        .filter(delivery::Column::ClaimToken.eq(d.claim_token.clone()))
-        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now));
-    let (errcode, errmsg, transient) = match outcome {
-        Ok(()) => {
-            update
-                .col_expr(delivery::Column::Status, Expr::value(STATUS_SENT))
-                .col_expr(delivery::Column::SentAtMs, Expr::value(now))
-                .col_expr(delivery::Column::Errcode, Expr::value(Option::<i32>::None))
-                .col_expr(
-                    delivery::Column::Errmsg,
-                    Expr::value(Option::<String>::None),
-                )
-                .exec(conn)
-                .await?;
-            Metrics::bump(&state.metrics.messages_sent);
-            tracing::info!(delivery = d.id, attempt, "message sent");
-            return Ok(());
-        }
-        Err(Failure::Local(reason)) => (None, reason.clone(), false),
-        Err(Failure::Wechat(e)) => {
-            let transient = e.is_transient();
-            let errmsg = match &e {
-                WechatError::Rejected { errmsg, .. } | WechatError::RefreshToken { errmsg, .. } => {
-                    errmsg.clone()
-                }
-                other => other.to_string(),
-            };
-            (
-                e.errcode().and_then(|c| i32::try_from(c).ok()),
-                errmsg,
-                transient,
-            )
-        }
-    };
-    let retry_at = now + backoff(attempt as u32).as_millis() as i64;
-    let update = update
-        .col_expr(delivery::Column::Errcode, Expr::value(errcode))
-        .col_expr(delivery::Column::Errmsg, Expr::value(Some(errmsg.clone())));
-    if transient && retry_at < d.deadline_at_ms {
-        update
-            .col_expr(delivery::Column::Status, Expr::value(STATUS_PENDING))
-            .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(retry_at))
-            .exec(conn)
-            .await?;
-        Metrics::bump(&state.metrics.messages_retried);
-        tracing::warn!(
-            delivery = d.id,
-            attempt,
-            errcode,
-            errmsg,
-            "send failed, will retry"
-        );
-    } else {
-        update
-            .col_expr(delivery::Column::Status, Expr::value(STATUS_FAILED))
-            .exec(conn)
-            .await?;
-        let reason = match (errcode, transient) {
-            (Some(code), _) => code.to_string(),
-            (None, true) => "network".to_owned(),
-            (None, false) => "local".to_owned(),
-        };
-        state.metrics.failed(&reason);
-        tracing::warn!(
-            delivery = d.id,
-            attempt,
-            errcode,
-            errmsg,
-            "send failed for good"
-        );
-    }
-    Ok(())
 }
 
 #[cfg(test)]

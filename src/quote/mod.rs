@@ -10,12 +10,15 @@
 pub mod authorization;
 pub mod deliveries;
 pub mod delivery;
+pub mod journal;
 pub mod links;
 pub mod mode;
 pub mod money;
 pub mod orders;
+pub mod outcome_rows;
 pub mod profiles;
-pub mod scan_writer;
+pub mod registry;
+pub mod scan_rows;
 pub mod scans;
 pub mod template;
 pub mod template_versions;

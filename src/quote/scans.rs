@@ -2,14 +2,14 @@
 //! queued message, both in one transaction, so a crash loses neither and a retried push
 //! (same identity, unique index) adds nothing.
 
-use entity::{delivery, qr_code, scan};
+use entity::{delivery, scan};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
 use super::delivery::{STATUS_FAILED, STATUS_SENT};
 use super::mode::{self, DeliveryMode};
-use super::scan_writer::{NewScan, Written};
-use super::template;
+use super::scan_rows::{Message, NewScan, Written};
+use super::{registry, template};
 use super::tickets::KIND_ORDER;
 use crate::metrics::Metrics;
 use crate::replies;
@@ -43,12 +43,7 @@ enum Target {
 async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
     let db = &state.db;
     let registered = match &event.ticket {
-        Some(ticket) => {
-            qr_code::Entity::find()
-                .filter(qr_code::Column::Ticket.eq(ticket))
-                .one(db)
-                .await?
-        }
+        Some(ticket) => registry::find(db, &state.codes, ticket).await?,
         None => None,
     };
     let order = |id: i64| async move {
@@ -96,7 +91,6 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
     };
     let now = now_ms();
     let row = scan::ActiveModel {
-        event_identity: Set(event.identity()),
         openid: Set(event.openid.clone()),
         event: Set(if event.new_follower {
             "subscribe"
@@ -113,15 +107,17 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         ..Default::default()
     };
     // The scan and its message are written in one transaction (shared with other
-    // concurrent scans: see `scan_writer`), committed before we answer.
+    // concurrent writes: see `journal`), committed before we answer.
     let written = state
-        .scan_writer
-        .write(NewScan {
+        .journal
+        .scan(NewScan {
+            identity: event.identity(),
             row,
-            openid: event.openid.clone(),
-            order_id,
-            passive,
-            now,
+            message: match (order_id, passive) {
+                (None, _) => Message::None,
+                (Some(_), false) => Message::Queue,
+                (Some(_), true) => Message::PassiveSent,
+            },
         })
         .await?;
     if written == Written::Duplicate {
@@ -156,7 +152,8 @@ async fn passive_card(state: &AppState, order_id: i64, openid: &str) -> Result<A
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no message template")))?;
     let quote_url = state.links.quote_url(&state.base_url, openid, order.id);
     let ctx = template::context_for(&order, openid, &quote_url, &state.base_url);
-    template::render(&tpl, &ctx).map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
+    tpl.render(&ctx)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 
 /// Where an order's message stands, for the shopper's page.

@@ -12,7 +12,7 @@ use sea_orm::{
 use url::Url;
 
 use super::orders::{building_area, market_cents, plain};
-use crate::now_ms;
+use crate::{AppError, now_ms};
 use crate::wechat::message::Article;
 
 /// The card the service sends unless a site owner configured another.
@@ -46,19 +46,81 @@ pub async fn active(db: &DatabaseConnection) -> Result<Option<template::Model>, 
         .await
 }
 
-/// [`active`] through the short template cache.
+/// A template version with its four parts parsed, ready to render many times: parsing
+/// is most of the cost of a render, and every message is rendered.
+pub struct Compiled {
+    pub id: i64,
+    env: Environment<'static>,
+}
+
+/// The parts by the names errors call them, and the source of each.
+fn parts(tpl: &template::Model) -> [(&'static str, &str); 4] {
+    [
+        ("title", &tpl.title),
+        ("description", &tpl.description),
+        ("link", &tpl.link),
+        ("pic_url", &tpl.pic_url),
+    ]
+}
+
+impl Compiled {
+    /// Parses all four parts; the error names the part and minijinja's line and reason.
+    pub fn new(tpl: &template::Model) -> Result<Self, String> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for (name, source) in parts(tpl) {
+            env.add_template_owned(name, source.to_owned())
+                .map_err(|e| explain(name, &e))?;
+        }
+        Ok(Compiled { id: tpl.id, env })
+    }
+
+    /// Renders all four parts; the error names the part and minijinja's line and reason.
+    pub fn render(&self, ctx: &Value) -> Result<Article, String> {
+        let part = |name: &str| {
+            self.env
+                .get_template(name)
+                .and_then(|t| t.render(ctx))
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| explain(name, &e))
+        };
+        Ok(Article {
+            title: part("title")?,
+            description: part("description")?,
+            url: part("link")?,
+            picurl: part("pic_url")?,
+        })
+    }
+}
+
+fn explain(part: &str, e: &minijinja::Error) -> String {
+    let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
+    let reason = match e.kind() {
+        minijinja::ErrorKind::UndefinedError => "names a field the order does not have".to_owned(),
+        kind => e
+            .detail()
+            .map(str::to_owned)
+            .unwrap_or_else(|| kind.to_string()),
+    };
+    format!("{part}{line}: {reason}")
+}
+
+/// The template in force, compiled, through the short template cache. A stored
+/// version that does not compile (it was checked when saved) is an error naming why.
 pub async fn active_cached(
     state: &crate::AppState,
-) -> Result<Option<std::sync::Arc<template::Model>>, DbErr> {
+) -> Result<Option<std::sync::Arc<Compiled>>, AppError> {
     if let Some(t) = state.template.get(&()).await {
         return Ok(Some(t));
     }
     let Some(t) = active(&state.db).await? else {
         return Ok(None);
     };
-    let t = std::sync::Arc::new(t);
-    state.template.insert((), t.clone()).await;
-    Ok(Some(t))
+    let compiled = Compiled::new(&t)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
+    let compiled = std::sync::Arc::new(compiled);
+    state.template.insert((), compiled.clone()).await;
+    Ok(Some(compiled))
 }
 
 /// What a template can use: the order's figures (plain, for people), the shopper's
@@ -77,33 +139,9 @@ pub fn context_for(order: &order::Model, openid: &str, quote_url: &str, base_url
     }
 }
 
-/// Renders all four parts; the error names the part and minijinja's line and reason.
+/// Compiles and renders `tpl` once: for checking and previewing a version.
 pub fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, String> {
-    let mut env = Environment::new();
-    env.set_undefined_behavior(UndefinedBehavior::Strict);
-    let part = |name: &str, source: &str| {
-        env.render_str(source, ctx)
-            .map(|s| s.trim().to_owned())
-            .map_err(|e| {
-                let line = e.line().map(|l| format!(" line {l}")).unwrap_or_default();
-                let reason = match e.kind() {
-                    minijinja::ErrorKind::UndefinedError => {
-                        "names a field the order does not have".to_owned()
-                    }
-                    kind => e
-                        .detail()
-                        .map(str::to_owned)
-                        .unwrap_or_else(|| kind.to_string()),
-                };
-                format!("{name}{line}: {reason}")
-            })
-    };
-    Ok(Article {
-        title: part("title", &tpl.title)?,
-        description: part("description", &tpl.description)?,
-        url: part("link", &tpl.link)?,
-        picurl: part("pic_url", &tpl.pic_url)?,
-    })
+    Compiled::new(tpl)?.render(ctx)
 }
 
 #[cfg(test)]

@@ -1,0 +1,161 @@
+//! The journal: one task that writes what the hot paths produce, scans from the
+//! callback and send outcomes from the outbox worker, in group-committed transactions.
+//!
+//! Writing each push in a transaction of its own costs one fsync per push, which caps a
+//! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
+//! this task, which takes everything waiting (up to [`MAX_BATCH`] entries), writes it
+//! in one transaction, commits once, and only then answers each caller: nothing is
+//! acknowledged before it is durable, and under load one fsync covers many pushes and
+//! sends. When traffic is light a batch is one entry, so nothing waits for company.
+//! Scans and outcomes share the transaction because on SQLite they would otherwise take
+//! turns on the one write lock, each paying a commit of its own.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::outcome_rows::{self, Change, Outcome};
+use super::scan_rows::{self, NewScan, Written};
+use crate::metrics::Metrics;
+use crate::{AppError, db, now_ms};
+
+/// Entries per transaction at most.
+const MAX_BATCH: usize = 512;
+
+enum Entry {
+    Scan(NewScan, oneshot::Sender<Result<Written, String>>),
+    Outcome(Outcome, oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Entry>,
+}
+
+impl Journal {
+    /// Starts the task. `conn` is the writer connection ([`db::connect_writer`]).
+    pub fn spawn(conn: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+        let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
+        tokio::spawn(run(conn, metrics, rx));
+        Journal { tx }
+    }
+
+    /// Records the scan; returns once it is committed.
+    pub async fn scan(&self, scan: NewScan) -> Result<Written, AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Entry::Scan(scan, reply))
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal stopped")))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal dropped a scan")))?
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("writing scans: {e}")))
+    }
+
+    /// Records a send's outcome; returns once it is committed, or once writing it has
+    /// failed for good (logged): the message then stays claimed and is taken over when
+    /// the claim runs out, sent again if it was sent, which beats losing it.
+    pub async fn outcome(&self, outcome: Outcome) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Entry::Outcome(outcome, reply)).await.is_err() {
+            tracing::error!("the journal stopped; the claim will be taken over");
+            return;
+        }
+        let _ = done.await;
+    }
+}
+
+async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Entry>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (mut scans, mut scan_replies) = (Vec::new(), Vec::new());
+        let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
+        for entry in batch {
+            match entry {
+                Entry::Scan(s, reply) => {
+                    scans.push(s);
+                    scan_replies.push(reply);
+                }
+                Entry::Outcome(o, reply) => {
+                    outcomes.push(o);
+                    outcome_replies.push(reply);
+                }
+            }
+        }
+        let now = now_ms();
+        let changes: Vec<Change> = outcomes
+            .iter()
+            .map(|(d, o)| outcome_rows::change_for(d, o, now))
+            .collect();
+        match write(&conn, &scans, &outcomes, &changes, now).await {
+            Ok(results) => {
+                for (reply, result) in scan_replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+                outcome_rows::report(&metrics, &outcomes, &changes);
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    scans = scans.len(),
+                    outcomes = outcomes.len(),
+                    "a batch could not be written"
+                );
+                for reply in scan_replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+        for reply in outcome_replies {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Writes a batch, first on the assumption that none of its scans is stored yet (a push
+/// and its retry in the same batch are told apart in memory). When that meets the
+/// unique identity (WeChat retried a push recorded before, here or on another
+/// instance), the batch is written again without what the database already holds. A
+/// deadlock between instances is also met by writing again: nothing of a failed
+/// attempt was committed, and the outcome updates are idempotent.
+async fn write(
+    conn: &DatabaseConnection,
+    scans: &[NewScan],
+    outcomes: &[Outcome],
+    changes: &[Change],
+    now: i64,
+) -> Result<Vec<Written>, DbErr> {
+    let mut stored = HashSet::new();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let results = scan_rows::sort_out(scans, &stored);
+        let attempt = async {
+            let txn = conn.begin().await?;
+            scan_rows::insert(&txn, scans, &results).await?;
+            outcome_rows::apply(&txn, outcomes, changes, now).await?;
+            txn.commit().await
+        };
+        match attempt.await {
+            Ok(()) => return Ok(results),
+            Err(e) if scan_rows::is_duplicate(&e) && tries < db::TRANSACTION_TRIES => {
+                stored = scan_rows::already_stored(conn, scans).await?;
+            }
+            Err(e) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
+                tracing::warn!(error = %e, tries, "the journal hit a lock conflict; again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
