@@ -1,8 +1,10 @@
 //! The chaos run: 2,000 distinct scans, each pushed twice (a slow answer racing its
 //! retry), against two service processes on one MariaDB database, while the WeChat
-//! stand-in fails 30% of sends and one instance is killed (SIGKILL) and restarted
-//! mid-run. At the end every scan must have exactly one delivered message, nothing may
-//! be stuck, and the access token must have been fetched once. Needs `TEST_MYSQL_URL`.
+//! stand-in fails 30% of sends and one instance is killed and restarted mid-run. At the
+//! end every scan must have a delivered message, nothing may be stuck, and the access
+//! token must have been fetched once. Run twice: killed as operators and orchestrators
+//! stop a process (SIGTERM), every scan has exactly one message; killed with SIGKILL,
+//! none is lost, and only sends caught in flight may arrive twice. Needs `TEST_MYSQL_URL`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,8 +25,23 @@ async fn push(http: &reqwest::Client, base: &str, xml: &str) -> bool {
     matches!(push_signed_to(http, base, xml).await, Ok(r) if r.status() == 200)
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kill {
+    Term,
+    Kill9,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chaos_every_scan_gets_exactly_one_message() {
+async fn chaos_sigterm_restart_every_scan_gets_exactly_one_message() {
+    chaos(Kill::Term).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_restart_loses_no_scan() {
+    chaos(Kill::Kill9).await;
+}
+
+async fn chaos(kill: Kill) {
     let Some(mysql) = TestDb::mysql() else {
         eprintln!("TEST_MYSQL_URL is not set: the chaos run needs MariaDB; skipped");
         return;
@@ -86,8 +103,15 @@ async fn chaos_every_scan_gets_exactly_one_message() {
         let order = orders[i % ORDERS];
         async move {
             if i == SCANS / 2 {
-                // Mid-run: SIGKILL instance A, and bring it back a second later.
-                a.lock().unwrap().kill9();
+                // Mid-run: kill instance A, and bring it back a second later.
+                match kill {
+                    Kill::Kill9 => a.lock().unwrap().kill9(),
+                    Kill::Term => {
+                        let (status, took) = a.lock().unwrap().terminate();
+                        assert!(status.success(), "SIGTERM exit: {status}");
+                        assert!(took < Duration::from_secs(20), "SIGTERM exit took {took:?}");
+                    }
+                }
                 let sending = entity::delivery::Entity::find()
                     .filter(entity::delivery::Column::Status.eq("sending"))
                     .filter(
@@ -209,7 +233,7 @@ async fn chaos_every_scan_gets_exactly_one_message() {
         stats["stable_token_calls"].as_u64().unwrap() + stats["token_calls"].as_u64().unwrap();
     let acked = acked.load(Ordering::Relaxed);
     let figures = json!({
-        "scans": SCANS, "pushes_acknowledged": acked, "pushes_refused_by_the_killed_instance": refused.load(Ordering::Relaxed),
+        "kill": format!("{kill:?}"), "scans": SCANS, "pushes_acknowledged": acked, "pushes_refused_by_the_killed_instance": refused.load(Ordering::Relaxed),
         "duplicates_dropped": acked - scans_recorded, "scans_recorded": scans_recorded,
         "delivered": sent, "failed": failed, "lost": lost, "duplicated": duplicated,
         "send_calls": stats["custom_send_calls"], "faults_injected": stats["faults_injected"],
@@ -222,13 +246,21 @@ async fn chaos_every_scan_gets_exactly_one_message() {
     assert_eq!(sent, SCANS as u64, "{figures}");
     assert_eq!(failed, 0, "{figures}");
     assert_eq!(lost, 0, "{figures}");
-    // A send in flight when its instance is SIGKILLed has an unknown outcome: WeChat may
-    // have taken it. It is sent again after its claim runs out (losing it would be
-    // worse), so those, and only those, may arrive twice.
-    assert!(
-        duplicated <= in_flight_at_kill.load(Ordering::Relaxed),
-        "{figures}"
-    );
+    match kill {
+        // SIGTERM finishes and records every send under way before the exit.
+        Kill::Term => {
+            assert_eq!(in_flight_at_kill.load(Ordering::Relaxed), 0, "{figures}");
+            assert_eq!(duplicated, 0, "{figures}");
+        }
+        // A send in flight when its instance is SIGKILLed has an unknown outcome: WeChat
+        // may have taken it, and its customer-service API has no idempotency key. It is
+        // sent again after its claim runs out (losing it would be worse), so those, and
+        // only those, may arrive twice.
+        Kill::Kill9 => assert!(
+            duplicated <= in_flight_at_kill.load(Ordering::Relaxed),
+            "{figures}"
+        ),
+    }
     assert_eq!(token_fetches, 1, "{figures}");
     wechat.stop().await;
 }
