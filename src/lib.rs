@@ -29,13 +29,6 @@ use tokio::sync::{Notify, watch};
 use url::Url;
 
 pub use config::Config;
-
-/// Every push and every send allocates many small, short-lived buffers on tokio's worker
-/// threads; glibc's allocator spent a fifth of the service's CPU on them under load and
-/// fragmented its arenas into resident memory. Set here rather than in `main` so that
-/// whatever runs the service (the binary, the benchmark, the tests) runs it the same way.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use error::AppError;
 
 /// Milliseconds since the Unix epoch, the unit of every stored time.
