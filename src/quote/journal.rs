@@ -97,7 +97,26 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
             .iter()
             .map(|(d, o)| outcome_rows::change_for(d, o, now))
             .collect();
-        match write(&conn, &scans, &outcomes, &changes, now).await {
+        // Written in a task of its own, so that a panic fails this batch's callers (and
+        // is logged) instead of ending the journal and with it every later push.
+        let task = {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let written = write(&conn, &scans, &outcomes, &changes, now).await;
+                (written, scans.len(), outcomes, changes)
+            })
+        };
+        let (written, scans, outcomes, changes) = match task.await {
+            Ok(done) => done,
+            Err(panic) => {
+                tracing::error!(error = %panic, "writing a batch panicked");
+                for reply in scan_replies {
+                    let _ = reply.send(Err("the write panicked".to_owned()));
+                }
+                continue;
+            }
+        };
+        match written {
             Ok(results) => {
                 for (reply, result) in scan_replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
@@ -107,7 +126,7 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
             Err(e) => {
                 tracing::error!(
                     error = %e,
-                    scans = scans.len(),
+                    scans,
                     outcomes = outcomes.len(),
                     "a batch could not be written"
                 );

@@ -15,9 +15,9 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 
 use super::delivery::{STATUS_FAILED, STATUS_PENDING, STATUS_SENT, backoff};
+use crate::db;
 use crate::metrics::Metrics;
 use crate::wechat::WechatError;
-use crate::db;
 
 /// Why a send did not succeed.
 #[derive(Debug)]
@@ -144,10 +144,7 @@ pub async fn apply(
 
 /// An update of the messages `ids` that applies only while they are still claimed with
 /// `token`.
-fn ours(
-    token: &str,
-    ids: impl IntoIterator<Item = i64>,
-) -> sea_orm::UpdateMany<delivery::Entity> {
+fn ours(token: &str, ids: impl IntoIterator<Item = i64>) -> sea_orm::UpdateMany<delivery::Entity> {
     delivery::Entity::update_many()
         .filter(delivery::Column::Id.is_in(ids))
         .filter(delivery::Column::ClaimToken.eq(token))

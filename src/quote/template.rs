@@ -12,8 +12,8 @@ use sea_orm::{
 use url::Url;
 
 use super::orders::{building_area, market_cents, plain};
-use crate::{AppError, now_ms};
 use crate::wechat::message::Article;
+use crate::{AppError, now_ms};
 
 /// The card the service sends unless a site owner configured another.
 pub const DEFAULT_TITLE: &str = "您的报价已保存：{{ building_area }}㎡ 仅需 {{ total_money }} 元";

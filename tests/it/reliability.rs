@@ -159,12 +159,19 @@ db_test! {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
-    // WeChat: an in-process sandbox whose first four sends hang for 2 s and then drop
-    // (WeChat never got them), so the instance dies with four claims and two queued.
+    // WeChat: an in-process sandbox whose first four sends hang for 2 s and then drop,
+    // and whose next two are refused as busy (-1), so the instance dies with four
+    // claims in flight and two messages queued for their retry, none of them taken by
+    // WeChat: each must arrive exactly once after the restart.
     let wechat = TestApp::spawn(TestDb::Sqlite).await;
     wechat.sandbox_open_recipients().await;
     wechat
         .sandbox_fault(json!({"api": "custom_send", "delay_ms": 2000, "drop": true, "count": 4}))
+        .await;
+    wechat
+        .sandbox_fault(
+            json!({"api": "custom_send", "errcode": -1, "errmsg": "system busy", "count": 2}),
+        )
         .await;
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("kill.db").display());
@@ -196,12 +203,13 @@ async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
         if wechat.sandbox_stats().await["custom_send_calls"]
             .as_u64()
             .unwrap()
-            >= 4
+            >= 6
         {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Before the busy ones' retry (at least 250 ms after their refusal).
     first.kill9();
 
     let started = std::time::Instant::now();
