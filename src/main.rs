@@ -62,27 +62,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 println!("WeChat mode: set the server URL on the platform to {base}wechat");
             }
             println!("site owners: {base}admin");
-            app.run_until_stopped(shutdown_signal()).await
+            app.run_until_stopped(scanquote::shutdown_signal()).await
         }
     }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutting down");
 }

@@ -51,7 +51,8 @@ struct Cli {
     #[arg(long, value_delimiter = ',', default_value = "plain,aes")]
     modes: Vec<String>,
     /// Run the service under this command, to profile it: `--wrap "perf record -g"`,
-    /// `--wrap heaptrack`. The memory column then shows the wrapper's.
+    /// `--wrap heaptrack`; `{case}` in it becomes the case's name (`-o /tmp/{case}.perf`).
+    /// The memory column still shows the service's own.
     #[arg(long)]
     wrap: Option<String>,
 }
@@ -95,14 +96,23 @@ async fn serve_scanquote() -> anyhow::Result<()> {
     scanquote::logging::init();
     let config = scanquote::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = scanquote::App::build(config).await?;
-    println!("LISTENING http://{}", app.address());
-    app.run_until_stopped(std::future::pending()).await
+    announce(app.address());
+    app.run_until_stopped(scanquote::shutdown_signal()).await
+}
+
+/// Tells the bench where this child listens, and its process id: under `--wrap` the
+/// bench's child is the wrapper, and it is this process that must be measured and
+/// stopped.
+pub fn announce(address: std::net::SocketAddr) {
+    println!("LISTENING http://{address} {}", std::process::id());
 }
 
 /// A child process of this binary in `role`, and the address it printed.
 struct Server {
     child: Child,
     base: String,
+    /// The server's own process (the child's, unless it runs under a wrapper).
+    pid: u32,
 }
 
 impl Server {
@@ -134,11 +144,17 @@ impl Server {
             .kill_on_drop(true)
             .spawn()?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let base = loop {
+        let (base, pid) = loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??;
             match line {
                 Some(l) if l.starts_with("LISTENING ") => {
-                    break l.trim_start_matches("LISTENING ").to_owned();
+                    let mut words = l.split_whitespace().skip(1);
+                    let base = words.next().unwrap_or_default().to_owned();
+                    let pid = words.next().and_then(|p| p.parse().ok());
+                    match pid {
+                        Some(pid) => break (base, pid),
+                        None => anyhow::bail!("{args:?} announced no process id: {l}"),
+                    }
                 }
                 Some(_) => continue,
                 None => anyhow::bail!("{args:?} stopped before listening"),
@@ -146,15 +162,34 @@ impl Server {
         };
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Ok(Server { child, base })
+        Ok(Server { child, base, pid })
     }
 
-    /// Peak resident memory (VmHWM), MiB.
+    /// Stops the server as an operator would (SIGTERM, so a wrapper such as `perf`
+    /// sees its workload end and writes its data), killing it if it has not exited
+    /// within 30 s. Dropping a `Server` instead kills only the direct child.
+    async fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!("pid {} did not stop within 30 s; killed", self.pid);
+            let _ = Command::new("kill")
+                .args(["-KILL", &self.pid.to_string()])
+                .status()
+                .await;
+            let _ = self.child.kill().await;
+        }
+    }
+
+    /// Peak resident memory (VmHWM) of the server's own process, MiB.
     fn peak_rss_mib(&self) -> f64 {
-        let Some(pid) = self.child.id() else {
-            return 0.0;
-        };
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
         status
             .lines()
             .find(|l| l.starts_with("VmHWM:"))
@@ -222,6 +257,12 @@ async fn drop_bench_databases() {
     }
 }
 
+/// The `--wrap` command for one case, `{case}` replaced by its name, so each case can
+/// write a profile of its own.
+fn wrap_for(cli: &Cli, case: &str) -> Option<String> {
+    cli.wrap.as_ref().map(|w| w.replace("{case}", case))
+}
+
 async fn start_service(
     db: &str,
     api: &str,
@@ -264,7 +305,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let ceiling = load::pushes(&bare.base, cli.connections, cli.seconds, None, 10_000).await;
     rows.push(json!({"case": "bare axum", "pushes_per_s": ceiling.per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms,
         "max_ms": ceiling.max_ms, "errors": ceiling.errors, "peak_rss_mib": bare.peak_rss_mib()}));
-    drop(bare);
+    bare.stop().await;
 
     for database in &cli.databases {
         for mode in &cli.modes {
@@ -275,7 +316,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 continue;
             };
             let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-            let service = start_service(&db, &api.base, aes, cli.wrap.as_deref()).await?;
+            let wrap = wrap_for(&cli, &format!("{database}-{mode}-pushes"));
+            let service = start_service(&db, &api.base, aes, wrap.as_deref()).await?;
             let orders = load::create_orders(&http, &service.base, cli.orders).await?;
             // Every order's ticket asked for twice: one qrcode/create each.
             load::ask_tickets(&http, &service.base, 100).await?;
@@ -289,8 +331,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
-            drop(service);
-            drop(api);
+            service.stop().await;
+            api.stop().await;
 
             for latency in [0u64, 50] {
                 n += 1;
@@ -299,7 +341,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 };
                 let api = Server::start(&["serve-api", "--latency-ms", &latency.to_string()], &[])
                     .await?;
-                let service = start_service(&db, &api.base, aes, cli.wrap.as_deref()).await?;
+                let wrap = wrap_for(&cli, &format!("{database}-{mode}-delivery-{latency}ms"));
+                let service = start_service(&db, &api.base, aes, wrap.as_deref()).await?;
                 let orders = load::create_orders(&http, &service.base, 100).await?;
                 let started = Instant::now();
                 let pushed =
@@ -320,6 +363,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
                     "peak_rss_mib": service.peak_rss_mib(),
                 }));
+                service.stop().await;
+                api.stop().await;
             }
         }
     }

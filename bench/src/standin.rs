@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 async fn listen(router: Router) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    println!("LISTENING http://{}", listener.local_addr()?);
+    crate::announce(listener.local_addr()?);
     axum::serve(listener, router).await?;
     Ok(())
 }
