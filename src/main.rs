@@ -24,7 +24,7 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    scanquote::logging::init();
+    let _logs = scanquote::logging::init();
     let cli = Cli::parse();
     match run(cli.command.unwrap_or(Command::Serve)).await {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -93,7 +93,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn serve_scanquote() -> anyhow::Result<()> {
-    scanquote::logging::init();
+    let _logs = scanquote::logging::init();
     let config = scanquote::Config::from_env().map_err(|e| anyhow::anyhow!("{e}"))?;
     let app = scanquote::App::build(config).await?;
     announce(app.address());
