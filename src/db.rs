@@ -16,7 +16,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     options
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_options);
     let db = Database::connect(options)
         .await
         .with_context(|| "DATABASE_URL: cannot connect to the database")?;
@@ -47,10 +48,20 @@ pub async fn connect_writer(
         .max_connections(1)
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false);
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_options);
     Database::connect(options)
         .await
         .with_context(|| "DATABASE_URL: cannot connect to the database")
+}
+
+/// Every SQLite connection: temporary files in memory. A multi-row insert that may meet
+/// a unique index keeps a statement journal to undo itself, and SQLite's default puts
+/// it in a temporary file: a `write` for every page the journal's batches touched.
+fn sqlite_options(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    options.pragma("temp_store", "memory")
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

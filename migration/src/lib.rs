@@ -6,6 +6,7 @@ mod m20261122_000002_scene_replies;
 mod m20261122_000003_leases;
 mod m20261122_000004_delivery_claims;
 mod m20261122_000005_oauth_states;
+mod m20261122_000006_scan_indexes;
 
 pub struct Migrator;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000003_leases::Migration),
             Box::new(m20261122_000004_delivery_claims::Migration),
             Box::new(m20261122_000005_oauth_states::Migration),
+            Box::new(m20261122_000006_scan_indexes::Migration),
         ]
     }
 }

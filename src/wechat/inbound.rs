@@ -83,6 +83,11 @@ impl ScanEvent {
     /// What identifies this push across WeChat's retries of it: WeChat's own advice
     /// (FromUserName + CreateTime), plus the event and scene, which a retry repeats
     /// too, so two different codes scanned within one second stay two scans.
+    ///
+    /// The time comes first, zero-padded, so identities sort in the order pushes arrive
+    /// and a unique index on them grows at its end: led by the openid, every scan
+    /// landed on a page of its own across the whole index, and each commit wrote (and
+    /// fsynced) one page per scan for it.
     pub fn identity(&self) -> String {
         let event = if self.new_follower {
             "subscribe"
@@ -90,8 +95,8 @@ impl ScanEvent {
             "SCAN"
         };
         format!(
-            "{}|{}|{}|{}",
-            self.openid, self.create_time, event, self.scene
+            "{:012}|{}|{}|{}",
+            self.create_time, self.openid, event, self.scene
         )
     }
 }

@@ -4,7 +4,7 @@ use futures::future::join_all;
 use scanquote::wechat::signature;
 
 use crate::db_test;
-use crate::support::{TestApp, scan_xml};
+use crate::support::{TestApp, fresh_database, scan_xml};
 
 db_test! {
     async fn server_verification_echoes_only_with_a_valid_signature(db: TestDb) {
@@ -131,6 +131,74 @@ db_test! {
         assert_eq!(r.status(), 200);
         assert_eq!(app.count("scans").await, 1);
         assert_eq!(app.count("deliveries").await, 0);
+        app.stop().await;
+    }
+}
+
+/// Inserts a scan as the version before identities led with the time recorded it.
+async fn scan_recorded_before_upgrade(
+    db: &sea_orm::DatabaseConnection,
+    openid: &str,
+    create_time: i64,
+) {
+    use sea_orm::{ActiveModelTrait, Set};
+    entity::scan::ActiveModel {
+        event_identity: Set(format!("{openid}|{create_time}|SCAN|1")),
+        openid: Set(openid.into()),
+        event: Set("SCAN".into()),
+        scene: Set("1".into()),
+        ticket: Set(None),
+        qr_code_id: Set(None),
+        order_id: Set(None),
+        event_time: Set(create_time),
+        received_at_ms: Set(create_time * 1000),
+        ..Default::default()
+    }
+    .insert(db)
+    .await
+    .expect("an old scan row");
+}
+
+db_test! {
+    async fn a_push_recorded_before_the_upgrade_is_still_known_to_its_retry(db: TestDb) {
+        use migration::MigratorTrait;
+        use sea_orm::{EntityTrait, QueryOrder};
+        let fresh = fresh_database(&db).await;
+        let conn = sea_orm::Database::connect(fresh.url.as_str()).await.unwrap();
+        migration::Migrator::up(&conn, Some(5)).await.unwrap();
+        let now = chrono::Utc::now().timestamp();
+        // Pushed seconds before the upgrade: WeChat may still retry it.
+        scan_recorded_before_upgrade(&conn, "oRecent", now - 3).await;
+        // Pushed an hour before: no retry can come; its row is left as it was.
+        scan_recorded_before_upgrade(&conn, "oStale", now - 3600).await;
+        conn.close().await.unwrap();
+
+        let app = TestApp::start(fresh, &[]).await;
+        let retry = app.push(scan_xml("oRecent", "SCAN", "1", None, now - 3)).await;
+        assert_eq!(retry.status(), 200);
+        assert_eq!(retry.text().await.unwrap(), "success");
+        assert_eq!(app.count("scans").await, 2, "the retry recorded nothing");
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.lines().any(|l| l == "scanquote_duplicate_pushes_total 1"), "{metrics}");
+
+        let identities: Vec<String> = entity::scan::Entity::find()
+            .order_by_asc(entity::scan::Column::Id)
+            .all(&app.state.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|s| s.event_identity)
+            .collect();
+        assert_eq!(
+            identities,
+            [
+                format!("{:012}|oRecent|SCAN|1", now - 3),
+                format!("oStale|{}|SCAN|1", now - 3600),
+            ]
+        );
+        // A new push of the stale user's is a scan of its own, in the new form.
+        assert_eq!(app.push(scan_xml("oStale", "SCAN", "1", None, now)).await.status(), 200);
+        assert_eq!(app.count("scans").await, 3);
         app.stop().await;
     }
 }

@@ -63,7 +63,7 @@ db_test! {
 async fn claimed_message(app: &TestApp, openid: &str, order_id: i64, lease_until_ms: i64) {
     let now = chrono::Utc::now().timestamp_millis();
     let scan = entity::scan::ActiveModel {
-        event_identity: Set(format!("{openid}|{now}|SCAN|{order_id}")),
+        event_identity: Set(format!("{:012}|{openid}|SCAN|{order_id}", now / 1000)),
         openid: Set(openid.into()),
         event: Set("SCAN".into()),
         scene: Set(order_id.to_string()),

@@ -139,7 +139,8 @@ impl TestApp {
         Self::start(fresh, vars).await
     }
 
-    async fn start(fresh: FreshDb, vars: &[(&str, &str)]) -> TestApp {
+    /// The service on a database prepared by the test.
+    pub async fn start(fresh: FreshDb, vars: &[(&str, &str)]) -> TestApp {
         let mut env: HashMap<String, String> = HashMap::from([
             ("DATABASE_URL".into(), fresh.url.clone()),
             ("BIND_ADDR".into(), "127.0.0.1:0".into()),
