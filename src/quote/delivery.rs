@@ -19,7 +19,9 @@ use std::time::Duration;
 use entity::delivery;
 use rand::Rng;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
@@ -132,6 +134,39 @@ fn due(now: i64) -> Condition {
         )
 }
 
+/// A claim to write: the candidates that are still due when it is written become
+/// `sending`, leased to `token`.
+pub struct NewClaim {
+    pub ids: Vec<i64>,
+    pub token: String,
+    pub now: i64,
+}
+
+impl NewClaim {
+    /// The conditional update: of several instances claiming one message, the first
+    /// to commit wins it, and the others' `due` no longer holds for it.
+    pub async fn apply(&self, txn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let now = self.now;
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::Status, Expr::value(STATUS_SENDING))
+            .col_expr(delivery::Column::LeaseUntilMs, Expr::value(now + LEASE_MS))
+            .col_expr(
+                delivery::Column::Attempts,
+                Expr::col(delivery::Column::Attempts).add(1),
+            )
+            .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
+            .col_expr(
+                delivery::Column::ClaimToken,
+                Expr::value(self.token.clone()),
+            )
+            .filter(delivery::Column::Id.is_in(self.ids.iter().copied()))
+            .filter(due(now))
+            .exec(txn)
+            .await
+            .map(|_| ())
+    }
+}
+
 enum Claimed {
     Some(Vec<delivery::Model>),
     /// Messages were due, but another instance claimed them first.
@@ -176,18 +211,15 @@ async fn claim(state: &AppState, limit: usize) -> Result<Claimed, AppError> {
         return Ok(Claimed::Nothing);
     }
     let token = format!("{}-{:016x}", state.instance_id, rand::random::<u64>());
-    delivery::Entity::update_many()
-        .col_expr(delivery::Column::Status, Expr::value(STATUS_SENDING))
-        .col_expr(delivery::Column::LeaseUntilMs, Expr::value(now + LEASE_MS))
-        .col_expr(
-            delivery::Column::Attempts,
-            Expr::col(delivery::Column::Attempts).add(1),
-        )
-        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
-        .col_expr(delivery::Column::ClaimToken, Expr::value(token.clone()))
-        .filter(delivery::Column::Id.is_in(candidates))
-        .filter(due(now))
-        .exec(&state.writer)
+    // Through the journal, so the claim shares a commit with the scans and outcomes
+    // written meanwhile instead of taking the writer, and an fsync, for itself.
+    state
+        .journal
+        .claim(NewClaim {
+            ids: candidates,
+            token: token.clone(),
+            now,
+        })
         .await?;
     // The token is new, so the rows that carry it are exactly those won.
     let claimed = delivery::Entity::find()

@@ -1,5 +1,6 @@
 //! The journal: one task that writes what the hot paths produce, scans from the
-//! callback and send outcomes from the outbox worker, in group-committed transactions.
+//! callback, claims and send outcomes from the outbox worker, in group-committed
+//! transactions.
 //!
 //! Writing each push in a transaction of its own costs one fsync per push, which caps a
 //! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
@@ -7,8 +8,8 @@
 //! in one transaction, commits once, and only then answers each caller: nothing is
 //! acknowledged before it is durable, and under load one fsync covers many pushes and
 //! sends. When traffic is light a batch is one entry, so nothing waits for company.
-//! Scans and outcomes share the transaction because on SQLite they would otherwise take
-//! turns on the one write lock, each paying a commit of its own.
+//! Scans, claims and outcomes share the transaction because on SQLite they would
+//! otherwise take turns on the one write lock, each paying a commit of its own.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
+use super::delivery::NewClaim;
 use super::outcome_rows::{self, Change, Outcome};
 use super::scan_rows::{self, NewScan, Written};
 use crate::metrics::Metrics;
@@ -28,6 +30,7 @@ const MAX_BATCH: usize = 512;
 enum Entry {
     Scan(NewScan, oneshot::Sender<Result<Written, String>>),
     Outcome(Outcome, oneshot::Sender<()>),
+    Claim(NewClaim, oneshot::Sender<Result<(), String>>),
 }
 
 #[derive(Clone)]
@@ -56,6 +59,19 @@ impl Journal {
             .map_err(|e| AppError::Internal(anyhow::anyhow!("writing scans: {e}")))
     }
 
+    /// Writes a claim of the outbox worker; returns once it is committed.
+    pub async fn claim(&self, claim: NewClaim) -> Result<(), AppError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(Entry::Claim(claim, reply))
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal stopped")))?;
+        answer
+            .await
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal dropped a claim")))?
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("writing a claim: {e}")))
+    }
+
     /// Records a send's outcome; returns once it is committed, or once writing it has
     /// failed for good (logged): the message then stays claimed and is taken over when
     /// the claim runs out, sent again if it was sent, which beats losing it.
@@ -80,6 +96,7 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
         }
         let (mut scans, mut scan_replies) = (Vec::new(), Vec::new());
         let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
+        let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
         for entry in batch {
             match entry {
                 Entry::Scan(s, reply) => {
@@ -89,6 +106,10 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
                 Entry::Outcome(o, reply) => {
                     outcomes.push(o);
                     outcome_replies.push(reply);
+                }
+                Entry::Claim(c, reply) => {
+                    claims.push(c);
+                    claim_replies.push(reply);
                 }
             }
         }
@@ -102,7 +123,7 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
         let task = {
             let conn = conn.clone();
             tokio::spawn(async move {
-                let written = write(&conn, &scans, &outcomes, &changes, now).await;
+                let written = write(&conn, &scans, &outcomes, &changes, &claims, now).await;
                 (written, scans.len(), outcomes, changes)
             })
         };
@@ -113,6 +134,9 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
                 for reply in scan_replies {
                     let _ = reply.send(Err("the write panicked".to_owned()));
                 }
+                for reply in claim_replies {
+                    let _ = reply.send(Err("the write panicked".to_owned()));
+                }
                 continue;
             }
         };
@@ -120,6 +144,9 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
             Ok(results) => {
                 for (reply, result) in scan_replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
+                }
+                for reply in claim_replies {
+                    let _ = reply.send(Ok(()));
                 }
                 outcome_rows::report(&metrics, &outcomes, &changes);
             }
@@ -131,6 +158,9 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
                     "a batch could not be written"
                 );
                 for reply in scan_replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+                for reply in claim_replies {
                     let _ = reply.send(Err(e.to_string()));
                 }
             }
@@ -152,6 +182,7 @@ async fn write(
     scans: &[NewScan],
     outcomes: &[Outcome],
     changes: &[Change],
+    claims: &[NewClaim],
     now: i64,
 ) -> Result<Vec<Written>, DbErr> {
     let mut stored = HashSet::new();
@@ -163,6 +194,9 @@ async fn write(
             let txn = conn.begin().await?;
             scan_rows::insert(&txn, scans, &results).await?;
             outcome_rows::apply(&txn, outcomes, changes, now).await?;
+            for claim in claims {
+                claim.apply(&txn).await?;
+            }
             txn.commit().await
         };
         match attempt.await {
