@@ -8,6 +8,8 @@ use scanquote::wechat::signature;
 use crate::{APP_ID, TOKEN};
 
 pub struct Run {
+    /// Pushes answered `success`.
+    pub acked: usize,
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
@@ -137,6 +139,7 @@ pub async fn pushes(
         }
     };
     Run {
+        acked: all.len(),
         per_second: all.len() as f64 / elapsed,
         p50_ms: pct(0.5),
         p99_ms: pct(0.99),

@@ -186,6 +186,22 @@ impl Server {
         }
     }
 
+    /// CPU time the server's own process has used (user and system), seconds. Unlike
+    /// throughput on a shared 2-core machine, this hardly moves with what else runs.
+    fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces:
+        // utime and stime are the 12th and 13th of them, in clock ticks (100 a second).
+        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+        let ticks: u64 = rest
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|t| t.parse::<u64>().ok())
+            .sum();
+        ticks as f64 / 100.0
+    }
+
     /// Peak resident memory (VmHWM) of the server's own process, MiB.
     fn peak_rss_mib(&self) -> f64 {
         let status =
@@ -322,12 +338,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Every order's ticket asked for twice: one qrcode/create each.
             load::ask_tickets(&http, &service.base, 100).await?;
             let key = aes.then_some(AES_KEY);
+            let cpu = service.cpu_seconds();
             let run = load::pushes(&service.base, cli.connections, cli.seconds, key, orders).await;
+            let cpu = service.cpu_seconds() - cpu;
             let stats = api_stats(&http, &api).await;
             rows.push(json!({
                 "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
                 "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
+                "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
                 "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
@@ -344,7 +363,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let wrap = wrap_for(&cli, &format!("{database}-{mode}-delivery-{latency}ms"));
                 let service = start_service(&db, &api.base, aes, wrap.as_deref()).await?;
                 let orders = load::create_orders(&http, &service.base, 100).await?;
-                let started = Instant::now();
+                let (started, cpu) = (Instant::now(), service.cpu_seconds());
                 let pushed =
                     load::push_n(&service.base, cli.connections, cli.messages, key, orders).await;
                 let mut sent = 0;
@@ -358,9 +377,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
                 let elapsed = started.elapsed().as_secs_f64();
+                let cpu = service.cpu_seconds() - cpu;
                 rows.push(json!({
                     "case": format!("delivery {database} {mode} api+{latency}ms"), "messages": cli.messages, "pushed_ok": pushed,
                     "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
+                    "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
                     "peak_rss_mib": service.peak_rss_mib(),
                 }));
                 service.stop().await;
@@ -371,8 +392,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     drop_bench_databases().await;
     println!(
-        "\n{:<36} {:>12} {:>8} {:>8} {:>8} {:>7} {:>9}",
-        "case", "per second", "p50 ms", "p99 ms", "max ms", "errors", "RSS MiB"
+        "\n{:<36} {:>12} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8}",
+        "case", "per second", "p50 ms", "p99 ms", "max ms", "errors", "RSS MiB", "CPU µs"
     );
     for r in &rows {
         let per_s = r["pushes_per_s"]
@@ -380,7 +401,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .or(r["messages_per_s"].as_f64())
             .unwrap_or(0.0);
         println!(
-            "{:<36} {:>12.0} {:>8} {:>8} {:>8} {:>7} {:>9.1}",
+            "{:<36} {:>12.0} {:>8} {:>8} {:>8} {:>7} {:>9.1} {:>8}",
             r["case"].as_str().unwrap_or(""),
             per_s,
             r["p50_ms"]
@@ -400,6 +421,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map(|v| v.to_string())
                 .unwrap_or_default(),
             r["peak_rss_mib"].as_f64().unwrap_or(0.0),
+            // The service's CPU per acknowledged push or per delivered message.
+            r["service_cpu_us_per_push"]
+                .as_f64()
+                .or(r["service_cpu_us_per_message"].as_f64())
+                .map(|v| format!("{v:.0}"))
+                .unwrap_or_default(),
         );
     }
     println!();
