@@ -74,6 +74,8 @@ pub struct Shared {
     pub journal: quote::journal::Journal,
     /// Woken whenever a message is enqueued, so the worker sends it at once.
     pub outbox: Arc<Notify>,
+    /// The worker's send slots, and messages handed to it claimed by the journal.
+    pub handoff: Arc<quote::handoff::Channel>,
     pub tickets: quote::tickets::TicketCache,
     /// Registered QR codes by ticket, read on every scan push.
     pub codes: quote::registry::RegistryCache,
@@ -152,8 +154,17 @@ impl App {
         let limiter =
             http::limit::Limiter::new(config.rate_limit_per_minute, config.trust_forwarded_for);
         let metrics = Arc::new(metrics::Metrics::default());
+        let outbox = Arc::new(Notify::new());
+        let handoff = Arc::new(quote::handoff::Channel::new(outbox.clone()));
+        let instance_id = format!("{:08x}", rand::random::<u32>());
         let state = AppState(Arc::new(Shared {
-            journal: quote::journal::Journal::spawn(writer.clone(), metrics.clone()),
+            journal: quote::journal::Journal::spawn(
+                writer.clone(),
+                metrics.clone(),
+                handoff.clone(),
+                instance_id.clone(),
+            ),
+            handoff,
             writer,
             db,
             crypto,
@@ -164,8 +175,8 @@ impl App {
             links,
             admin,
             limiter,
-            instance_id: format!("{:08x}", rand::random::<u32>()),
-            outbox: Arc::new(Notify::new()),
+            instance_id,
+            outbox,
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
             codes: quote::registry::new_cache(),
@@ -208,7 +219,8 @@ impl App {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let worker = quote::delivery::spawn_worker(self.state.clone(), stop_rx.clone());
+        let (worker_stop_tx, worker_stop_rx) = watch::channel(false);
+        let worker = quote::delivery::spawn_worker(self.state.clone(), worker_stop_rx);
         let router = http::router(self.state.clone());
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(
@@ -224,8 +236,11 @@ impl App {
         shutdown.await;
         tracing::info!("stopping: no new connections; finishing in-flight work");
         let _ = stop_tx.send(true);
+        // The server first: its last pushes may hand messages to the worker, which
+        // then sends them before it stops.
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             let served = server.await;
+            let _ = worker_stop_tx.send(true);
             let _ = worker.await;
             served
         })

@@ -15,7 +15,7 @@ use tracing_subscriber::EnvFilter;
 
 /// Lines waiting for the writer at most (a few MiB): the queue smooths bursts, and
 /// past it logging slows the callers instead of growing the process.
-const LINES_QUEUED: usize = 16 * 1024;
+const LINES_QUEUED: usize = 2 * 1024;
 
 /// Starts logging. Keep the guard until the process ends: dropping it writes out the
 /// lines still queued.

@@ -14,6 +14,8 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     pub messages_retried: AtomicU64,
     pub messages_failed: AtomicU64,
+    /// Messages the journal gave the worker already claimed (see `quote::handoff`).
+    pub messages_handed_over: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
 }
@@ -72,6 +74,11 @@ impl Metrics {
                 "scanquote_messages_failed_total",
                 "Messages given up on",
                 self.messages_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_messages_handed_over_total",
+                "Messages sent without a claim of their own, handed over as recorded",
+                self.messages_handed_over.load(Ordering::Relaxed),
             ),
             (
                 "scanquote_token_fetches_total",

@@ -13,7 +13,6 @@
 //! message is failed with WeChat's errcode and errmsg. A claim is a lease: if its
 //! instance dies, the message is taken over once the lease runs out.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use entity::delivery;
@@ -22,11 +21,13 @@ use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::handoff::{HandOff, IN_FLIGHT};
 use super::outcome_rows::Failure;
 use super::{links, orders, template};
+use crate::metrics::Metrics;
 use crate::wechat::WechatError;
 use crate::{AppError, AppState, now_ms};
 
@@ -40,10 +41,7 @@ pub const STATUS_FAILED: &str = "failed";
 pub const WINDOW_MS: i64 = 55_000;
 /// How long a claim holds before another instance may take the message over. Longer
 /// than the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
-const LEASE_MS: i64 = 20_000;
-/// Sends under way at once in one process. At 50 ms a round trip, 5,000 messages a
-/// second need 250 in flight; this leaves room for slower days.
-const IN_FLIGHT: usize = 512;
+pub const LEASE_MS: i64 = 20_000;
 /// Most messages one claim takes…
 const CLAIM_BATCH: usize = 256;
 /// …and fewest it waits to have room for while others are in flight, so a busy loop
@@ -58,58 +56,126 @@ pub fn spawn_worker(state: AppState, stop: watch::Receiver<bool>) -> JoinHandle<
     tokio::spawn(run_claimer(state, stop))
 }
 
+/// A claim token: unique, and prefixed with the instance that holds it.
+pub fn new_claim_token(instance_id: &str) -> String {
+    format!("{instance_id}-{:016x}", rand::random::<u64>())
+}
+
 async fn run_claimer(state: AppState, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(Semaphore::new(IN_FLIGHT));
+    // The slots are shared with the journal, which reserves some for the messages it
+    // hands over (see `handoff`).
+    let slots = state.handoff.slots().clone();
+    let mut handoffs = state.handoff.take_receiver();
     let mut sends = JoinSet::new();
     let mut failures = 0u32;
     while !*stop.borrow() {
         // Reap finished sends so the set does not grow with every message.
         while sends.try_join_next().is_some() {}
+        while let Some(h) = handoffs.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            take_over(&state, &mut sends, h).await;
+        }
         let free = slots.available_permits();
         if free < CLAIM_MIN.min(IN_FLIGHT) && !sends.is_empty() {
             tokio::select! {
                 _ = slots.acquire_many(CLAIM_MIN as u32) => {}
+                Some(h) = next_handoff(&mut handoffs) => take_over(&state, &mut sends, h).await,
                 _ = stop.changed() => {}
             }
             continue;
         }
-        let pause = match claim(&state, free.min(CLAIM_BATCH)).await {
-            Ok(Claimed::Some(claimed)) => {
-                failures = 0;
-                for d in claimed {
-                    // Only this loop takes permits, so the ones counted above are there.
-                    let Ok(permit) = slots.clone().try_acquire_owned() else {
-                        unreachable!("a claim never exceeds the free slots")
-                    };
-                    let state = state.clone();
-                    sends.spawn(async move {
-                        let outcome = send(&state, &d).await;
-                        state.journal.outcome((d, outcome)).await;
-                        drop(permit);
-                    });
+        // The slots for this claim, taken first: the journal may take some meanwhile.
+        let want = free.min(CLAIM_BATCH);
+        let reserved = match slots.clone().try_acquire_many_owned(want as u32) {
+            Ok(reserved) if want > 0 => Some(reserved),
+            _ => None,
+        };
+        let pause = match reserved {
+            None => POLL,
+            Some(mut reserved) => match claim(&state, want).await {
+                Ok(Claimed::Some(claimed)) => {
+                    failures = 0;
+                    for d in claimed {
+                        let Some(slot) = reserved.split(1) else {
+                            unreachable!("a claim never exceeds the slots reserved for it")
+                        };
+                        start_send(&state, &mut sends, d, slot);
+                    }
+                    continue;
                 }
-                continue;
-            }
-            Ok(Claimed::Contended) => {
-                failures = 0;
-                tokio::task::yield_now().await;
-                continue;
-            }
-            Ok(Claimed::Nothing) => POLL,
-            Err(e) => {
-                failures += 1;
-                tracing::error!(error = %e, "claiming messages failed");
-                backoff(failures)
-            }
+                Ok(Claimed::Contended) => {
+                    failures = 0;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Ok(Claimed::Nothing) => POLL,
+                Err(e) => {
+                    failures += 1;
+                    tracing::error!(error = %e, "claiming messages failed");
+                    backoff(failures)
+                }
+            },
         };
         tokio::select! {
             _ = state.outbox.notified() => {}
+            Some(h) = next_handoff(&mut handoffs) => take_over(&state, &mut sends, h).await,
             _ = tokio::time::sleep(pause) => {}
             _ = stop.changed() => {}
         }
     }
-    // Stopping: no new claims; the sends under way finish and are recorded.
+    // Stopping: no new claims. Messages already handed over are sent (the server has
+    // answered its last push by now, so no more come), and the sends under way finish
+    // and are recorded.
+    while let Some(h) = handoffs.as_mut().and_then(|rx| rx.try_recv().ok()) {
+        take_over(&state, &mut sends, h).await;
+    }
     while sends.join_next().await.is_some() {}
+}
+
+/// The next hand-off, or never when this worker has no receiver.
+async fn next_handoff(handoffs: &mut Option<mpsc::UnboundedReceiver<HandOff>>) -> Option<HandOff> {
+    match handoffs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Sends the messages the journal committed claimed for this worker.
+async fn take_over(state: &AppState, sends: &mut JoinSet<()>, mut handoff: HandOff) {
+    let claimed = match delivery::Entity::find()
+        .filter(delivery::Column::ClaimToken.eq(handoff.token.as_str()))
+        .all(&state.db)
+        .await
+    {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            // Still claimed and leased: taken over, here or elsewhere, once it runs out.
+            tracing::error!(error = %e, "reading handed-over messages failed");
+            return;
+        }
+    };
+    for d in claimed {
+        match handoff.slots.split(1) {
+            Some(slot) => {
+                Metrics::bump(&state.metrics.messages_handed_over);
+                start_send(state, sends, d, slot);
+            }
+            None => tracing::error!(delivery = d.id, "more handed-over messages than slots"),
+        }
+    }
+}
+
+fn start_send(
+    state: &AppState,
+    sends: &mut JoinSet<()>,
+    d: delivery::Model,
+    slot: OwnedSemaphorePermit,
+) {
+    let state = state.clone();
+    sends.spawn(async move {
+        let outcome = send(&state, &d).await;
+        state.journal.outcome((d, outcome)).await;
+        drop(slot);
+    });
 }
 
 /// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled
@@ -210,7 +276,7 @@ async fn claim(state: &AppState, limit: usize) -> Result<Claimed, AppError> {
     if candidates.is_empty() {
         return Ok(Claimed::Nothing);
     }
-    let token = format!("{}-{:016x}", state.instance_id, rand::random::<u64>());
+    let token = new_claim_token(&state.instance_id);
     // Through the journal, so the claim shares a commit with the scans and outcomes
     // written meanwhile instead of taking the writer, and an fsync, for itself.
     state

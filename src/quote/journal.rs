@@ -10,6 +10,9 @@
 //! sends. When traffic is light a batch is one entry, so nothing waits for company.
 //! Scans, claims and outcomes share the transaction because on SQLite they would
 //! otherwise take turns on the one write lock, each paying a commit of its own.
+//! A batch's messages are written claimed and handed straight to this instance's
+//! worker when it has room for them ([`handoff`]), or else written pending and the
+//! worker woken to claim them.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -18,9 +21,10 @@ use std::time::Duration;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::delivery::NewClaim;
+use super::delivery::{self, NewClaim};
+use super::handoff::{self, HandOff};
 use super::outcome_rows::{self, Change, Outcome};
-use super::scan_rows::{self, NewScan, Written};
+use super::scan_rows::{self, Claimed, Message, NewScan, Written};
 use crate::metrics::Metrics;
 use crate::{AppError, db, now_ms};
 
@@ -40,9 +44,16 @@ pub struct Journal {
 
 impl Journal {
     /// Starts the task. `conn` is the writer connection ([`db::connect_writer`]).
-    pub fn spawn(conn: DatabaseConnection, metrics: Arc<Metrics>) -> Self {
+    /// Messages of scans go straight to this instance's worker through `handoff`
+    /// when it has room, claimed under tokens of `instance_id`.
+    pub fn spawn(
+        conn: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        handoff: Arc<handoff::Channel>,
+        instance_id: String,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
-        tokio::spawn(run(conn, metrics, rx));
+        tokio::spawn(run(conn, metrics, handoff, instance_id, rx));
         Journal { tx }
     }
 
@@ -85,7 +96,13 @@ impl Journal {
     }
 }
 
-async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Receiver<Entry>) {
+async fn run(
+    conn: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    handoff: Arc<handoff::Channel>,
+    instance_id: String,
+    mut rx: mpsc::Receiver<Entry>,
+) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -118,13 +135,36 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
             .iter()
             .map(|(d, o)| outcome_rows::change_for(d, o, now))
             .collect();
+        // The batch's messages go to the worker claimed when it has a slot for each.
+        let queued = scans.iter().filter(|s| s.message == Message::Queue).count();
+        let handed = match queued {
+            0 => None,
+            n => handoff.reserve(n).map(|slots| HandOff {
+                token: delivery::new_claim_token(&instance_id),
+                slots,
+            }),
+        };
+        let token = handed.as_ref().map(|h| h.token.clone());
         // Written in a task of its own, so that a panic fails this batch's callers (and
         // is logged) instead of ending the journal and with it every later push.
         let task = {
             let conn = conn.clone();
             tokio::spawn(async move {
-                let written = write(&conn, &scans, &outcomes, &changes, &claims, now).await;
-                (written, scans.len(), outcomes, changes)
+                let claimed = token.as_deref().map(|token| Claimed {
+                    token,
+                    lease_until_ms: now + delivery::LEASE_MS,
+                });
+                let written = write(
+                    &conn,
+                    &scans,
+                    claimed.as_ref(),
+                    &outcomes,
+                    &changes,
+                    &claims,
+                    now,
+                )
+                .await;
+                (written, scans, outcomes, changes)
             })
         };
         let (written, scans, outcomes, changes) = match task.await {
@@ -142,6 +182,19 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
         };
         match written {
             Ok(results) => {
+                // Handed over (or the worker woken for them) before any push is
+                // answered, so that once the server has answered its last push the
+                // worker knows of every message it must send.
+                let queued_any = scans
+                    .iter()
+                    .zip(&results)
+                    .any(|(s, r)| s.message == Message::Queue && *r == Written::Recorded);
+                match handed {
+                    Some(h) if queued_any => handoff.hand_over(h),
+                    Some(_) => {}
+                    None if queued_any => handoff.wake(),
+                    None => {}
+                }
                 for (reply, result) in scan_replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));
                 }
@@ -153,7 +206,7 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
             Err(e) => {
                 tracing::error!(
                     error = %e,
-                    scans,
+                    scans = scans.len(),
                     outcomes = outcomes.len(),
                     "a batch could not be written"
                 );
@@ -180,6 +233,7 @@ async fn run(conn: DatabaseConnection, metrics: Arc<Metrics>, mut rx: mpsc::Rece
 async fn write(
     conn: &DatabaseConnection,
     scans: &[NewScan],
+    claimed: Option<&Claimed<'_>>,
     outcomes: &[Outcome],
     changes: &[Change],
     claims: &[NewClaim],
@@ -192,7 +246,7 @@ async fn write(
         let results = scan_rows::sort_out(scans, &stored);
         let attempt = async {
             let txn = conn.begin().await?;
-            scan_rows::insert(&txn, scans, &results).await?;
+            scan_rows::insert(&txn, scans, &results, claimed).await?;
             outcome_rows::apply(&txn, outcomes, changes, now).await?;
             for claim in claims {
                 claim.apply(&txn).await?;

@@ -10,6 +10,7 @@
 pub mod authorization;
 pub mod deliveries;
 pub mod delivery;
+pub mod handoff;
 pub mod journal;
 pub mod links;
 pub mod mode;

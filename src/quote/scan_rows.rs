@@ -13,7 +13,7 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set, SqlErr,
 };
 
-use super::delivery::{STATUS_PENDING, STATUS_SENT, WINDOW_MS};
+use super::delivery::{STATUS_PENDING, STATUS_SENDING, STATUS_SENT, WINDOW_MS};
 use crate::db;
 
 /// One scan to record.
@@ -90,6 +90,12 @@ pub async fn already_stored(
     Ok(stored)
 }
 
+/// Messages written already claimed for this instance's worker (see `handoff`).
+pub struct Claimed<'a> {
+    pub token: &'a str,
+    pub lease_until_ms: i64,
+}
+
 /// The scans sorted out as [`Written::Recorded`], in one multi-row insert, then their
 /// messages, made by the database from the scan rows just written so no scan id
 /// travels back and forth: a few statements however many scans, because each is a
@@ -99,6 +105,7 @@ pub async fn insert(
     txn: &DatabaseTransaction,
     scans: &[NewScan],
     results: &[Written],
+    claimed: Option<&Claimed<'_>>,
 ) -> Result<(), DbErr> {
     let fresh: Vec<&NewScan> = scans
         .iter()
@@ -119,7 +126,7 @@ pub async fn insert(
             .map(|s| s.identity())
             .collect();
         if !queued.is_empty() {
-            txn.execute(&messages_for(&queued, message == Message::PassiveSent))
+            txn.execute(&messages_for(&queued, message, claimed))
                 .await?;
         }
     }
@@ -129,19 +136,38 @@ pub async fn insert(
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`: the
 /// queued message of each scan, due at once and failed unless sent within WeChat's
 /// window. A passive reply already carried the card, so those are recorded sent.
-fn messages_for(identities: &[&str], passive: bool) -> InsertStatement {
+/// Handed-off messages are written claimed: `sending`, first attempt, leased.
+fn messages_for(
+    identities: &[&str],
+    message: Message,
+    claimed: Option<&Claimed<'_>>,
+) -> InsertStatement {
     use delivery::Column as D;
     use scan::Column as S;
     let received = || Expr::col(S::ReceivedAtMs);
-    let (status, attempts, sent_at, claim) = if passive {
-        (STATUS_SENT, 1, received(), Expr::val("passive-reply"))
-    } else {
-        (
+    let none = || Expr::val(Option::<i64>::None);
+    let (status, attempts, sent_at, claim, lease) = match (message, claimed) {
+        (Message::PassiveSent, _) => (
+            STATUS_SENT,
+            1,
+            received(),
+            Expr::val("passive-reply"),
+            Expr::val(0i64),
+        ),
+        (_, Some(c)) => (
+            STATUS_SENDING,
+            1,
+            none(),
+            Expr::val(c.token),
+            Expr::val(c.lease_until_ms),
+        ),
+        _ => (
             STATUS_PENDING,
             0,
-            Expr::val(Option::<i64>::None),
+            none(),
             Expr::val(Option::<String>::None),
-        )
+            Expr::val(0i64),
+        ),
     };
     let rows = Query::select()
         .column(S::Id)
@@ -152,7 +178,7 @@ fn messages_for(identities: &[&str], passive: bool) -> InsertStatement {
         .expr(sent_at)
         .expr(claim)
         .expr(received())
-        .expr(Expr::val(0i64))
+        .expr(lease)
         .expr(received().add(WINDOW_MS))
         .expr(received())
         .expr(received())

@@ -130,12 +130,9 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         });
     }
     Metrics::bump(&state.metrics.scans_received);
-    if order_id.is_some() {
-        if passive {
-            Metrics::bump(&state.metrics.messages_sent);
-        } else {
-            state.outbox.notify_one();
-        }
+    // The message itself is with the worker already, or it was woken for it (journal).
+    if order_id.is_some() && passive {
+        Metrics::bump(&state.metrics.messages_sent);
     }
     Ok(Handled {
         duplicate: false,

@@ -298,3 +298,35 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
     );
     wechat.stop().await;
 }
+
+db_test! {
+    async fn a_scans_message_is_handed_to_the_worker_and_its_retry_claimed(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("交接").await;
+        // The first send fails, transiently.
+        app.sandbox_fault(json!({"api": "custom_send", "errcode": -1, "errmsg": "system error", "count": 1})).await;
+
+        app.sandbox_scan(&openid, &ticket).await;
+        assert_eq!(app.wait_for_inbox(&openid, 1).await.len(), 1);
+
+        let deliveries = app.wait_for_deliveries_to_settle().await;
+        assert_eq!(deliveries.len(), 1);
+        let d = &deliveries[0];
+        assert_eq!((d.status.as_str(), d.attempts), ("sent", 2));
+        // Claimed by this instance both times: first by the journal, then by the worker.
+        let token = d.claim_token.as_deref().unwrap_or_default();
+        assert!(token.starts_with(&format!("{}-", app.state.instance_id)), "{token}");
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        for line in [
+            "scanquote_messages_handed_over_total 1",
+            "scanquote_messages_retried_total 1",
+            "scanquote_messages_sent_total 1",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "no {line:?} in\n{metrics}");
+        }
+        assert_eq!(app.sandbox_stats().await["custom_send_calls"], 2);
+        app.stop().await;
+    }
+}
