@@ -3,7 +3,10 @@
 //! One claim loop per process keeps up to [`IN_FLIGHT`] sends going: it claims due
 //! messages with a conditional update (so of several instances exactly one wins each),
 //! starts a send for each, and claims more as sends finish, so a slow API round trip is
-//! hidden by concurrency and no send waits for a slower one. Each outcome goes to the
+//! hidden by concurrency and no send waits for a slower one. A fresh scan's message
+//! usually skips the claim: the journal writes it claimed and hands it over
+//! ([`handoff`](super::handoff)); the claim loop takes retries, orphans, and what
+//! arrived while every send slot was taken. Each outcome goes to the
 //! [`journal`](super::journal), which commits outcomes as they come, many per
 //! transaction: a message is marked sent within milliseconds of WeChat's answer.
 //!
