@@ -74,6 +74,11 @@ enum Role {
     },
 }
 
+/// The allocator the `scanquote` binary uses, so the service measured here is the one
+/// deployed; the bare handler and the stand-in get it too.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const APP_ID: &str = "wxbench000000001";
 const SECRET: &str = "bench-secret";
 const TOKEN: &str = "benchtoken";
