@@ -129,6 +129,9 @@ impl WechatClient {
         secret: SecretString,
     ) -> Self {
         let http = reqwest::Client::builder()
+            // WeChat's API answers, it never redirects. Following one would carry the
+            // access token, which rides in the query, to wherever it pointed.
+            .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10))
             .build()

@@ -136,3 +136,28 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn a_redirecting_api_is_not_followed_and_the_token_stays_home(db: TestDb) {
+        let (base, recorded) = stand_in().await;
+        let app = spawn_against(db, &base).await;
+        let id = app.new_order().await;
+        recorded.lock().unwrap().script.push_back(json!({ "redirect": "/elsewhere" }));
+
+        let deliveries = scan_and_settle(&app, "oStandinUser0005", id).await;
+
+        let d = &deliveries[0];
+        assert_eq!(d.status, "failed", "an API that redirects is not WeChat's: not retried");
+        assert_eq!(d.errmsg.as_deref(), Some("unexpected answer: HTTP 307 Temporary Redirect"));
+        let (sends, redirected) = {
+            let r = recorded.lock().unwrap();
+            (r.sends.len(), r.redirected.clone())
+        };
+        assert_eq!(sends, 1);
+        assert!(
+            redirected.is_empty(),
+            "nothing, least of all the access token, went where it pointed: {redirected:?}"
+        );
+        app.stop().await;
+    }
+}

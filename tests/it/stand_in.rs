@@ -9,6 +9,8 @@ use axum::Json;
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::http::Uri;
+use axum::http::header::LOCATION;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -23,8 +25,11 @@ pub struct Recorded {
     pub current_token: String,
     /// Every send attempt's body.
     pub sends: Vec<Value>,
-    /// Answers for the next sends: JSON bodies, or `{"http_status": N}`; empty → ok.
+    /// Answers for the next sends: JSON bodies, `{"http_status": N}`, or
+    /// `{"redirect": "/path"}` (307 to that path of the stand-in); empty → ok.
     pub script: VecDeque<Value>,
+    /// Query strings of requests that arrived anywhere a redirect pointed.
+    pub redirected: Vec<String>,
     pub qrcodes: Vec<Value>,
 }
 
@@ -60,6 +65,11 @@ async fn send(
     }
     s.sends.push(body);
     match s.script.pop_front() {
+        Some(answer) if answer.get("redirect").is_some() => (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(LOCATION, answer["redirect"].as_str().unwrap().to_owned())],
+        )
+            .into_response(),
         Some(answer) => match answer.get("http_status").and_then(Value::as_u64) {
             Some(code) => StatusCode::from_u16(code as u16).unwrap().into_response(),
             None => Json(answer).into_response(),
@@ -90,11 +100,19 @@ pub async fn stand_in() -> (String, Shared) {
         .route("/cgi-bin/message/custom/send", post(send))
         .route("/cgi-bin/user/info", get(user_info))
         .route("/cgi-bin/qrcode/create", post(create_qrcode))
+        .route("/elsewhere", post(elsewhere).get(elsewhere))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (base, shared)
+}
+
+/// Where a scripted redirect points: records what reached it.
+async fn elsewhere(State(s): State<Shared>, uri: Uri) -> StatusCode {
+    let query = uri.query().unwrap_or_default().to_owned();
+    s.lock().unwrap().redirected.push(query);
+    StatusCode::OK
 }
 
 async fn create_qrcode(
