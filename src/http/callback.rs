@@ -154,11 +154,7 @@ async fn receive_push(
     pushed: VerifiedPush,
 ) -> Result<Response, AppError> {
     let reply = match &pushed.push {
-        Push::Scan(event) => {
-            let handled = scans::record_scan(&state, event).await?;
-            tracing::info!(?handled, openid = %event.openid, "scan handled");
-            handled.reply
-        }
+        Push::Scan(event) => scans::record_scan(&state, event).await?.reply,
         Push::Other {
             msg_type, event, ..
         } => {

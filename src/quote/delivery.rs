@@ -302,7 +302,7 @@ async fn claim(state: &AppState, limit: usize) -> Result<Claimed, AppError> {
     })
 }
 
-#[tracing::instrument(name = "send_message", skip_all, fields(delivery = d.id, order = d.order_id))]
+/// One attempt; what came of it is logged when it is recorded (`outcome_rows::report`).
 async fn send(state: &AppState, d: &delivery::Model) -> Result<(), Failure> {
     // A message taken over from a dead worker may be too late: WeChat would answer 45015.
     if now_ms() > d.deadline_at_ms {

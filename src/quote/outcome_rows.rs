@@ -157,7 +157,7 @@ pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
         match change {
             Change::Sent => {
                 Metrics::bump(&metrics.messages_sent);
-                tracing::info!(delivery = d.id, attempt, "message sent");
+                tracing::info!(delivery = d.id, order = d.order_id, attempt, "message sent");
             }
             Change::Retry {
                 errcode, errmsg, ..
@@ -165,6 +165,7 @@ pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
                 Metrics::bump(&metrics.messages_retried);
                 tracing::warn!(
                     delivery = d.id,
+                    order = d.order_id,
                     attempt,
                     errcode,
                     errmsg,
@@ -179,6 +180,7 @@ pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
                 metrics.failed(reason);
                 tracing::warn!(
                     delivery = d.id,
+                    order = d.order_id,
                     attempt,
                     errcode,
                     errmsg,

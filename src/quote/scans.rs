@@ -71,7 +71,7 @@ async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Ta
     Ok((registered.map(|c| c.id), target.unwrap_or(Target::Nothing)))
 }
 
-#[tracing::instrument(name = "record_scan", skip_all, fields(identity = %event.identity(), scene = %event.scene))]
+/// Logs one line per push (a span around it cost more than the line itself).
 pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled, AppError> {
     // Reads happen outside the write transaction: on SQLite a transaction that starts
     // with a write takes the write lock at once instead of failing to upgrade it.
@@ -90,6 +90,7 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         _ => None,
     };
     let now = now_ms();
+    let identity = event.identity();
     let row = scan::ActiveModel {
         openid: Set(event.openid.clone()),
         event: Set(if event.new_follower {
@@ -111,7 +112,7 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
     let written = state
         .journal
         .scan(NewScan {
-            identity: event.identity(),
+            identity: identity.clone(),
             row,
             message: match (order_id, passive) {
                 (None, _) => Message::None,
@@ -122,7 +123,7 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         .await?;
     if written == Written::Duplicate {
         Metrics::bump(&state.metrics.duplicate_pushes);
-        tracing::info!("duplicate push dropped");
+        tracing::info!(%identity, "duplicate push dropped");
         return Ok(Handled {
             duplicate: true,
             queued_order: None,
@@ -130,6 +131,7 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         });
     }
     Metrics::bump(&state.metrics.scans_received);
+    tracing::info!(%identity, order = order_id, qr_code = qr_code_id, "scan recorded");
     // The message itself is with the worker already, or it was woken for it (journal).
     if order_id.is_some() && passive {
         Metrics::bump(&state.metrics.messages_sent);

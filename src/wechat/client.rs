@@ -108,7 +108,11 @@ impl Timings {
     fn record(&self, path: &str, elapsed: Duration) {
         let ms = elapsed.as_secs_f64() * 1000.0;
         let mut map = self.by_path.lock().unwrap_or_else(|p| p.into_inner());
-        let h = map.entry(path.to_owned()).or_default();
+        // Looked up before inserting: a key is allocated once per path, not per call.
+        let h = match map.get_mut(path) {
+            Some(h) => h,
+            None => map.entry(path.to_owned()).or_default(),
+        };
         h.count += 1;
         h.sum_ms += ms;
         for (bucket, bound) in h.buckets.iter_mut().zip(LATENCY_BUCKETS_MS) {

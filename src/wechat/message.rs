@@ -6,7 +6,6 @@
 //! <https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Service_Center_messages.html>
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::client::{WechatClient, WechatError};
 
@@ -24,14 +23,30 @@ pub struct Article {
 #[derive(Deserialize)]
 struct Sent {}
 
+/// The request body, serialized straight from borrowed parts: this is sent once per
+/// scan, so no intermediate JSON tree.
+#[derive(Serialize)]
+struct NewsMessage<'a> {
+    touser: &'a str,
+    msgtype: &'static str,
+    news: News<'a>,
+}
+
+#[derive(Serialize)]
+struct News<'a> {
+    articles: [&'a Article; 1],
+}
+
 impl WechatClient {
-    #[tracing::instrument(name = "send_news", skip(self, article), err(Display))]
+    /// Errors are the caller's to log: the outbox records each with the message's id.
     pub async fn send_news(&self, openid: &str, article: &Article) -> Result<(), WechatError> {
-        let body = json!({
-            "touser": openid,
-            "msgtype": "news",
-            "news": { "articles": [article] },
-        });
+        let body = NewsMessage {
+            touser: openid,
+            msgtype: "news",
+            news: News {
+                articles: [article],
+            },
+        };
         self.post::<_, Sent>("/cgi-bin/message/custom/send", &body)
             .await
             .map(|_| ())
