@@ -16,6 +16,10 @@ pub struct Metrics {
     pub messages_failed: AtomicU64,
     /// Messages the journal gave the worker already claimed (see `quote::handoff`).
     pub messages_handed_over: AtomicU64,
+    /// Transactions the journal committed, and the entries (scans, claims, outcomes)
+    /// they carried: their ratio says how well group commit is working.
+    pub journal_commits: AtomicU64,
+    pub journal_entries: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
 }
@@ -79,6 +83,16 @@ impl Metrics {
                 "scanquote_messages_handed_over_total",
                 "Messages sent without a claim of their own, handed over as recorded",
                 self.messages_handed_over.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_journal_commits_total",
+                "Transactions the journal committed",
+                self.journal_commits.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_journal_entries_total",
+                "Scans, claims and send outcomes those transactions carried",
+                self.journal_entries.load(Ordering::Relaxed),
             ),
             (
                 "scanquote_token_fetches_total",

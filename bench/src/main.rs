@@ -313,6 +313,27 @@ async fn api_stats(http: &reqwest::Client, api: &Server) -> Value {
     }
 }
 
+/// Entries per journal transaction so far: how many scans, claims and send outcomes
+/// one commit (one fsync) carried on average.
+async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<f64> {
+    let text = http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let counter = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    Some(
+        counter("scanquote_journal_entries_total")?
+            / counter("scanquote_journal_commits_total")?.max(1.0),
+    )
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder()
@@ -347,11 +368,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let run = load::pushes(&service.base, cli.connections, cli.seconds, key, orders).await;
             let cpu = service.cpu_seconds() - cpu;
             let stats = api_stats(&http, &api).await;
+            let per_commit = entries_per_commit(&http, &service).await;
             rows.push(json!({
                 "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
                 "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+                "journal_entries_per_commit": per_commit,
                 "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
@@ -383,10 +406,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
                 let elapsed = started.elapsed().as_secs_f64();
                 let cpu = service.cpu_seconds() - cpu;
+                let per_commit = entries_per_commit(&http, &service).await;
                 rows.push(json!({
                     "case": format!("delivery {database} {mode} api+{latency}ms"), "messages": cli.messages, "pushed_ok": pushed,
                     "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
                     "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
+                    "journal_entries_per_commit": per_commit,
                     "peak_rss_mib": service.peak_rss_mib(),
                 }));
                 service.stop().await;

@@ -182,6 +182,11 @@ async fn run(
         };
         match written {
             Ok(results) => {
+                Metrics::bump(&metrics.journal_commits);
+                metrics.journal_entries.fetch_add(
+                    (scans.len() + outcomes.len() + claim_replies.len()) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 // Handed over (or the worker woken for them) before any push is
                 // answered, so that once the server has answered its last push the
                 // worker knows of every message it must send.

@@ -330,3 +330,36 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn concurrent_scans_and_their_outcomes_share_commits(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let mut users = Vec::new();
+        for i in 0..64 {
+            users.push(app.sandbox_user(&format!("同批{i}")).await);
+        }
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        // Through the sandbox's phone, which pushes to the callback as WeChat would.
+        join_all(users.iter().map(|openid| app.sandbox_scan(openid, &ticket))).await;
+        let deliveries = app.wait_for_deliveries_to_settle().await;
+        assert_eq!(deliveries.len(), 64);
+        let odd: Vec<_> = deliveries.iter().filter(|d| d.status != "sent" || d.attempts != 1).collect();
+        assert!(odd.is_empty(), "{odd:?}");
+
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let counter = |name: &str| -> u64 {
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+        };
+        // Every scan and every outcome went through the journal (all handed over, so no
+        // claims of the worker's own)…
+        assert_eq!(counter("scanquote_journal_entries_total"), 128);
+        // …and at least some of them shared a transaction.
+        let commits = counter("scanquote_journal_commits_total");
+        assert!((1..128).contains(&commits), "{commits} commits for 128 entries");
+        app.stop().await;
+    }
+}
