@@ -81,7 +81,7 @@ pub struct Shared {
     pub codes: quote::registry::RegistryCache,
     pub profiles: quote::profiles::ProfileCache,
     /// Orders never change once made: the scan and send paths read them from here.
-    pub orders: moka::future::Cache<i64, Arc<entity::order::Model>>,
+    pub orders: quote::orders::OrderCache,
     /// The template in force, for a second at most (this instance drops it on a save).
     pub template: moka::future::Cache<(), Arc<quote::template::Compiled>>,
     pub delivery_mode: quote::mode::ModeCache,
@@ -180,7 +180,7 @@ impl App {
             tickets: quote::tickets::new_cache(),
             profiles: quote::profiles::new_cache(),
             codes: quote::registry::new_cache(),
-            orders: moka::future::Cache::new(100_000),
+            orders: quote::orders::new_cache(),
             template: moka::future::Cache::builder()
                 .time_to_live(std::time::Duration::from_secs(1))
                 .build(),

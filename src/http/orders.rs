@@ -12,7 +12,9 @@ use utoipa_axum::routes;
 
 use super::limit::Throttle;
 use super::openapi::ErrorBody;
-use crate::quote::orders::{NewOrder, OrderView, create_order, find_order, parse_order_id};
+use crate::quote::orders::{
+    NewOrder, OrderView, cached_order, create_order, find_order, parse_order_id,
+};
 use crate::quote::scans::{OrderStatus, order_status};
 use crate::quote::tickets::ticket_for_order;
 use crate::{AppError, AppState};
@@ -48,7 +50,7 @@ async fn create(
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrderView>), AppError> {
     let new = NewOrder::from_json(&body)?;
-    let order = create_order(&state.db, new).await?;
+    let order = create_order(&state, new).await?;
     Ok((StatusCode::CREATED, Json(OrderView::of(&order))))
 }
 
@@ -85,7 +87,8 @@ async fn qrcode(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<QrCodeView>, AppError> {
-    let order = find_order(&state.db, parse_order_id(&id)?).await?;
+    // Through the cache: the scan that follows finds the order without reading it.
+    let order = cached_order(&state, parse_order_id(&id)?).await?;
     let live = ticket_for_order(&state, order.id).await?;
     let base = state.base_url.as_str();
     Ok(Json(QrCodeView {

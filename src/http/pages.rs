@@ -116,7 +116,7 @@ async fn create_from_form(
     );
     match new {
         Ok(new) => {
-            let order = create_order(&state.db, new).await?;
+            let order = create_order(&state, new).await?;
             Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response())
         }
         Err(AppError::BadRequest { field, reason }) => {

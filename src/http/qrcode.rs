@@ -12,7 +12,7 @@ use qrcode::{Color, EcLevel, QrCode};
 use sha1::{Digest, Sha1};
 
 use super::limit::Throttle;
-use crate::quote::orders::{find_order, parse_order_id};
+use crate::quote::orders::{cached_order, parse_order_id};
 use crate::quote::tickets::{MIN_REMAINING_MS, ticket_for_order};
 use crate::{AppError, AppState, now_ms};
 
@@ -59,7 +59,9 @@ async fn image(
     content_type: &'static str,
     draw: impl FnOnce(&QrCode) -> anyhow::Result<Vec<u8>>,
 ) -> Result<Response, AppError> {
-    let order = find_order(&state.db, parse_order_id(&id)?).await?;
+    // The shopper's page loads this; through the cache, the scan that follows finds
+    // the order without reading it again.
+    let order = cached_order(&state, parse_order_id(&id)?).await?;
     let live = ticket_for_order(&state, order.id).await?;
     let etag = format!(
         "\"{}\"",

@@ -1,13 +1,17 @@
 //! Orders: the quote a visitor wants to keep.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{TimeZone, Utc};
 use entity::order;
+use moka::future::Cache;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, TransactionTrait};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::money::{self, format_fixed, format_plain, parse_hundredths};
-use crate::{AppError, now_ms};
+use crate::{AppError, AppState, now_ms};
 
 /// A validated order, not yet stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,11 +95,10 @@ fn amount(field: &'static str, value: Option<FieldText>) -> Result<i64, AppError
 
 /// Stores an order. Its id becomes the temporary QR scene id, which WeChat limits to
 /// 32 bits: an id past that is refused and rolled back rather than stored unusable.
-pub async fn create_order(
-    db: &DatabaseConnection,
-    new: NewOrder,
-) -> Result<order::Model, AppError> {
-    let txn = db.begin().await?;
+/// The stored order goes into this process's cache: its code is asked for and scanned
+/// within the next minutes, and each would otherwise read it back.
+pub async fn create_order(state: &AppState, new: NewOrder) -> Result<order::Model, AppError> {
+    let txn = state.db.begin().await?;
     let stored = order::ActiveModel {
         total_cents: Set(new.total_cents),
         saved_cents: Set(new.saved_cents),
@@ -113,6 +116,10 @@ pub async fn create_order(
         )));
     }
     txn.commit().await?;
+    state
+        .orders
+        .insert(stored.id, Arc::new(stored.clone()))
+        .await;
     Ok(stored)
 }
 
@@ -123,15 +130,25 @@ pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<order::Model
         .ok_or(AppError::NotFound)
 }
 
-/// [`find_order`] through the process's order cache (orders are immutable).
-pub async fn cached_order(
-    state: &crate::AppState,
-    id: i64,
-) -> Result<std::sync::Arc<order::Model>, AppError> {
+/// Orders as this process has seen them lately. Orders are immutable, so nothing is
+/// ever stale; an order unused for an hour (its code lives 30 minutes, its message a
+/// minute after the scan) makes room, so the cache holds the campaign under way and
+/// not every order since the start.
+pub type OrderCache = Cache<i64, Arc<order::Model>>;
+
+pub fn new_cache() -> OrderCache {
+    Cache::builder()
+        .max_capacity(100_000)
+        .time_to_idle(Duration::from_secs(3600))
+        .build()
+}
+
+/// [`find_order`] through the process's order cache.
+pub async fn cached_order(state: &AppState, id: i64) -> Result<Arc<order::Model>, AppError> {
     if let Some(order) = state.orders.get(&id).await {
         return Ok(order);
     }
-    let order = std::sync::Arc::new(find_order(&state.db, id).await?);
+    let order = Arc::new(find_order(&state.db, id).await?);
     state.orders.insert(id, order.clone()).await;
     Ok(order)
 }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::db_test;
-use crate::support::TestApp;
+use crate::support::{TestApp, TestDb};
 
 /// Opens the card's link the way the shopper's phone would.
 async fn open(app: &TestApp, url: &str) -> (u16, String) {
@@ -105,6 +105,26 @@ db_test! {
             assert_eq!(status, 404, "{tampered}");
             assert!(!page.contains("12800"), "a 404 shows no order");
         }
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_fresh_orders_scan_does_not_read_the_order_again(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("缓存").await;
+        // Behind the service's back, the order's row goes: what the scan and the send
+        // know of the order now comes only from what creating it left in the cache.
+        use sea_orm::EntityTrait;
+        entity::order::Entity::delete_by_id(id).exec(&app.state.db).await.unwrap();
+        assert_eq!(app.get(&format!("/api/orders/{id}")).await.status(), 404, "the row is gone");
+
+        app.sandbox_scan(&openid, &ticket).await;
+
+        let inbox = app.wait_for_inbox(&openid, 1).await;
+        assert_eq!(inbox[0]["title"], "您的报价已保存：110㎡ 仅需 12800 元");
         app.stop().await;
     }
 }
