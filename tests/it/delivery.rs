@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::db_test;
-use crate::support::{TestApp, TestDb};
+use crate::support::TestApp;
 
 /// Opens the card's link the way the shopper's phone would.
 async fn open(app: &TestApp, url: &str) -> (u16, String) {
