@@ -83,7 +83,8 @@ pub struct Shared {
     /// Orders never change once made: the scan and send paths read them from here.
     pub orders: quote::orders::OrderCache,
     /// The template in force, for a second at most (this instance drops it on a save).
-    pub template: moka::future::Cache<(), Arc<quote::template::Compiled>>,
+    /// The template in force (none stored yet: `None`), for a second.
+    pub template: moka::future::Cache<(), Option<Arc<quote::template::Compiled>>>,
     pub delivery_mode: quote::mode::ModeCache,
     pub pages: http::pages::Pages,
     pub metrics: Arc<metrics::Metrics>,

@@ -30,19 +30,19 @@ pub fn new_cache() -> ModeCache {
         .build()
 }
 
+/// The mode in force. When the cached one runs out, one caller reads it and the others
+/// wait for that read instead of each making its own.
 pub async fn current(db: &DatabaseConnection, cache: &ModeCache) -> Result<DeliveryMode, DbErr> {
-    if let Some(mode) = cache.get(&()).await {
-        return Ok(mode);
-    }
-    let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
-        .one(db)
-        .await?;
-    let mode = match stored.as_ref().map(|s| s.value.as_str()) {
-        Some("passive_reply") => DeliveryMode::PassiveReply,
-        _ => DeliveryMode::CustomerService,
+    let read = async {
+        let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
+            .one(db)
+            .await?;
+        Ok::<_, DbErr>(match stored.as_ref().map(|s| s.value.as_str()) {
+            Some("passive_reply") => DeliveryMode::PassiveReply,
+            _ => DeliveryMode::CustomerService,
+        })
     };
-    cache.insert((), mode).await;
-    Ok(mode)
+    cache.try_get_with((), read).await.map_err(|e| (*e).clone())
 }
 
 pub async fn set(

@@ -107,20 +107,27 @@ fn explain(part: &str, e: &minijinja::Error) -> String {
 
 /// The template in force, compiled, through the short template cache. A stored
 /// version that does not compile (it was checked when saved) is an error naming why.
+/// When the cached one runs out, one caller reads and compiles the template and the
+/// others wait for it, rather than every send under way doing it at once.
 pub async fn active_cached(
     state: &crate::AppState,
 ) -> Result<Option<std::sync::Arc<Compiled>>, AppError> {
-    if let Some(t) = state.template.get(&()).await {
-        return Ok(Some(t));
-    }
-    let Some(t) = active(&state.db).await? else {
-        return Ok(None);
+    let load = async {
+        let Some(t) = active(&state.db).await? else {
+            return Ok(None);
+        };
+        let compiled = Compiled::new(&t)
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
+        Ok::<_, AppError>(Some(std::sync::Arc::new(compiled)))
     };
-    let compiled = Compiled::new(&t)
-        .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
-    let compiled = std::sync::Arc::new(compiled);
-    state.template.insert((), compiled.clone()).await;
-    Ok(Some(compiled))
+    state
+        .template
+        .try_get_with((), load)
+        .await
+        .map_err(|e| match &*e {
+            AppError::Db(db) => AppError::Db(db.clone()),
+            other => AppError::Internal(anyhow::anyhow!("{other}")),
+        })
 }
 
 /// What a template can use: the order's figures (plain, for people), the shopper's
