@@ -165,8 +165,11 @@ impl Server {
                 None => anyhow::bail!("{args:?} stopped before listening"),
             }
         };
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        // Keep draining stdout so the child never blocks on a full pipe: in blocks, not
+        // lines, since the service logs a line per scan and per message, and a slow
+        // reader here would make its log writer, and then its callers, wait.
+        let mut rest = lines.into_inner();
+        tokio::spawn(async move { tokio::io::copy(&mut rest, &mut tokio::io::sink()).await });
         Ok(Server { child, base, pid })
     }
 
