@@ -149,9 +149,35 @@ pub fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
     })
 }
 
+/// `items` for an `IN (…)` list, lengthened to a power of two by repeating the last
+/// one (which changes nothing a set membership test decides). A statement whose list
+/// length follows the batch size comes in as many shapes as there are sizes, each
+/// prepared anew once it has fallen out of the connection's statement cache; padded,
+/// it comes in at most ten shapes, which stay prepared.
+pub fn padded<T: Clone>(items: &[T]) -> Vec<T> {
+    let mut list = items.to_vec();
+    if let Some(last) = items.last() {
+        list.resize(items.len().next_power_of_two(), last.clone());
+    }
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn padded_lists_are_powers_of_two_with_the_same_members() {
+        assert_eq!(padded::<u8>(&[]), Vec::<u8>::new());
+        assert_eq!(padded(&[7]), [7]);
+        assert_eq!(padded(&[1, 2, 3]), [1, 2, 3, 3]);
+        assert_eq!(padded(&[1, 2, 3, 4]), [1, 2, 3, 4]);
+        let long: Vec<u32> = (0..300).collect();
+        let p = padded(&long);
+        assert_eq!(p.len(), 512);
+        assert_eq!(&p[..300], &long[..]);
+        assert!(p[300..].iter().all(|&x| x == 299));
+    }
 
     #[test]
     fn chunks_are_powers_of_two_largest_first_and_cover_everything() {

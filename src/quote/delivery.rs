@@ -228,7 +228,7 @@ impl NewClaim {
                 delivery::Column::ClaimToken,
                 Expr::value(self.token.clone()),
             )
-            .filter(delivery::Column::Id.is_in(self.ids.iter().copied()))
+            .filter(delivery::Column::Id.is_in(crate::db::padded(&self.ids)))
             .filter(due(now))
             .exec(txn)
             .await

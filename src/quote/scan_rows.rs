@@ -183,7 +183,7 @@ fn messages_for(
         .expr(received())
         .expr(received())
         .from(scan::Entity)
-        .and_where(S::EventIdentity.is_in(identities.iter().copied()))
+        .and_where(S::EventIdentity.is_in(db::padded(identities)))
         .to_owned();
     Query::insert()
         .into_table(delivery::Entity)
