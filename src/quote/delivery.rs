@@ -144,11 +144,7 @@ async fn next_handoff(handoffs: &mut Option<mpsc::UnboundedReceiver<HandOff>>) -
 
 /// Sends the messages the journal committed claimed for this worker.
 async fn take_over(state: &AppState, sends: &mut JoinSet<()>, mut handoff: HandOff) {
-    let claimed = match delivery::Entity::find()
-        .filter(delivery::Column::ClaimToken.eq(handoff.token.as_str()))
-        .all(&state.db)
-        .await
-    {
+    let claimed = match claimed_by(state, &handoff.token).await {
         Ok(claimed) => claimed,
         Err(e) => {
             // Still claimed and leased: taken over, here or elsewhere, once it runs out.
@@ -165,6 +161,14 @@ async fn take_over(state: &AppState, sends: &mut JoinSet<()>, mut handoff: HandO
             None => tracing::error!(delivery = d.id, "more handed-over messages than slots"),
         }
     }
+}
+
+/// The messages claimed under `token`.
+async fn claimed_by(state: &AppState, token: &str) -> Result<Vec<delivery::Model>, DbErr> {
+    delivery::Entity::find()
+        .filter(delivery::Column::ClaimToken.eq(token))
+        .all(&state.db)
+        .await
 }
 
 fn start_send(
@@ -291,10 +295,7 @@ async fn claim(state: &AppState, limit: usize) -> Result<Claimed, AppError> {
         })
         .await?;
     // The token is new, so the rows that carry it are exactly those won.
-    let claimed = delivery::Entity::find()
-        .filter(delivery::Column::ClaimToken.eq(token))
-        .all(&state.db)
-        .await?;
+    let claimed = claimed_by(state, &token).await?;
     Ok(if claimed.is_empty() {
         Claimed::Contended
     } else {

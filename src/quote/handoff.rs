@@ -10,9 +10,7 @@
 //! claimed message and leaves it alone, and if this process dies before sending, the
 //! lease runs out and the message is taken over like any other claim.
 
-use std::sync::Arc;
-
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 

@@ -59,28 +59,31 @@ impl Journal {
 
     /// Records the scan; returns once it is committed.
     pub async fn scan(&self, scan: NewScan) -> Result<Written, AppError> {
-        let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Entry::Scan(scan, reply))
+        self.write_and_wait(|reply| Entry::Scan(scan, reply), "a scan")
             .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal stopped")))?;
-        answer
-            .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal dropped a scan")))?
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("writing scans: {e}")))
     }
 
     /// Writes a claim of the outbox worker; returns once it is committed.
     pub async fn claim(&self, claim: NewClaim) -> Result<(), AppError> {
+        self.write_and_wait(|reply| Entry::Claim(claim, reply), "a claim")
+            .await
+    }
+
+    /// Queues the entry `make` builds around its reply and waits for the commit.
+    async fn write_and_wait<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Entry,
+        what: &str,
+    ) -> Result<T, AppError> {
         let (reply, answer) = oneshot::channel();
         self.tx
-            .send(Entry::Claim(claim, reply))
+            .send(make(reply))
             .await
             .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal stopped")))?;
         answer
             .await
-            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal dropped a claim")))?
-            .map_err(|e| AppError::Internal(anyhow::anyhow!("writing a claim: {e}")))
+            .map_err(|_| AppError::Internal(anyhow::anyhow!("the journal dropped {what}")))?
+            .map_err(|e| AppError::Internal(anyhow::anyhow!("writing {what}: {e}")))
     }
 
     /// Records a send's outcome; returns once it is committed, or once writing it has
@@ -171,12 +174,7 @@ async fn run(
             Ok(done) => done,
             Err(panic) => {
                 tracing::error!(error = %panic, "writing a batch panicked");
-                for reply in scan_replies {
-                    let _ = reply.send(Err("the write panicked".to_owned()));
-                }
-                for reply in claim_replies {
-                    let _ = reply.send(Err("the write panicked".to_owned()));
-                }
+                refuse(scan_replies, claim_replies, "the write panicked");
                 continue;
             }
         };
@@ -215,17 +213,27 @@ async fn run(
                     outcomes = outcomes.len(),
                     "a batch could not be written"
                 );
-                for reply in scan_replies {
-                    let _ = reply.send(Err(e.to_string()));
-                }
-                for reply in claim_replies {
-                    let _ = reply.send(Err(e.to_string()));
-                }
+                refuse(scan_replies, claim_replies, &e.to_string());
             }
         }
         for reply in outcome_replies {
             let _ = reply.send(());
         }
+    }
+}
+
+/// Tells the callers of a batch that was not written why. (Outcomes need no answer
+/// but their turn: their messages stay claimed and are taken over.)
+fn refuse(
+    scans: Vec<oneshot::Sender<Result<Written, String>>>,
+    claims: Vec<oneshot::Sender<Result<(), String>>>,
+    why: &str,
+) {
+    for reply in scans {
+        let _ = reply.send(Err(why.to_owned()));
+    }
+    for reply in claims {
+        let _ = reply.send(Err(why.to_owned()));
     }
 }
 
