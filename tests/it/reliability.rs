@@ -363,3 +363,36 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn scans_beyond_the_workers_send_slots_wait_pending_and_are_claimed(db: TestDb) {
+        use scanquote::quote::handoff::IN_FLIGHT;
+        let app = TestApp::spawn(db).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let n = IN_FLIGHT + 40;
+        let mut users = Vec::new();
+        for i in 0..n {
+            users.push(app.sandbox_user(&format!("排队{i}")).await);
+        }
+        // The first IN_FLIGHT sends hold their slots for 4 s, so the scans after them
+        // find the worker full: their messages are written pending, not handed over.
+        app.sandbox_fault(json!({"api": "custom_send", "delay_ms": 4000, "count": IN_FLIGHT})).await;
+
+        join_all(users.iter().map(|openid| app.sandbox_scan(openid, &ticket))).await;
+
+        let deliveries = app.wait_for_deliveries_to_settle().await;
+        assert_eq!(deliveries.len(), n);
+        let odd: Vec<_> = deliveries.iter().filter(|d| d.status != "sent" || d.attempts != 1).collect();
+        assert!(odd.is_empty(), "{odd:?}");
+        assert_eq!(app.sandbox_stats().await["custom_send_calls"], n as u64, "each sent once");
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        let handed: usize = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("scanquote_messages_handed_over_total ")?.parse().ok())
+            .unwrap();
+        assert!(handed <= IN_FLIGHT, "{handed} handed over with {IN_FLIGHT} slots");
+        assert!(handed > 0, "the first scans were handed over");
+        app.stop().await;
+    }
+}
