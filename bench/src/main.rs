@@ -66,6 +66,12 @@ enum Role {
     /// (internal) serve a bare axum handler answering `success`.
     #[command(hide = true)]
     ServeBare,
+    /// (internal) serve a handler answering `success` that sends one message per push.
+    #[command(hide = true)]
+    ServeForwarder {
+        #[arg(long)]
+        api: String,
+    },
     /// (internal) serve the WeChat API stand-in.
     #[command(hide = true)]
     ServeApi {
@@ -92,6 +98,7 @@ fn main() -> anyhow::Result<()> {
     match cli.role {
         Some(Role::ServeScanquote) => rt.block_on(serve_scanquote()),
         Some(Role::ServeBare) => rt.block_on(standin::serve_bare()),
+        Some(Role::ServeForwarder { api }) => rt.block_on(standin::serve_forwarder(api)),
         Some(Role::ServeApi { latency_ms }) => rt.block_on(standin::serve_api(latency_ms)),
         None => rt.block_on(run(cli)),
     }
@@ -351,6 +358,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     rows.push(json!({"case": "bare axum", "pushes_per_s": ceiling.per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms,
         "max_ms": ceiling.max_ms, "errors": ceiling.errors, "peak_rss_mib": bare.peak_rss_mib()}));
     bare.stop().await;
+
+    // The floor under any implementation: a push answered at once, and one message sent
+    // for it to the API stand-in, and nothing else.
+    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
+    let cpu = floor.cpu_seconds();
+    let run = load::pushes(&floor.base, cli.connections, cli.seconds, None, 10_000).await;
+    let cpu = floor.cpu_seconds() - cpu;
+    let sent = api_stats(&http, &api).await["custom_send_calls"].clone();
+    rows.push(json!({"case": "bare axum + one send per push", "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
+        "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
+        "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
+        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "peak_rss_mib": floor.peak_rss_mib()}));
+    floor.stop().await;
+    api.stop().await;
 
     for database in &cli.databases {
         for mode in &cli.modes {

@@ -23,6 +23,32 @@ pub async fn serve_bare() -> anyhow::Result<()> {
     listen(Router::new().route("/wechat", post(|| async { "success" }))).await
 }
 
+/// The floor under any implementation of the flow: answers every push with `success`
+/// and sends one message to the API at `api` for it, as scanquote's outbox does, with
+/// nothing else (no signature, no parsing, no database). Its throughput is the most a
+/// service that sends a message per push can reach on these cores, whatever it stores.
+pub async fn serve_forwarder(api: String) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let url = format!("{api}/cgi-bin/message/custom/send?access_token=bench-access-token");
+    let forward = move || {
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            tokio::spawn(async move {
+                let body = json!({"touser": "oBench", "msgtype": "news", "news": {"articles": [
+                    {"title": "t", "description": "d", "url": "http://127.0.0.1/quote", "picurl": ""}]}});
+                if let Ok(r) = http.post(&url).json(&body).send().await {
+                    let _ = r.bytes().await;
+                }
+            });
+            "success"
+        }
+    };
+    listen(Router::new().route("/wechat", post(forward))).await
+}
+
 #[derive(Default)]
 struct Counts {
     token: AtomicU64,
