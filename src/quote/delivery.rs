@@ -178,11 +178,13 @@ fn start_send(
     slot: OwnedSemaphorePermit,
 ) {
     let state = state.clone();
-    sends.spawn(async move {
+    // Boxed: tokio copies a task's whole future when it spawns and when it finishes it,
+    // and a send's is a few kilobytes (an HTTP request, cache lookups).
+    sends.spawn(Box::pin(async move {
         let outcome = send(&state, &d).await;
         state.journal.outcome((d, outcome)).await;
         drop(slot);
-    });
+    }));
 }
 
 /// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled

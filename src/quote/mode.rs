@@ -33,6 +33,9 @@ pub fn new_cache() -> ModeCache {
 /// The mode in force. When the cached one runs out, one caller reads it and the others
 /// wait for that read instead of each making its own.
 pub async fn current(db: &DatabaseConnection, cache: &ModeCache) -> Result<DeliveryMode, DbErr> {
+    if let Some(mode) = cache.get(&()).await {
+        return Ok(mode);
+    }
     let read = async {
         let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
             .one(db)
@@ -42,7 +45,10 @@ pub async fn current(db: &DatabaseConnection, cache: &ModeCache) -> Result<Deliv
             _ => DeliveryMode::CustomerService,
         })
     };
-    cache.try_get_with((), read).await.map_err(|e| (*e).clone())
+    // Boxed, so the read's large future is not part of every push's (see `crate::db`).
+    Box::pin(cache.try_get_with((), read))
+        .await
+        .map_err(|e| (*e).clone())
 }
 
 pub async fn set(

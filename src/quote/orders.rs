@@ -148,7 +148,8 @@ pub async fn cached_order(state: &AppState, id: i64) -> Result<Arc<order::Model>
     if let Some(order) = state.orders.get(&id).await {
         return Ok(order);
     }
-    let order = Arc::new(find_order(&state.db, id).await?);
+    // Boxed, so the query's large future is not part of every scan's and send's.
+    let order = Arc::new(Box::pin(find_order(&state.db, id)).await?);
     state.orders.insert(id, order.clone()).await;
     Ok(order)
 }

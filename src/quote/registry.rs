@@ -38,10 +38,13 @@ pub async fn find(
     if let Some(found) = cache.get(ticket).await {
         return Ok(Some(found));
     }
-    let found = qr_code::Entity::find()
-        .filter(qr_code::Column::Ticket.eq(ticket))
-        .one(db)
-        .await?
+    // Boxed, so the query's large future is not part of every push's (see `crate::db`).
+    let found = Box::pin(
+        qr_code::Entity::find()
+            .filter(qr_code::Column::Ticket.eq(ticket))
+            .one(db),
+    )
+    .await?
         .map(|c| {
             Arc::new(Registered {
                 id: c.id,

@@ -54,7 +54,9 @@ async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Ta
         }
     };
     let reply = |scene: String| async move {
-        Ok::<_, AppError>(replies::reply_text(db, &scene).await?.map(Target::Reply))
+        // Boxed, so the query's large future is not part of every push's (see `crate::db`).
+        let text = Box::pin(replies::reply_text(db, &scene)).await?;
+        Ok::<_, AppError>(text.map(Target::Reply))
     };
     let target = match &registered {
         Some(code) if code.kind == KIND_ORDER => match code.target.parse::<i64>() {

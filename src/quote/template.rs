@@ -112,6 +112,9 @@ fn explain(part: &str, e: &minijinja::Error) -> String {
 pub async fn active_cached(
     state: &crate::AppState,
 ) -> Result<Option<std::sync::Arc<Compiled>>, AppError> {
+    if let Some(compiled) = state.template.get(&()).await {
+        return Ok(compiled);
+    }
     let load = async {
         let Some(t) = active(&state.db).await? else {
             return Ok(None);
@@ -120,9 +123,8 @@ pub async fn active_cached(
             .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
         Ok::<_, AppError>(Some(std::sync::Arc::new(compiled)))
     };
-    state
-        .template
-        .try_get_with((), load)
+    // Boxed, so the load's large future is not part of every send's (see `crate::db`).
+    Box::pin(state.template.try_get_with((), load))
         .await
         .map_err(|e| match &*e {
             AppError::Db(db) => AppError::Db(db.clone()),

@@ -105,8 +105,12 @@ impl AccessTokens {
 
     /// A token with at least a few minutes to live.
     pub async fn current(&self) -> Result<Arc<Token>, WechatError> {
-        self.cache
-            .try_get_with((), self.load_or_fetch())
+        if let Some(token) = self.cache.get(&()).await {
+            return Ok(token);
+        }
+        // Boxed: the load (database, lease, HTTP) is a large future, and held inline it
+        // would be copied with every send's task however rarely it runs.
+        Box::pin(self.cache.try_get_with((), self.load_or_fetch()))
             .await
             .map_err(|e| (*e).clone())
     }
