@@ -23,7 +23,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(sqlite_options);
+        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_pool_opts(stable_query_plans);
     let db = Database::connect(options)
         .await
         .with_context(|| "DATABASE_URL: cannot connect to the database")?;
@@ -55,7 +56,8 @@ pub async fn connect_writer(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(sqlite_options);
+        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_pool_opts(stable_query_plans);
     Database::connect(options)
         .await
         .with_context(|| "DATABASE_URL: cannot connect to the database")
@@ -68,6 +70,42 @@ fn sqlite_options(
     options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
 ) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
     options.pragma("temp_store", "memory")
+}
+
+/// Every SQLite connection: query plans that do not depend on the values bound.
+///
+/// Otherwise SQLite (built with STAT4, as sqlx builds it) marks a statement whose
+/// plan could use a bound value, which includes every `LIMIT ?` and so every `.one()`,
+/// and compiles it again each time it is run with its values bound anew: sqlx keeps
+/// statements prepared, and SQLite threw the work away on every execution. With the
+/// query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) the plan made once
+/// is kept; nothing here runs `ANALYZE`, so there were no statistics to gain from.
+fn stable_query_plans(
+    options: sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite>,
+) -> sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite> {
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            let mut handle = conn.lock_handle().await?;
+            let db = handle.as_raw_handle().as_ptr();
+            let mut now_on: std::ffi::c_int = 0;
+            // SAFETY: `db` is this connection's open handle, held locked for the call;
+            // the option takes an int and a pointer to an int, as passed.
+            let rc = unsafe {
+                libsqlite3_sys::sqlite3_db_config(
+                    db,
+                    libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                    1 as std::ffi::c_int,
+                    &mut now_on as *mut std::ffi::c_int,
+                )
+            };
+            if rc != libsqlite3_sys::SQLITE_OK || now_on != 1 {
+                return Err(sea_orm::sqlx::Error::Configuration(
+                    format!("SQLite refused the query planner stability guarantee ({rc})").into(),
+                ));
+            }
+            Ok(())
+        })
+    })
 }
 
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
@@ -171,6 +209,42 @@ pub fn padded<T: Clone>(items: &[T]) -> Vec<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The query planner stability guarantee as the connection has it (-1 only asks).
+    async fn keeps_plans(conn: &mut sea_orm::sqlx::SqliteConnection) -> bool {
+        let mut handle = conn.lock_handle().await.expect("the connection's handle");
+        let mut on: std::ffi::c_int = -1;
+        // SAFETY: an open handle, held locked; -1 reads the option without changing it.
+        let rc = unsafe {
+            libsqlite3_sys::sqlite3_db_config(
+                handle.as_raw_handle().as_ptr(),
+                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+                -1 as std::ffi::c_int,
+                &mut on as *mut std::ffi::c_int,
+            )
+        };
+        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
+        on == 1
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_keeps_its_query_plans_whatever_is_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let shared = connect(&url).await.unwrap();
+        let writer = connect_writer(&url, &shared).await.unwrap();
+        // All of the shared pool's connections at once, so each is a distinct one.
+        let pool = shared.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            assert!(keeps_plans(conn).await, "a shared connection");
+        }
+        let mut conn = writer.get_sqlite_connection_pool().acquire().await.unwrap();
+        assert!(keeps_plans(&mut conn).await, "the writer");
+    }
 
     #[test]
     fn padded_lists_are_powers_of_two_with_the_same_members() {
