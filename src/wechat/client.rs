@@ -174,7 +174,7 @@ impl WechatClient {
         map.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 
-    pub(crate) fn endpoint(&self, path: &str) -> String {
+    pub(crate) fn endpoint(&self, path: &str) -> Url {
         endpoint(&self.inner.api_base, path)
     }
 
@@ -203,7 +203,7 @@ impl WechatClient {
         self.timed(path, |token| {
             self.inner
                 .http
-                .get(&url)
+                .get(url.clone())
                 .query(&[("access_token", token)])
                 .query(query)
         })
@@ -219,7 +219,7 @@ impl WechatClient {
         self.timed(path, |token| {
             self.inner
                 .http
-                .post(&url)
+                .post(url.clone())
                 .query(&[("access_token", token)])
                 .json(body)
         })
@@ -261,8 +261,15 @@ impl WechatClient {
     }
 }
 
-pub(crate) fn endpoint(base: &Url, path: &str) -> String {
-    format!("{}{}", base.as_str().trim_end_matches('/'), path)
+/// `path` under the API base (which may have a path of its own, as a stand-in's does).
+/// Made from the parsed base, not parsed from text: it runs for every message, and
+/// parsing a whole URL, host checks included, cost more than building the request.
+pub(crate) fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    url.set_path(&format!("{}{path}", base.path().trim_end_matches('/')));
+    url
 }
 
 #[derive(serde::Deserialize)]
@@ -310,5 +317,24 @@ pub(crate) async fn decode<R: DeserializeOwned>(
             errcode: code,
             errmsg: errmsg(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_paths_under_the_api_base() {
+        for (base, expected) in [
+            ("https://api.weixin.qq.com", "https://api.weixin.qq.com/cgi-bin/token"),
+            ("https://api.weixin.qq.com/", "https://api.weixin.qq.com/cgi-bin/token"),
+            ("http://127.0.0.1:9/sandbox", "http://127.0.0.1:9/sandbox/cgi-bin/token"),
+            ("http://127.0.0.1:9/sandbox/", "http://127.0.0.1:9/sandbox/cgi-bin/token"),
+            ("http://127.0.0.1:9/s/?x=1#f", "http://127.0.0.1:9/s/cgi-bin/token"),
+        ] {
+            let url = endpoint(&Url::parse(base).unwrap(), "/cgi-bin/token");
+            assert_eq!(url.as_str(), expected, "{base}");
+        }
     }
 }
