@@ -45,13 +45,13 @@ pub async fn find(
             .one(db),
     )
     .await?
-        .map(|c| {
-            Arc::new(Registered {
-                id: c.id,
-                kind: c.kind,
-                target: c.target,
-            })
-        });
+    .map(|c| {
+        Arc::new(Registered {
+            id: c.id,
+            kind: c.kind,
+            target: c.target,
+        })
+    });
     if let Some(found) = &found {
         cache.insert(ticket.to_owned(), found.clone()).await;
     }

@@ -327,11 +327,26 @@ mod tests {
     #[test]
     fn endpoints_are_paths_under_the_api_base() {
         for (base, expected) in [
-            ("https://api.weixin.qq.com", "https://api.weixin.qq.com/cgi-bin/token"),
-            ("https://api.weixin.qq.com/", "https://api.weixin.qq.com/cgi-bin/token"),
-            ("http://127.0.0.1:9/sandbox", "http://127.0.0.1:9/sandbox/cgi-bin/token"),
-            ("http://127.0.0.1:9/sandbox/", "http://127.0.0.1:9/sandbox/cgi-bin/token"),
-            ("http://127.0.0.1:9/s/?x=1#f", "http://127.0.0.1:9/s/cgi-bin/token"),
+            (
+                "https://api.weixin.qq.com",
+                "https://api.weixin.qq.com/cgi-bin/token",
+            ),
+            (
+                "https://api.weixin.qq.com/",
+                "https://api.weixin.qq.com/cgi-bin/token",
+            ),
+            (
+                "http://127.0.0.1:9/sandbox",
+                "http://127.0.0.1:9/sandbox/cgi-bin/token",
+            ),
+            (
+                "http://127.0.0.1:9/sandbox/",
+                "http://127.0.0.1:9/sandbox/cgi-bin/token",
+            ),
+            (
+                "http://127.0.0.1:9/s/?x=1#f",
+                "http://127.0.0.1:9/s/cgi-bin/token",
+            ),
         ] {
             let url = endpoint(&Url::parse(base).unwrap(), "/cgi-bin/token");
             assert_eq!(url.as_str(), expected, "{base}");

@@ -1,13 +1,11 @@
 //! Pushed XML → typed events.
 //!
 //! WeChat pushes every event and message as one flat `<xml>` element of CDATA fields.
-//! We parse it with quick-xml's serde support (no DTD processing, so no entity
+//! We read it with quick-xml's event reader (no DTD processing, so no entity
 //! expansion), check each field we rely on, and classify the push. Scans are the events
 //! that matter here: a user who does not follow yet scans and gets `subscribe` with
 //! `EventKey=qrscene_<scene>`; a follower gets `SCAN` with `EventKey=<scene>`.
 //! <https://developers.weixin.qq.com/doc/offiaccount/Message_Management/Receiving_event_pushes.html>
-
-use serde::Deserialize;
 
 /// Nesting deeper than this is not a WeChat push (its deepest, `SendPicsInfo`, is 5).
 const MAX_DEPTH: usize = 8;
@@ -20,8 +18,7 @@ const MAX_ID_LEN: usize = 64;
 const MAX_SCENE_LEN: usize = 64;
 
 /// The raw fields of a push; unknown fields are ignored.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
+#[derive(Debug)]
 struct RawPush {
     to_user_name: Option<String>,
     from_user_name: Option<String>,
@@ -139,58 +136,153 @@ fn malformed(reason: impl Into<String>) -> MalformedPush {
     MalformedPush(reason.into())
 }
 
-/// Checks that `body` is UTF-8 XML of the shape WeChat sends before any deserializer
-/// sees it: no DOCTYPE (so no entity declarations, nothing to expand), bounded depth and
-/// element count.
-fn checked_text(body: &[u8]) -> Result<&str, MalformedPush> {
+/// Reads the fields named `names` from `body`, the text of the root element's children
+/// of those names, in one pass that also refuses what WeChat never sends: non-UTF-8, a
+/// DOCTYPE (so no entity declarations, nothing to expand), deep nesting, too many
+/// elements. Only XML's five predefined entities and character references are
+/// resolved. Unknown children are skipped; a known one given twice is refused. A field's
+/// CDATA is kept as it is; whitespace around its plain text, or between its CDATA
+/// sections, is layout and dropped (quick-xml's deserializer, used before, kept it, so
+/// a pretty-printed `<MsgType>` did not read as `event`).
+///
+/// Written against quick-xml's event reader rather than its serde deserializer: the
+/// deserializer, after a first pass for these checks, cost most of a push's parsing.
+fn read_fields<const N: usize>(
+    body: &[u8],
+    names: [&str; N],
+) -> Result<[Option<String>; N], MalformedPush> {
     use quick_xml::events::Event;
 
+    let invalid = |e: &dyn std::fmt::Display| malformed(format!("invalid XML: {e}"));
     let text = std::str::from_utf8(body).map_err(|_| malformed("body is not UTF-8"))?;
     if text.trim().is_empty() {
         return Err(malformed("body is empty"));
     }
     let mut reader = quick_xml::Reader::from_str(text);
-    let (mut depth, mut elements) = (0usize, 0usize);
+    let mut fields: [Option<String>; N] = std::array::from_fn(|_| None);
+    let mut has_cdata = [false; N];
+    // The field being read: its index in `names`, while inside it at depth 2.
+    let mut reading: Option<usize> = None;
+    let (mut depth, mut elements, mut roots) = (0usize, 0usize, 0usize);
     loop {
-        match reader.read_event() {
-            Ok(Event::DocType(_)) => {
+        let event = reader.read_event().map_err(|e| invalid(&e))?;
+        match event {
+            Event::DocType(_) => {
                 return Err(malformed(
                     "DOCTYPE and entity declarations are not accepted",
                 ));
             }
-            Ok(Event::Start(_)) => {
-                depth += 1;
+            Event::Start(ref tag) | Event::Empty(ref tag) => {
+                let empty = matches!(event, Event::Empty(_));
                 elements += 1;
-                if depth > MAX_DEPTH {
-                    return Err(malformed("XML is nested too deeply"));
+                if elements > MAX_ELEMENTS {
+                    return Err(malformed("XML has too many elements"));
+                }
+                if depth == 0 {
+                    roots += 1;
+                    if roots > 1 {
+                        return Err(malformed("invalid XML: more than one root element"));
+                    }
+                }
+                if depth == 1 {
+                    let name = tag.name();
+                    if let Some(i) = names.iter().position(|n| n.as_bytes() == name.as_ref()) {
+                        if fields[i].is_some() {
+                            return Err(malformed(format!(
+                                "invalid XML: duplicate field `{}`",
+                                names[i]
+                            )));
+                        }
+                        fields[i] = Some(String::new());
+                        reading = (!empty).then_some(i);
+                    }
+                } else if depth == 2
+                    && let Some(i) = reading
+                {
+                    return Err(malformed(format!(
+                        "invalid XML: {} holds an element",
+                        names[i]
+                    )));
+                }
+                if !empty {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(malformed("XML is nested too deeply"));
+                    }
                 }
             }
-            Ok(Event::Empty(_)) => elements += 1,
-            Ok(Event::End(_)) => depth = depth.saturating_sub(1),
-            Ok(Event::Eof) => break,
-            Ok(_) => {}
-            Err(e) => return Err(malformed(format!("invalid XML: {e}"))),
-        }
-        if elements > MAX_ELEMENTS {
-            return Err(malformed("XML has too many elements"));
+            Event::End(_) => {
+                depth = depth.saturating_sub(1);
+                if depth == 1
+                    && let Some(i) = reading.take()
+                    && !has_cdata[i]
+                    && let Some(field) = &mut fields[i]
+                {
+                    let trimmed = field.trim();
+                    if trimmed.len() != field.len() {
+                        *field = trimmed.to_owned();
+                    }
+                }
+            }
+            Event::Text(t) => {
+                let t = t.decode().map_err(|e| invalid(&e))?;
+                match reading {
+                    // Whitespace between CDATA sections is layout, not content.
+                    Some(_) if t.trim().is_empty() => {}
+                    Some(i) => push_text(&mut fields[i], &t),
+                    None if depth == 0 && !t.trim().is_empty() => {
+                        return Err(malformed("invalid XML: text outside the root element"));
+                    }
+                    None => {}
+                }
+            }
+            Event::CData(t) => {
+                if let Some(i) = reading {
+                    has_cdata[i] = true;
+                    push_text(&mut fields[i], &t.decode().map_err(|e| invalid(&e))?);
+                }
+            }
+            Event::GeneralRef(r) => {
+                let resolved = match r.resolve_char_ref().map_err(|e| invalid(&e))? {
+                    Some(c) => c.to_string(),
+                    None => {
+                        let name = r.decode().map_err(|e| invalid(&e))?;
+                        quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| {
+                                malformed(format!("invalid XML: unknown entity &{name};"))
+                            })?
+                            .to_owned()
+                    }
+                };
+                if depth == 0 {
+                    return Err(malformed("invalid XML: text outside the root element"));
+                }
+                if let Some(i) = reading {
+                    push_text(&mut fields[i], &resolved);
+                }
+            }
+            Event::Eof => break,
+            Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
     }
-    Ok(text)
+    if depth != 0 {
+        return Err(malformed("invalid XML: an element is not closed"));
+    }
+    if roots == 0 {
+        return Err(malformed("invalid XML: no root element"));
+    }
+    Ok(fields)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct RawEnvelope {
-    encrypt: Option<String>,
+fn push_text(field: &mut Option<String>, piece: &str) {
+    field.get_or_insert_with(String::new).push_str(piece);
 }
 
 /// The `Encrypt` field of an AES-mode push (safe mode carries only that; compatible
 /// mode carries the plaintext fields too, and the ciphertext is what counts).
 pub fn encrypted_part(body: &[u8]) -> Result<String, MalformedPush> {
-    let text = checked_text(body)?;
-    let raw: RawEnvelope =
-        quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
-    raw.encrypt
+    let [encrypt] = read_fields(body, ["Encrypt"])?;
+    encrypt
         .map(|e| e.trim().to_owned())
         .filter(|e| !e.is_empty())
         .ok_or_else(|| malformed("Encrypt is missing"))
@@ -198,9 +290,38 @@ pub fn encrypted_part(body: &[u8]) -> Result<String, MalformedPush> {
 
 /// Parses one pushed XML document.
 pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
-    let text = checked_text(body)?;
-    let raw: RawPush =
-        quick_xml::de::from_str(text).map_err(|e| malformed(format!("invalid XML: {e}")))?;
+    let [
+        to_user_name,
+        from_user_name,
+        create_time,
+        msg_type,
+        event,
+        event_key,
+        ticket,
+        msg_id,
+    ] = read_fields(
+        body,
+        [
+            "ToUserName",
+            "FromUserName",
+            "CreateTime",
+            "MsgType",
+            "Event",
+            "EventKey",
+            "Ticket",
+            "MsgId",
+        ],
+    )?;
+    let raw = RawPush {
+        to_user_name,
+        from_user_name,
+        create_time,
+        msg_type,
+        event,
+        event_key,
+        ticket,
+        msg_id,
+    };
 
     let account = required_id("ToUserName", raw.to_user_name)?;
     let openid = required_id("FromUserName", raw.from_user_name)?;
@@ -426,6 +547,48 @@ mod tests {
     }
 
     #[test]
+    fn fields_are_read_as_xml_says_and_odd_documents_refused() {
+        let laid_out = "<?xml version=\"1.0\"?>\n<!-- a push -->\n<xml>\n  <ToUserName>\n    <![CDATA[gh_1]]>\n  </ToUserName>\n  \
+             <FromUserName> o&#95;1 </FromUserName>\n  <CreateTime>1700000000</CreateTime>\n  \
+             <Extra><Nested a=\"1\"><Deeper/></Nested></Extra>\n  <MsgType>text &amp; more</MsgType>\n</xml>\n";
+        let [to, from, time, kind, missing] = read_fields(
+            laid_out.as_bytes(),
+            [
+                "ToUserName",
+                "FromUserName",
+                "CreateTime",
+                "MsgType",
+                "Event",
+            ],
+        )
+        .unwrap();
+        assert_eq!(to.as_deref(), Some("gh_1"));
+        assert_eq!(from.as_deref(), Some("o_1"));
+        assert_eq!(time.as_deref(), Some("1700000000"));
+        assert_eq!(kind.as_deref(), Some("text & more"));
+        assert_eq!(missing, None);
+        let [kept] = read_fields(b"<xml><A><![CDATA[ x ]]></A></xml>", ["A"]).unwrap();
+        assert_eq!(kept.as_deref(), Some(" x "), "CDATA is kept as it is");
+        let [empty] = read_fields(b"<xml><A/></xml>", ["A"]).unwrap();
+        assert_eq!(empty.as_deref(), Some(""));
+
+        for (body, reason) in [
+            ("<xml><A>1</A><A>2</A></xml>", "duplicate field `A`"),
+            ("<xml><A><b>1</b></A></xml>", "A holds an element"),
+            ("<xml/><xml/>", "more than one root"),
+            ("text<xml/>", "outside the root"),
+            ("<xml/>&amp;", "outside the root"),
+            ("<xml><A>&bogus;</A></xml>", "unknown entity"),
+            ("<xml><A>1</A>", "not closed"),
+            ("<!-- only a comment -->", "no root element"),
+            ("<xml><A>1</B></xml>", "invalid XML"),
+        ] {
+            let err = read_fields(body.as_bytes(), ["A"]).unwrap_err();
+            assert!(err.0.contains(reason), "{body}: {err}");
+        }
+    }
+
+    #[test]
     fn the_encrypt_field_is_found_in_safe_and_compatible_envelopes() {
         let safe = "<xml><ToUserName><![CDATA[gh_1]]></ToUserName><Encrypt><![CDATA[abc=]]></Encrypt></xml>";
         assert_eq!(encrypted_part(safe.as_bytes()).unwrap(), "abc=");
@@ -453,6 +616,40 @@ mod tests {
         }
 
         proptest! {
+            #[test]
+            fn fields_read_as_quick_xmls_deserializer_reads_them(
+                values in proptest::collection::vec(
+                    proptest::option::of("([a-zA-Z0-9_+/=.-]([ a-zA-Z0-9_+/=.-]{0,18}[a-zA-Z0-9_+/=.-])?)?"),
+                    3,
+                ),
+                cdata in any::<[bool; 3]>(),
+                extra in any::<bool>(),
+            ) {
+                #[derive(serde::Deserialize)]
+                #[serde(rename_all = "PascalCase")]
+                struct Fields { to_user_name: Option<String>, event_key: Option<String>, ticket: Option<String> }
+                let names = ["ToUserName", "EventKey", "Ticket"];
+                // Compact, as WeChat writes it: around text, the two differ on purpose.
+                let mut doc = String::from("<xml>");
+                for ((name, value), cdata) in names.iter().zip(&values).zip(cdata) {
+                    if let Some(v) = value {
+                        let v = if cdata { format!("<![CDATA[{v}]]>") } else { v.clone() };
+                        doc.push_str(&format!("<{name}>{v}</{name}>"));
+                    }
+                    if extra {
+                        doc.push_str("<Other><Inner>x</Inner></Other>");
+                    }
+                }
+                doc.push_str("</xml>");
+                let ours = read_fields(doc.as_bytes(), names).unwrap();
+                let theirs: Fields = quick_xml::de::from_str(&doc).unwrap();
+                prop_assert_eq!(
+                    ours,
+                    [theirs.to_user_name, theirs.event_key, theirs.ticket],
+                    "{}", doc
+                );
+            }
+
             #[test]
             fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
                 let _ = parse(&bytes);
