@@ -366,6 +366,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let cpu = floor.cpu_seconds();
     let run = load::pushes(&floor.base, cli.connections, cli.seconds, None, 10_000).await;
     let cpu = floor.cpu_seconds() - cpu;
+    let floor_per_s = run.per_second;
     let sent = api_stats(&http, &api).await["custom_send_calls"].clone();
     rows.push(json!({"case": "bare axum + one send per push", "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
         "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
@@ -399,6 +400,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
                 "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
+                "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
                 "journal_entries_per_commit": per_commit,
                 "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
