@@ -74,13 +74,28 @@ fn crypto_for(key: Option<&str>) -> Option<MessageCrypto> {
     })
 }
 
-/// `connections` clients push for `seconds`; returns throughput and latency.
+/// How fast the clients push.
+#[derive(Clone, Copy)]
+pub enum Pace {
+    /// Each client sends its next push as soon as the last is answered: the most the
+    /// server takes, and latency as it is at that load.
+    Flat,
+    /// This many pushes a second in all, on a fixed schedule. A push's latency counts
+    /// from when it was due, not when it left, so a server that falls behind shows it
+    /// (no coordinated omission).
+    PerSecond(f64),
+}
+
+/// `connections` clients push for `seconds`; returns throughput and latency. Users
+/// are named after `who` so that runs against one server never repeat a push.
 pub async fn pushes(
     base: &str,
     connections: usize,
     seconds: u64,
     key: Option<&str>,
     orders: usize,
+    who: &str,
+    pace: Pace,
 ) -> Run {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
@@ -88,6 +103,7 @@ pub async fn pushes(
         .map(|conn| {
             let base = base.to_owned();
             let crypto = crypto_for(key);
+            let prefix = who.to_owned();
             tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -95,9 +111,20 @@ pub async fn pushes(
                     .expect("client");
                 let (mut lat, mut errors, mut seq) = (Vec::with_capacity(100_000), 0u64, 0usize);
                 while Instant::now() < deadline {
-                    let who = format!("oB{conn:03}x{seq:09}");
+                    let who = format!("{prefix}{conn:03}x{seq:09}");
                     let order = (seq * connections + conn) % orders.max(1) + 1;
-                    let t = Instant::now();
+                    let t = match pace {
+                        Pace::Flat => Instant::now(),
+                        Pace::PerSecond(rate) => {
+                            let due = started
+                                + Duration::from_secs_f64((seq * connections + conn) as f64 / rate);
+                            if due >= deadline {
+                                break;
+                            }
+                            tokio::time::sleep_until(due.into()).await;
+                            due
+                        }
+                    };
                     let ok = match push_request(&client, &base, crypto.as_ref(), &who, order)
                         .send()
                         .await

@@ -38,6 +38,9 @@ struct Cli {
     /// Concurrent keep-alive connections.
     #[arg(long, default_value_t = 64)]
     connections: usize,
+    /// Pushes a second in the set-load latency case (each push case is followed by one).
+    #[arg(long, default_value_t = 1000.0)]
+    paced_rate: f64,
     /// Pushes in the scan-to-delivery case.
     #[arg(long, default_value_t = 5000)]
     messages: usize,
@@ -354,7 +357,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     // The ceiling: a bare axum handler under the same load.
     let bare = Server::start(&["serve-bare"], &[]).await?;
-    let ceiling = load::pushes(&bare.base, cli.connections, cli.seconds, None, 10_000).await;
+    let ceiling = load::pushes(
+        &bare.base,
+        cli.connections,
+        cli.seconds,
+        None,
+        10_000,
+        "oB",
+        load::Pace::Flat,
+    )
+    .await;
     rows.push(json!({"case": "bare axum", "pushes_per_s": ceiling.per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms,
         "max_ms": ceiling.max_ms, "errors": ceiling.errors, "peak_rss_mib": bare.peak_rss_mib()}));
     bare.stop().await;
@@ -364,7 +376,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
     let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
     let cpu = floor.cpu_seconds();
-    let run = load::pushes(&floor.base, cli.connections, cli.seconds, None, 10_000).await;
+    let run = load::pushes(
+        &floor.base,
+        cli.connections,
+        cli.seconds,
+        None,
+        10_000,
+        "oB",
+        load::Pace::Flat,
+    )
+    .await;
     let cpu = floor.cpu_seconds() - cpu;
     let floor_per_s = run.per_second;
     let sent = api_stats(&http, &api).await["custom_send_calls"].clone();
@@ -392,7 +413,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             load::ask_tickets(&http, &service.base, 100).await?;
             let key = aes.then_some(AES_KEY);
             let cpu = service.cpu_seconds();
-            let run = load::pushes(&service.base, cli.connections, cli.seconds, key, orders).await;
+            let run = load::pushes(
+                &service.base,
+                cli.connections,
+                cli.seconds,
+                key,
+                orders,
+                "oB",
+                load::Pace::Flat,
+            )
+            .await;
             let cpu = service.cpu_seconds() - cpu;
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
@@ -404,6 +434,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
                 "journal_entries_per_commit": per_commit,
                 "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
+                "peak_rss_mib": service.peak_rss_mib(),
+            }));
+
+            // Latency at a set load below the most it takes, once the messages of the
+            // run above are sent: what a shopper's push meets during a busy campaign.
+            let drained = Instant::now();
+            while drained.elapsed() < Duration::from_secs(60)
+                && api_stats(&http, &api).await["custom_send_calls"]
+                    .as_u64()
+                    .unwrap_or(0)
+                    < run.acked as u64
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            let rate = cli.paced_rate;
+            let paced = load::pushes(
+                &service.base,
+                cli.connections,
+                cli.seconds,
+                key,
+                orders,
+                "oP",
+                load::Pace::PerSecond(rate),
+            )
+            .await;
+            rows.push(json!({
+                "case": format!("scanquote {database} {mode} at {rate:.0}/s"), "pushes_per_s": paced.per_second,
+                "p50_ms": paced.p50_ms, "p99_ms": paced.p99_ms, "max_ms": paced.max_ms, "errors": paced.errors,
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
             service.stop().await;
