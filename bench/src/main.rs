@@ -347,6 +347,20 @@ async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<
     )
 }
 
+/// Plain pushes at `base` as fast as the clients go (the ceiling and the floor).
+async fn flat_out(cli: &Cli, base: &str) -> load::Run {
+    load::pushes(
+        base,
+        cli.connections,
+        cli.seconds,
+        None,
+        10_000,
+        "oB",
+        load::Pace::Flat,
+    )
+    .await
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder()
@@ -357,16 +371,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     // The ceiling: a bare axum handler under the same load.
     let bare = Server::start(&["serve-bare"], &[]).await?;
-    let ceiling = load::pushes(
-        &bare.base,
-        cli.connections,
-        cli.seconds,
-        None,
-        10_000,
-        "oB",
-        load::Pace::Flat,
-    )
-    .await;
+    let ceiling = flat_out(&cli, &bare.base).await;
     rows.push(json!({"case": "bare axum", "pushes_per_s": ceiling.per_second, "p50_ms": ceiling.p50_ms, "p99_ms": ceiling.p99_ms,
         "max_ms": ceiling.max_ms, "errors": ceiling.errors, "peak_rss_mib": bare.peak_rss_mib()}));
     bare.stop().await;
@@ -376,16 +381,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
     let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
     let cpu = floor.cpu_seconds();
-    let run = load::pushes(
-        &floor.base,
-        cli.connections,
-        cli.seconds,
-        None,
-        10_000,
-        "oB",
-        load::Pace::Flat,
-    )
-    .await;
+    let run = flat_out(&cli, &floor.base).await;
     let cpu = floor.cpu_seconds() - cpu;
     let floor_per_s = run.per_second;
     let sent = api_stats(&http, &api).await["custom_send_calls"].clone();

@@ -17,19 +17,6 @@ const MAX_ID_LEN: usize = 64;
 /// The longest scene string WeChat creates (QR_STR_SCENE / QR_LIMIT_STR_SCENE).
 const MAX_SCENE_LEN: usize = 64;
 
-/// The raw fields of a push; unknown fields are ignored.
-#[derive(Debug)]
-struct RawPush {
-    to_user_name: Option<String>,
-    from_user_name: Option<String>,
-    create_time: Option<String>,
-    msg_type: Option<String>,
-    event: Option<String>,
-    event_key: Option<String>,
-    ticket: Option<String>,
-    msg_id: Option<String>,
-}
-
 /// A QR code's scene, as WeChat carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Scene {
@@ -312,21 +299,10 @@ pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
             "MsgId",
         ],
     )?;
-    let raw = RawPush {
-        to_user_name,
-        from_user_name,
-        create_time,
-        msg_type,
-        event,
-        event_key,
-        ticket,
-        msg_id,
-    };
 
-    let account = required_id("ToUserName", raw.to_user_name)?;
-    let openid = required_id("FromUserName", raw.from_user_name)?;
-    let create_time = raw
-        .create_time
+    let account = required_id("ToUserName", to_user_name)?;
+    let openid = required_id("FromUserName", from_user_name)?;
+    let create_time = create_time
         .as_deref()
         .map(str::trim)
         .ok_or_else(|| malformed("CreateTime is missing"))?
@@ -334,19 +310,18 @@ pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
         .ok()
         .filter(|t| *t > 0)
         .ok_or_else(|| malformed("CreateTime is not a positive integer"))?;
-    let msg_type = raw
-        .msg_type
+    let msg_type = msg_type
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| malformed("MsgType is missing"))?;
-    if let Some(id) = &raw.msg_id
+    if let Some(id) = &msg_id
         && id.trim().parse::<u64>().is_err()
     {
         return Err(malformed("MsgId is not an integer"));
     }
 
-    let event = raw.event.filter(|e| !e.is_empty());
-    let key = raw.event_key.filter(|k| !k.is_empty());
-    let ticket = raw.ticket.filter(|t| !t.is_empty());
+    let event = event.filter(|e| !e.is_empty());
+    let key = event_key.filter(|k| !k.is_empty());
+    let ticket = ticket.filter(|t| !t.is_empty());
     if let Some(t) = &ticket
         && t.len() > 255
     {
