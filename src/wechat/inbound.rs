@@ -128,9 +128,10 @@ fn malformed(reason: impl Into<String>) -> MalformedPush {
 /// DOCTYPE (so no entity declarations, nothing to expand), deep nesting, too many
 /// elements. Only XML's five predefined entities and character references are
 /// resolved. Unknown children are skipped; a known one given twice is refused. A field's
-/// CDATA is kept as it is; whitespace around its plain text, or between its CDATA
-/// sections, is layout and dropped (quick-xml's deserializer, used before, kept it, so
-/// a pretty-printed `<MsgType>` did not read as `event`).
+/// CDATA is kept as it is; whitespace at the ends of its plain text, and blank text
+/// before a CDATA section or the field's end, is layout and dropped (quick-xml's
+/// deserializer, used before, kept it, so a pretty-printed `<MsgType>` did not read as
+/// `event`).
 ///
 /// Written against quick-xml's event reader rather than its serde deserializer: the
 /// deserializer, after a first pass for these checks, cost most of a push's parsing.
@@ -150,6 +151,9 @@ fn read_fields<const N: usize>(
     let mut has_cdata = [false; N];
     // The field being read: its index in `names`, while inside it at depth 2.
     let mut reading: Option<usize> = None;
+    // Whitespace-only text seen in the field being read: content if more text follows,
+    // layout if CDATA or the field's end does.
+    let mut blank = String::new();
     let (mut depth, mut elements, mut roots) = (0usize, 0usize, 0usize);
     loop {
         let event = reader.read_event().map_err(|e| invalid(&e))?;
@@ -200,6 +204,7 @@ fn read_fields<const N: usize>(
             }
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
+                blank.clear();
                 if depth == 1
                     && let Some(i) = reading.take()
                     && !has_cdata[i]
@@ -214,9 +219,12 @@ fn read_fields<const N: usize>(
             Event::Text(t) => {
                 let t = t.decode().map_err(|e| invalid(&e))?;
                 match reading {
-                    // Whitespace between CDATA sections is layout, not content.
-                    Some(_) if t.trim().is_empty() => {}
-                    Some(i) => push_text(&mut fields[i], &t),
+                    Some(_) if t.trim().is_empty() => blank.push_str(&t),
+                    Some(i) => {
+                        push_text(&mut fields[i], &blank);
+                        blank.clear();
+                        push_text(&mut fields[i], &t);
+                    }
                     None if depth == 0 && !t.trim().is_empty() => {
                         return Err(malformed("invalid XML: text outside the root element"));
                     }
@@ -226,6 +234,7 @@ fn read_fields<const N: usize>(
             Event::CData(t) => {
                 if let Some(i) = reading {
                     has_cdata[i] = true;
+                    blank.clear();
                     push_text(&mut fields[i], &t.decode().map_err(|e| invalid(&e))?);
                 }
             }
@@ -245,6 +254,8 @@ fn read_fields<const N: usize>(
                     return Err(malformed("invalid XML: text outside the root element"));
                 }
                 if let Some(i) = reading {
+                    push_text(&mut fields[i], &blank);
+                    blank.clear();
                     push_text(&mut fields[i], &resolved);
                 }
             }
@@ -544,6 +555,22 @@ mod tests {
         assert_eq!(missing, None);
         let [kept] = read_fields(b"<xml><A><![CDATA[ x ]]></A></xml>", ["A"]).unwrap();
         assert_eq!(kept.as_deref(), Some(" x "), "CDATA is kept as it is");
+        let [spaced] = read_fields(b"<xml><A> x &amp; &amp; y </A></xml>", ["A"]).unwrap();
+        assert_eq!(
+            spaced.as_deref(),
+            Some("x & & y"),
+            "inner spaces are content"
+        );
+        let [mixed] = read_fields(
+            b"<xml><A>\n <![CDATA[x]]> &lt; <![CDATA[y]]>\n</A></xml>",
+            ["A"],
+        )
+        .unwrap();
+        assert_eq!(
+            mixed.as_deref(),
+            Some("x <y"),
+            "blanks before CDATA are layout"
+        );
         let [empty] = read_fields(b"<xml><A/></xml>", ["A"]).unwrap();
         assert_eq!(empty.as_deref(), Some(""));
 
