@@ -85,26 +85,41 @@ fn stable_query_plans(
 ) -> sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite> {
     options.after_connect(|conn, _| {
         Box::pin(async move {
-            let mut handle = conn.lock_handle().await?;
-            let db = handle.as_raw_handle().as_ptr();
-            let mut now_on: std::ffi::c_int = 0;
-            // SAFETY: `db` is this connection's open handle, held locked for the call;
-            // the option takes an int and a pointer to an int, as passed.
-            let rc = unsafe {
-                libsqlite3_sys::sqlite3_db_config(
-                    db,
-                    libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-                    1 as std::ffi::c_int,
-                    &mut now_on as *mut std::ffi::c_int,
-                )
-            };
-            if rc != libsqlite3_sys::SQLITE_OK || now_on != 1 {
-                return Err(sea_orm::sqlx::Error::Configuration(
-                    format!("SQLite refused the query planner stability guarantee ({rc})").into(),
-                ));
+            match keep_query_plans(conn, 1).await? {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("it stayed off".to_owned()),
+                Err(rc) => Err(format!("error {rc}")),
             }
-            Ok(())
+            .map_err(|why| {
+                sea_orm::sqlx::Error::Configuration(
+                    format!("SQLite refused the query planner stability guarantee: {why}").into(),
+                )
+            })
         })
+    })
+}
+
+/// Sets the connection's query planner stability guarantee (`on` 1 or 0; -1 leaves it)
+/// and says whether it is on now, or SQLite's error code.
+async fn keep_query_plans(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    on: std::ffi::c_int,
+) -> Result<Result<bool, std::ffi::c_int>, sea_orm::sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let mut now_on: std::ffi::c_int = -1;
+    // SAFETY: the handle is this connection's, open and held locked for the call; the
+    // option takes an int and a pointer to an int, as passed.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            handle.as_raw_handle().as_ptr(),
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            on,
+            &mut now_on as *mut std::ffi::c_int,
+        )
+    };
+    Ok(match rc {
+        libsqlite3_sys::SQLITE_OK => Ok(now_on == 1),
+        rc => Err(rc),
     })
 }
 
@@ -212,19 +227,10 @@ mod tests {
 
     /// The query planner stability guarantee as the connection has it (-1 only asks).
     async fn keeps_plans(conn: &mut sea_orm::sqlx::SqliteConnection) -> bool {
-        let mut handle = conn.lock_handle().await.expect("the connection's handle");
-        let mut on: std::ffi::c_int = -1;
-        // SAFETY: an open handle, held locked; -1 reads the option without changing it.
-        let rc = unsafe {
-            libsqlite3_sys::sqlite3_db_config(
-                handle.as_raw_handle().as_ptr(),
-                libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
-                -1 as std::ffi::c_int,
-                &mut on as *mut std::ffi::c_int,
-            )
-        };
-        assert_eq!(rc, libsqlite3_sys::SQLITE_OK);
-        on == 1
+        keep_query_plans(conn, -1)
+            .await
+            .expect("the connection's handle")
+            .expect("SQLite answers the question")
     }
 
     #[tokio::test]
