@@ -53,6 +53,11 @@ pub struct WechatConfig {
     pub sandbox: bool,
     /// Set with `WECHAT_ENCODING_AES_KEY`: compatible and safe mode.
     pub aes: Option<AesKeys>,
+    /// With a key set, still accept pushes that come without `encrypt_type=aes`
+    /// (`WECHAT_ALLOW_PLAINTEXT`, for the minutes of a switch-over on the platform).
+    /// Off by default: a plaintext push is signed over the query only, so anyone who
+    /// once saw a push's query could forge bodies for the whole timestamp window.
+    pub allow_plaintext: bool,
     /// Where web authorization starts (`WECHAT_OAUTH_BASE`); `None`: WeChat's own, or the
     /// sandbox's in sandbox mode.
     pub oauth_base: Option<Url>,
@@ -124,6 +129,7 @@ impl Config {
                 sandbox: api_base.is_none(),
                 api_base,
                 aes: None,
+                allow_plaintext: false,
                 oauth_base: None,
             },
             (Some(_), None) => {
@@ -160,6 +166,7 @@ impl Config {
                     ),
                     sandbox: false,
                     aes: None,
+                    allow_plaintext: false,
                     oauth_base: None,
                 }
             }
@@ -187,6 +194,13 @@ impl Config {
             }
             (None, None) => None,
         };
+        wechat.allow_plaintext = boolean(&get, "WECHAT_ALLOW_PLAINTEXT")?;
+        if wechat.allow_plaintext && wechat.aes.is_none() {
+            return Err(invalid(
+                "WECHAT_ALLOW_PLAINTEXT",
+                "only means something with WECHAT_ENCODING_AES_KEY set (without a key every push is plaintext)",
+            ));
+        }
         Ok(Config {
             database_url,
             bind_addr,
@@ -201,12 +215,16 @@ impl Config {
             },
             timestamp_window_secs: number(&get, "WECHAT_TIMESTAMP_WINDOW_SECONDS", 300)?,
             rate_limit_per_minute: number(&get, "RATE_LIMIT_PER_MINUTE", 60)?,
-            trust_forwarded_for: match get("TRUST_FORWARDED_FOR").as_deref() {
-                None | Some("0" | "false" | "no") => false,
-                Some("1" | "true" | "yes") => true,
-                Some(_) => return Err(invalid("TRUST_FORWARDED_FOR", "must be true or false")),
-            },
+            trust_forwarded_for: boolean(&get, "TRUST_FORWARDED_FOR")?,
         })
+    }
+}
+
+fn boolean(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match get(name).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(_) => Err(invalid(name, "must be true or false")),
     }
 }
 
@@ -352,6 +370,11 @@ mod tests {
         assert_eq!(
             name(&[("TRUST_FORWARDED_FOR", "maybe")]),
             "TRUST_FORWARDED_FOR"
+        );
+        assert_eq!(
+            name(&[("WECHAT_ALLOW_PLAINTEXT", "true")]),
+            "WECHAT_ALLOW_PLAINTEXT",
+            "no key: there is nothing to allow"
         );
     }
 

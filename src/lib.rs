@@ -145,6 +145,13 @@ impl App {
         let (admin, generated_admin_token) =
             http::admin::auth::AdminKey::load_or_create(&db, config.admin_token.as_ref()).await?;
 
+        if config.wechat.allow_plaintext {
+            tracing::warn!(
+                "WECHAT_ALLOW_PLAINTEXT is set: plaintext pushes are accepted although an \
+                 AES key is configured; anyone who saw one push's query can forge pushes. \
+                 Turn it off as soon as the platform's message mode is switched."
+            );
+        }
         let crypto = config.wechat.aes.as_ref().map(|keys| {
             wechat::crypto::MessageCrypto::new(
                 keys.current.clone(),

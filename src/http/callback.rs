@@ -141,6 +141,19 @@ impl FromRequest<AppState> for VerifiedPush {
             });
         }
         q.check_signature(state)?;
+        if state.crypto.is_some() {
+            // Safe and compatible mode always carry `Encrypt` and `msg_signature`. A
+            // plaintext push's signature covers the query, not the body, so in AES mode
+            // it proves nothing about what the push says.
+            if !state.config.wechat.allow_plaintext {
+                tracing::warn!("push refused: plaintext, but WECHAT_ENCODING_AES_KEY is set");
+                return Err(AppError::Forbidden);
+            }
+            tracing::warn!(
+                "plaintext push accepted in AES mode because WECHAT_ALLOW_PLAINTEXT is set: \
+                 turn it off once the platform's message mode is safe or compatible"
+            );
+        }
         let push = inbound::parse(&body).map_err(|e| AppError::bad_request(e.0))?;
         Ok(VerifiedPush {
             push,

@@ -324,3 +324,36 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn a_plaintext_push_is_refused_when_an_aes_key_is_set(db: TestDb) {
+        let app = spawn_aes(db, &[]).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        // Signed with the token alone, as anyone who once saw a push's query could.
+        let forged = scan_xml("oForged01", "SCAN", &id.to_string(), Some(&ticket), chrono::Utc::now().timestamp());
+
+        let r = app.push(&forged).await;
+
+        assert_eq!(r.status(), 403);
+        assert_untouched(&app).await;
+        assert_eq!(app.sandbox_stats().await["custom_send_calls"], 0);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn plaintext_pushes_pass_in_aes_mode_only_while_a_switch_over_allows_them(db: TestDb) {
+        let app = spawn_aes(db, &[("WECHAT_ALLOW_PLAINTEXT", "true")]).await;
+        let id = app.new_order().await;
+        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let openid = app.sandbox_user("切换中").await;
+
+        let r = app.http.post(app.url("/sandbox/api/scan")).json(&json!({"openid": openid, "ticket": ticket, "mode": "plaintext"})).send().await.unwrap();
+        let pushed: Value = r.json().await.unwrap();
+
+        assert_eq!(pushed["outcome"], "200", "{pushed}");
+        assert_eq!(app.wait_for_inbox(&openid, 1).await.len(), 1);
+        app.stop().await;
+    }
+}
