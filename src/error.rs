@@ -1,13 +1,9 @@
-//! One error type for every handler, named by what the client should understand.
-//! Server-side failures are logged with their cause chain and answered with a generic
-//! body, so no internal detail (SQL, tokens, upstream messages) reaches a client.
+//! One error type for the domain and its handlers, named by what the caller should
+//! understand: not found, bad input (and which field), a conflict, WeChat unavailable,
+//! or our own failure. It carries no HTTP types; `http::error` says how each is
+//! answered, and logs server-side failures with their cause chain.
 
-use axum::Json;
-use axum::http::StatusCode;
-use axum::http::header::{RETRY_AFTER, WWW_AUTHENTICATE};
-use axum::response::{IntoResponse, Response};
 use sea_orm::DbErr;
-use serde_json::json;
 
 use crate::wechat::WechatError;
 
@@ -58,55 +54,5 @@ impl AppError {
             field: None,
             reason: reason.into(),
         }
-    }
-}
-
-impl IntoResponse for AppError {
-    fn into_response(self) -> Response {
-        let (status, body) = match &self {
-            AppError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": "not found" })),
-            AppError::BadRequest { field, reason } => (
-                StatusCode::BAD_REQUEST,
-                json!({ "error": reason, "field": field }),
-            ),
-            AppError::Unauthorized => {
-                let body = Json(json!({ "error": "admin token required" }));
-                return (
-                    StatusCode::UNAUTHORIZED,
-                    [(WWW_AUTHENTICATE, "Bearer")],
-                    body,
-                )
-                    .into_response();
-            }
-            AppError::RateLimited { retry_after_secs } => {
-                let body = Json(
-                    json!({ "error": "too many requests", "retry_after_seconds": retry_after_secs }),
-                );
-                let retry = retry_after_secs.to_string();
-                return (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry)], body)
-                    .into_response();
-            }
-            AppError::TooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": "payload too large" }),
-            ),
-            AppError::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden" })),
-            AppError::Conflict(reason) => (StatusCode::CONFLICT, json!({ "error": reason })),
-            AppError::Upstream(e) => {
-                tracing::warn!(error = %e, "wechat call failed");
-                (
-                    StatusCode::BAD_GATEWAY,
-                    json!({ "error": "WeChat is unavailable, try again shortly" }),
-                )
-            }
-            AppError::Db(_) | AppError::Internal(_) => {
-                tracing::error!(error = %format!("{:#}", anyhow::Error::from(self)), "request failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal error" }),
-                )
-            }
-        };
-        (status, Json(body)).into_response()
     }
 }

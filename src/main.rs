@@ -59,9 +59,9 @@ async fn run(command: Command) -> anyhow::Result<()> {
                     token.expose_secret()
                 );
             }
-            let base = &app.state().base_url;
+            let base = &app.state().domain.base_url;
             println!("scanquote is listening on http://{}", app.address());
-            if app.state().config.wechat.sandbox {
+            if app.state().web.sandbox() {
                 println!("sandbox mode (no WeChat credentials): open {base} to create a quote,");
                 println!("then {base}sandbox/ to scan it as a sandbox user and read their inbox.");
             } else {

@@ -1,11 +1,24 @@
-//! Counters for `/metrics`, in Prometheus text format.
+//! Counters for `/metrics`, in Prometheus text format, and the WeChat API's latency
+//! (the client tells [`Metrics`] of each call as its [`ApiObserver`]).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
-use crate::wechat::client::{Histogram, LATENCY_BUCKETS_MS};
+use crate::wechat::client::ApiObserver;
+
+/// Upper bounds (ms) of the API latency histogram's buckets.
+pub const LATENCY_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
+
+/// Cumulative bucket counts (as Prometheus wants them), count and sum.
+#[derive(Debug, Clone, Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS_MS.len()],
+    count: u64,
+    sum_ms: f64,
+}
 
 #[derive(Default)]
 pub struct Metrics {
@@ -22,6 +35,27 @@ pub struct Metrics {
     pub journal_entries: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
+    /// How long each WeChat API took, by path.
+    api_latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl ApiObserver for Metrics {
+    fn api_called(&self, path: &str, elapsed: Duration) {
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        let mut map = self.api_latency.lock().unwrap_or_else(|p| p.into_inner());
+        // Looked up before inserting: a key is allocated once per path, not per call.
+        let h = match map.get_mut(path) {
+            Some(h) => h,
+            None => map.entry(path.to_owned()).or_default(),
+        };
+        h.count += 1;
+        h.sum_ms += ms;
+        for (bucket, bound) in h.buckets.iter_mut().zip(LATENCY_BUCKETS_MS) {
+            if ms <= bound as f64 {
+                *bucket += 1;
+            }
+        }
+    }
 }
 
 /// What `/metrics` reads from the database at scrape time.
@@ -46,12 +80,7 @@ impl Metrics {
         *map.entry(reason.to_owned()).or_default() += 1;
     }
 
-    pub fn render(
-        &self,
-        token_fetches: u64,
-        outbox: &OutboxGauge,
-        latencies: &[(String, Histogram)],
-    ) -> String {
+    pub fn render(&self, token_fetches: u64, outbox: &OutboxGauge) -> String {
         let mut out = String::new();
         let rows = [
             (
@@ -135,7 +164,8 @@ impl Metrics {
             out,
             "# HELP scanquote_wechat_api_duration_seconds WeChat API latency\n# TYPE scanquote_wechat_api_duration_seconds histogram"
         );
-        for (path, h) in latencies {
+        let latencies = self.api_latency.lock().unwrap_or_else(|p| p.into_inner());
+        for (path, h) in latencies.iter() {
             for (bound, n) in LATENCY_BUCKETS_MS.iter().zip(h.buckets) {
                 let _ = writeln!(
                     out,

@@ -9,7 +9,9 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 
-use crate::quote::deliveries::outbox_gauge;
+use super::web::Web;
+use crate::quote::Domain;
+use crate::quote::outbox::views::outbox_gauge;
 use crate::{AppError, AppState};
 
 pub fn router() -> Router<AppState> {
@@ -18,16 +20,12 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(metrics))
 }
 
-async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let mode = if state.config.wechat.sandbox {
-        "sandbox"
-    } else {
-        "wechat"
-    };
-    match state.db.ping().await {
+async fn health(State(domain): State<Domain>, State(web): State<Web>) -> impl IntoResponse {
+    let mode = if web.sandbox() { "sandbox" } else { "wechat" };
+    match domain.db.ping().await {
         Ok(()) => (
             StatusCode::OK,
-            Json(json!({ "status": "ok", "mode": mode, "instance": state.instance_id })),
+            Json(json!({ "status": "ok", "mode": mode, "instance": domain.instance_id })),
         ),
         Err(e) => {
             tracing::error!(error = %e, "health check: database unreachable");
@@ -39,12 +37,10 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let outbox = outbox_gauge(&state.db).await?;
-    let body = state.metrics.render(
-        state.wechat.tokens().fetch_count(),
-        &outbox,
-        &state.wechat.latencies(),
-    );
+async fn metrics(State(domain): State<Domain>) -> Result<impl IntoResponse, AppError> {
+    let outbox = outbox_gauge(&domain.db).await?;
+    let body = domain
+        .metrics
+        .render(domain.wechat.tokens().fetch_count(), &outbox);
     Ok(([(CONTENT_TYPE, "text/plain; version=0.0.4")], body))
 }

@@ -6,12 +6,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts};
 use axum::http::request::Parts;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::{AppError, AppState};
+use crate::AppError;
 
 /// Forget idle clients once this many are tracked.
 const MAX_TRACKED: usize = 100_000;
@@ -68,11 +68,14 @@ impl Limiter {
 /// Taking this argument puts a handler under the per-IP limit.
 pub struct Throttle;
 
-impl FromRequestParts<AppState> for Throttle {
+impl<S: Send + Sync> FromRequestParts<S> for Throttle
+where
+    Option<Limiter>: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        if let Some(limiter) = &state.limiter
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        if let Some(limiter) = &Option::<Limiter>::from_ref(state)
             && let Some(ip) = limiter.client_ip(parts)
             && let Err(e) = limiter.check(ip)
         {

@@ -1,30 +1,61 @@
-//! HTTP: thin handlers that parse, call the domain and render. Each file owns its
-//! routes; this one only merges them and adds the cross-cutting layers.
+//! HTTP: thin handlers that parse, call the domain and render.
+//!
+//! Every route is mounted here, in [`router`], and nowhere else: each file owns its
+//! routes (`router()` next to its handlers) and this module merges them, the JSON API
+//! together with its OpenAPI description. Layout: [`callback`] (WeChat's pushes),
+//! [`orders`] and [`qrcode`] (the public order API and code images), [`pages`] (the
+//! shopper's pages), [`admin`] (the console and its API), [`health`] (`/healthz`,
+//! `/metrics`); [`web`] is the state only the web side needs, [`limit`] the per-client
+//! rate limit, [`error`] how errors are answered, [`openapi`] the document's head.
 
 pub mod admin;
 pub mod callback;
+pub mod error;
 pub mod health;
 pub mod limit;
 pub mod openapi;
 pub mod orders;
 pub mod pages;
 pub mod qrcode;
+pub mod web;
 
-use axum::Router;
+use axum::routing::get;
+use axum::{Json, Router};
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
+/// Every route of the service.
 pub fn router(state: AppState) -> Router {
+    let (api, doc) = OpenApiRouter::with_openapi(openapi::document())
+        .merge(orders::router())
+        .merge(admin::api::deliveries::router())
+        .merge(admin::api::template::router())
+        .merge(admin::api::codes::router())
+        .merge(admin::api::settings::router())
+        .split_for_parts();
+    let doc = serde_json::to_value(&doc).expect("the document serializes");
     let mut app = Router::new()
+        .merge(api)
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json(doc.clone()) }),
+        )
         .merge(callback::router())
-        .merge(openapi::router())
         .merge(qrcode::router())
-        .merge(pages::router())
-        .merge(health::router())
-        .merge(admin::router());
+        .merge(pages::shop::router())
+        .merge(pages::quote::router())
+        .merge(pages::assets::router())
+        .merge(admin::pages::dashboard::router())
+        .merge(admin::pages::session::router())
+        .merge(admin::pages::template::router())
+        .merge(admin::pages::deliveries::router())
+        .merge(admin::pages::codes::router())
+        .merge(admin::pages::settings::router())
+        .merge(health::router());
     if let Some(sandbox) = &state.sandbox {
-        app = app.merge(sandbox.router());
+        app = app.merge(sandbox.router().with_state(sandbox.clone()));
     }
     app.layer(TraceLayer::new_for_http()).with_state(state)
 }

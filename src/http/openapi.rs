@@ -1,23 +1,10 @@
-//! The OpenAPI 3 document of the JSON API, generated from the handlers themselves: the
-//! API routers are utoipa-axum `OpenApiRouter`s, which register each route together
-//! with its `#[utoipa::path]` description, and this module serves what they collected.
+//! The OpenAPI 3 document of the JSON API. The API routers are utoipa-axum
+//! `OpenApiRouter`s, which register each route together with its `#[utoipa::path]`
+//! description; `http::router` merges them over [`document`] and serves what they
+//! collected at `/api/openapi.json`.
 
-use axum::Json;
-use axum::Router;
-use axum::routing::get;
-use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
-use utoipa_axum::router::OpenApiRouter;
-
-use crate::AppState;
-
-/// Every error answer: what went wrong and, for bad input, which field.
-#[derive(Serialize, ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-    pub field: Option<String>,
-}
+use utoipa::{Modify, OpenApi};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -40,15 +27,7 @@ impl Modify for AdminBearer {
     }
 }
 
-/// The JSON API with its document, served at `/api/openapi.json`.
-pub fn router() -> Router<AppState> {
-    let (router, doc) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(super::orders::router())
-        .merge(super::admin::api::router())
-        .split_for_parts();
-    let json = serde_json::to_value(&doc).expect("the document serializes");
-    router.route(
-        "/api/openapi.json",
-        get(move || async move { Json(json.clone()) }),
-    )
+/// The document's head (info, tags, security schemes), before the routes are added.
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
 }

@@ -10,13 +10,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::error::ErrorBody;
 use super::limit::Throttle;
-use super::openapi::ErrorBody;
-use crate::quote::orders::{
-    NewOrder, OrderView, cached_order, create_order, find_order, parse_order_id,
-};
+use crate::quote::Domain;
+use crate::quote::orders::{NewOrder, OrderView, parse_order_id};
 use crate::quote::scans::{OrderStatus, order_status};
-use crate::quote::tickets::ticket_for_order;
 use crate::{AppError, AppState};
 
 /// Each route is registered with its OpenAPI description, so the two cannot drift.
@@ -46,21 +44,21 @@ pub struct NewOrderBody {
     responses((status = 201, body = OrderView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
 async fn create(
     _: Throttle,
-    State(state): State<AppState>,
+    State(domain): State<Domain>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<OrderView>), AppError> {
     let new = NewOrder::from_json(&body)?;
-    let order = create_order(&state, new).await?;
+    let order = domain.orders.create(new).await?;
     Ok((StatusCode::CREATED, Json(OrderView::of(&order))))
 }
 
 #[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = u32, Path)),
     responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
 async fn show(
-    State(state): State<AppState>,
+    State(domain): State<Domain>,
     Path(id): Path<String>,
 ) -> Result<Json<OrderView>, AppError> {
-    let order = find_order(&state.db, parse_order_id(&id)?).await?;
+    let order = domain.orders.find(parse_order_id(&id)?).await?;
     Ok(Json(OrderView::of(&order)))
 }
 
@@ -84,13 +82,13 @@ pub struct QrCodeView {
     responses((status = 200, body = QrCodeView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn qrcode(
     _: Throttle,
-    State(state): State<AppState>,
+    State(domain): State<Domain>,
     Path(id): Path<String>,
 ) -> Result<Json<QrCodeView>, AppError> {
     // Through the cache: the scan that follows finds the order without reading it.
-    let order = cached_order(&state, parse_order_id(&id)?).await?;
-    let live = ticket_for_order(&state, order.id).await?;
-    let base = state.base_url.as_str();
+    let order = domain.orders.cached(parse_order_id(&id)?).await?;
+    let live = domain.tickets.for_order(order.id).await?;
+    let base = domain.base_url.as_str();
     Ok(Json(QrCodeView {
         expire_seconds: live.remaining_seconds(),
         expires_at: Utc
@@ -100,7 +98,7 @@ async fn qrcode(
             .unwrap_or_default(),
         image_url: format!("{base}orders/{}/qrcode.png", order.id),
         svg_url: format!("{base}orders/{}/qrcode.svg", order.id),
-        showqrcode_url: state.wechat.showqrcode_url(&live.ticket),
+        showqrcode_url: domain.wechat.showqrcode_url(&live.ticket),
         ticket: live.ticket.clone(),
         url: live.url.clone(),
     }))
@@ -115,11 +113,11 @@ struct StatusView {
 #[utoipa::path(get, path = "/api/orders/{id}/status", tag = "orders", params(("id" = u32, Path)),
     responses((status = 200, body = StatusView), (status = 404, body = ErrorBody)))]
 async fn status(
-    State(state): State<AppState>,
+    State(domain): State<Domain>,
     Path(id): Path<String>,
 ) -> Result<Json<StatusView>, AppError> {
-    let order = find_order(&state.db, parse_order_id(&id)?).await?;
+    let order = domain.orders.find(parse_order_id(&id)?).await?;
     Ok(Json(StatusView {
-        status: order_status(&state.db, order.id).await?,
+        status: order_status(&domain.db, order.id).await?,
     }))
 }

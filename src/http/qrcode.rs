@@ -8,13 +8,14 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use qrcode::{Color, EcLevel, QrCode};
+use qrcode::QrCode;
 use sha1::{Digest, Sha1};
 
 use super::limit::Throttle;
-use crate::quote::orders::{cached_order, parse_order_id};
-use crate::quote::tickets::{MIN_REMAINING_MS, ticket_for_order};
-use crate::{AppError, AppState, now_ms};
+use crate::quote::Domain;
+use crate::quote::codes::tickets::MIN_REMAINING_MS;
+use crate::quote::orders::parse_order_id;
+use crate::{AppError, AppState, images, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,38 +23,29 @@ pub fn router() -> Router<AppState> {
         .route("/orders/{id}/qrcode.svg", get(svg))
 }
 
-/// Pixels per module and the quiet zone around the code, in modules (the standard's 4).
-const SCALE: usize = 8;
-const QUIET: usize = 4;
-
 async fn png(
     _: Throttle,
-    state: State<AppState>,
+    domain: State<Domain>,
     id: Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    image(state, id, headers, "image/png", encode_png).await
+    image(domain, id, headers, "image/png", images::qr_png).await
 }
 
 async fn svg(
     _: Throttle,
-    state: State<AppState>,
+    domain: State<Domain>,
     id: Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    image(state, id, headers, "image/svg+xml", |code| {
-        Ok(code
-            .render::<qrcode::render::svg::Color>()
-            .min_dimensions(240, 240)
-            .quiet_zone(true)
-            .build()
-            .into_bytes())
+    image(domain, id, headers, "image/svg+xml", |code| {
+        Ok(images::qr_svg(code))
     })
     .await
 }
 
 async fn image(
-    State(state): State<AppState>,
+    State(domain): State<Domain>,
     Path(id): Path<String>,
     headers: HeaderMap,
     content_type: &'static str,
@@ -61,8 +53,8 @@ async fn image(
 ) -> Result<Response, AppError> {
     // The shopper's page loads this; through the cache, the scan that follows finds
     // the order without reading it again.
-    let order = cached_order(&state, parse_order_id(&id)?).await?;
-    let live = ticket_for_order(&state, order.id).await?;
+    let order = domain.orders.cached(parse_order_id(&id)?).await?;
+    let live = domain.tickets.for_order(order.id).await?;
     let etag = format!(
         "\"{}\"",
         &hex::encode(Sha1::digest(live.url.as_bytes()))[..16]
@@ -79,9 +71,7 @@ async fn image(
         )
             .into_response());
     }
-    let code = QrCode::with_error_correction_level(live.url.as_bytes(), EcLevel::M)
-        .map_err(|e| anyhow::anyhow!("encoding the ticket URL: {e}"))?;
-    let body = draw(&code)?;
+    let body = draw(&images::qr_code(&live.url)?)?;
     Ok((
         [
             (CONTENT_TYPE, content_type.to_owned()),
@@ -91,51 +81,4 @@ async fn image(
         body,
     )
         .into_response())
-}
-
-/// A grayscale PNG: dark modules black, light modules and quiet zone white.
-pub fn encode_png(code: &QrCode) -> anyhow::Result<Vec<u8>> {
-    let modules = code.width();
-    let side = (modules + 2 * QUIET) * SCALE;
-    let colors = code.to_colors();
-    let mut pixels = vec![255u8; side * side];
-    for (i, color) in colors.iter().enumerate() {
-        if *color == Color::Dark {
-            let (mx, my) = (i % modules + QUIET, i / modules + QUIET);
-            for y in my * SCALE..(my + 1) * SCALE {
-                pixels[y * side + mx * SCALE..y * side + (mx + 1) * SCALE].fill(0);
-            }
-        }
-    }
-    let mut out = Vec::new();
-    let mut encoder = png::Encoder::new(&mut out, side as u32, side as u32);
-    encoder.set_color(png::ColorType::Grayscale);
-    encoder.set_depth(png::BitDepth::Eight);
-    let mut writer = encoder.write_header()?;
-    writer.write_image_data(&pixels)?;
-    writer.finish()?;
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_png_is_a_square_with_a_quiet_zone() {
-        let code = QrCode::new(b"http://weixin.qq.com/q/abc").unwrap();
-        let bytes = encode_png(&code).unwrap();
-        let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
-        let mut reader = decoder.read_info().unwrap();
-        let mut buf = vec![0; reader.output_buffer_size()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        let side = (code.width() + 8) * SCALE;
-        assert_eq!((info.width as usize, info.height as usize), (side, side));
-        assert!(
-            buf[..side * QUIET * SCALE].iter().all(|p| *p == 255),
-            "quiet zone is white"
-        );
-        // The top-left finder pattern starts right after the quiet zone.
-        assert_eq!(buf[(QUIET * SCALE) * side + QUIET * SCALE], 0);
-    }
 }

@@ -7,14 +7,15 @@
 //! link's owner: a friend who opened the shared link and consented is not the owner, and
 //! their profile never becomes the owner's.
 
-use entity::{oauth_state, profile};
+use entity::oauth_state;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
-use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 
+use super::Domain;
+use super::profiles::Reported;
 use crate::wechat::oauth;
-use crate::{AppError, AppState, now_ms};
+use crate::{AppError, now_ms};
 
 /// How long a started round trip stays valid.
 const STATE_TTL_MS: i64 = 10 * 60 * 1000;
@@ -22,7 +23,7 @@ const TAG_PURPOSE: &str = "oauth-state";
 
 /// Starts a round trip for the owner of this link; returns the address of WeChat's
 /// authorize page.
-pub async fn begin(state: &AppState, openid: &str, order_id: i64) -> Result<String, AppError> {
+pub async fn begin(domain: &Domain, openid: &str, order_id: i64) -> Result<String, AppError> {
     let nonce: String = rand::thread_rng()
         .sample_iter(&Alphanumeric)
         .take(20)
@@ -35,21 +36,21 @@ pub async fn begin(state: &AppState, openid: &str, order_id: i64) -> Result<Stri
         order_id: Set(order_id),
         created_at_ms: Set(now),
     }
-    .insert(&state.db)
+    .insert(&domain.db)
     .await?;
     // Old, unused states (declined consents) are cleared as new ones are made.
     oauth_state::Entity::delete_many()
         .filter(oauth_state::Column::CreatedAtMs.lt(now - STATE_TTL_MS))
-        .exec(&state.db)
+        .exec(&domain.db)
         .await?;
-    let param = format!("{nonce}{}", state.links.tag(TAG_PURPOSE, &nonce));
-    let redirect = state
+    let param = format!("{nonce}{}", domain.links.tag(TAG_PURPOSE, &nonce));
+    let redirect = domain
         .base_url
         .join("oauth/callback")
         .expect("constant path");
     Ok(oauth::authorize_url(
-        &state.oauth_base,
-        state.wechat.app_id(),
+        &domain.oauth_base,
+        domain.wechat.app_id(),
         redirect.as_str(),
         &param,
     ))
@@ -57,7 +58,7 @@ pub async fn begin(state: &AppState, openid: &str, order_id: i64) -> Result<Stri
 
 /// What a finished round trip did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum RoundTrip {
     /// The owner consented; their profile is stored.
     Stored,
     /// Someone else consented (a friend with the shared link): nothing stored for the owner.
@@ -71,76 +72,57 @@ pub enum Outcome {
 /// Finishes a round trip. Returns the link it came from (to go back to) and what it did.
 /// A state that is forged, expired or used is refused with 404.
 pub async fn finish(
-    state: &AppState,
+    domain: &Domain,
     state_param: &str,
     code: Option<&str>,
-) -> Result<(String, i64, Outcome), AppError> {
+) -> Result<(String, i64, RoundTrip), AppError> {
     if state_param.len() != 36 || !state_param.chars().all(|c| c.is_ascii_alphanumeric()) {
         return Err(AppError::NotFound);
     }
     let (nonce, tag) = state_param.split_at(20);
-    if !state.links.verify_tag(TAG_PURPOSE, nonce, tag) {
+    if !domain.links.verify_tag(TAG_PURPOSE, nonce, tag) {
         return Err(AppError::NotFound);
     }
     let Some(started) = oauth_state::Entity::find_by_id(nonce.to_owned())
-        .one(&state.db)
+        .one(&domain.db)
         .await?
     else {
         return Err(AppError::NotFound);
     };
     // Deleting is the claim: of two uses of one state, only one deletes the row.
     let used = oauth_state::Entity::delete_by_id(nonce.to_owned())
-        .exec(&state.db)
+        .exec(&domain.db)
         .await?;
     if used.rows_affected != 1 || now_ms() - started.created_at_ms > STATE_TTL_MS {
         return Err(AppError::NotFound);
     }
     let (openid, order_id) = (started.openid, started.order_id);
     let Some(code) = code.filter(|c| !c.is_empty() && c.len() <= 128) else {
-        return Ok((openid, order_id, Outcome::Declined));
+        return Ok((openid, order_id, RoundTrip::Declined));
     };
-    let grant = match state.wechat.exchange_code(code).await {
+    let grant = match domain.wechat.exchange_code(code).await {
         Ok(grant) => grant,
         Err(e) => {
             tracing::warn!(error = %e, "web authorization: the code was not accepted");
-            return Ok((openid, order_id, Outcome::Failed));
+            return Ok((openid, order_id, RoundTrip::Failed));
         }
     };
     if grant.openid != openid {
         tracing::info!("web authorization by someone other than the link's owner; nothing stored");
-        return Ok((openid, order_id, Outcome::NotTheOwner));
+        return Ok((openid, order_id, RoundTrip::NotTheOwner));
     }
-    let web = match state.wechat.web_profile(&grant).await {
+    let web = match domain.wechat.web_profile(&grant).await {
         Ok(web) => web,
         Err(e) => {
             tracing::warn!(error = %e, "web authorization: no profile");
-            return Ok((openid, order_id, Outcome::Failed));
+            return Ok((openid, order_id, RoundTrip::Failed));
         }
     };
-    let row = profile::ActiveModel {
-        openid: Set(openid.clone()),
-        nickname: Set(web
-            .nickname
-            .filter(|n| !n.is_empty())
-            .map(|n| n.chars().take(64).collect())),
-        headimgurl: Set(web
-            .headimgurl
-            .filter(|u| u.starts_with("https://") || u.starts_with("http://"))),
-        subscribed: Set(true),
-        fetched_at_ms: Set(now_ms()),
+    let reported = Reported {
+        nickname: web.nickname,
+        avatar_url: web.headimgurl,
+        subscribed: true,
     };
-    profile::Entity::insert(row)
-        .on_conflict(
-            OnConflict::column(profile::Column::Openid)
-                .update_columns([
-                    profile::Column::Nickname,
-                    profile::Column::Headimgurl,
-                    profile::Column::FetchedAtMs,
-                ])
-                .to_owned(),
-        )
-        .exec_without_returning(&state.db)
-        .await?;
-    state.profiles.invalidate(&openid).await;
-    Ok((openid, order_id, Outcome::Stored))
+    domain.profiles.store(&openid, reported).await?;
+    Ok((openid, order_id, RoundTrip::Stored))
 }

@@ -1,26 +1,74 @@
-//! The quote domain: orders and their figures, the temporary QR ticket of each order,
-//! scans turned into queued messages, the outbox worker that sends them, the message
-//! template, signed quote links and cached profiles.
+//! The quote domain: orders and their figures, the QR codes that point at them (and at
+//! promoters and scene replies), scans turned into queued messages, the outbox that
+//! sends them, the message card's template, signed quote links and cached profiles.
+//! It knows nothing of HTTP: the handlers, the outbox worker and the sandbox's callers
+//! all reach it through one [`Domain`] value.
 //!
 //! Data flows: an order is created ([`orders`]) → its page asks for a ticket
-//! ([`tickets`]) → WeChat pushes a scan, which [`scans`] records together with a queued
-//! delivery in one transaction → [`delivery`] renders the [`template`] with a signed
-//! [`links`] URL and sends it → the shopper opens the quote page ([`profiles`]).
+//! ([`codes::tickets`]) → WeChat pushes a scan, which [`scans`] resolves by its ticket
+//! ([`codes::registry`]) and records together with a queued message in one
+//! transaction ([`outbox`]) → the outbox worker renders the [`card`] with a signed
+//! [`links`] URL and sends it → the shopper opens the quote page ([`profiles`],
+//! [`authorization`]). [`settings`] holds the site owner's choices (the delivery mode),
+//! [`money`] the exact amounts.
 
 pub mod authorization;
-pub mod deliveries;
-pub mod delivery;
-pub mod handoff;
-pub mod journal;
+pub mod card;
+pub mod codes;
 pub mod links;
-pub mod mode;
 pub mod money;
 pub mod orders;
-pub mod outcome_rows;
+pub mod outbox;
 pub mod profiles;
-pub mod registry;
-pub mod scan_rows;
 pub mod scans;
-pub mod template;
-pub mod template_versions;
-pub mod tickets;
+pub mod settings;
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use url::Url;
+
+use crate::metrics::Metrics;
+use crate::wechat::WechatClient;
+
+/// Everything the domain's operations need, shared by every request and the worker.
+/// Cloned per request, so it is one reference-counted pointer.
+#[derive(Clone)]
+pub struct Domain(Arc<Parts>);
+
+impl std::ops::Deref for Domain {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
+/// What [`Domain`] points to. Each part owns its own storage and cache; what crosses
+/// parts (a scan, a send) is done by the modules that take the whole [`Domain`].
+pub struct Parts {
+    /// The shared pool, for reads and the occasional write off the hot paths.
+    pub db: DatabaseConnection,
+    pub wechat: WechatClient,
+    pub links: links::LinkSigner,
+    /// Where links in messages point: `PUBLIC_BASE_URL`, or the bound address.
+    pub base_url: Url,
+    /// Where web authorization starts: WeChat's, or the sandbox's.
+    pub oauth_base: Url,
+    /// Identifies this process in claims, so a claim can be traced to its instance.
+    pub instance_id: String,
+    pub metrics: Arc<Metrics>,
+    pub orders: orders::Orders,
+    pub registry: codes::registry::Registry,
+    pub tickets: codes::tickets::Tickets,
+    pub cards: card::Cards,
+    pub profiles: profiles::Profiles,
+    pub delivery_mode: settings::DeliveryModes,
+    pub outbox: outbox::Outbox,
+}
+
+impl Domain {
+    pub fn new(parts: Parts) -> Self {
+        Domain(Arc::new(parts))
+    }
+}

@@ -8,14 +8,35 @@ use rust_decimal::Decimal;
 const MAX_HUNDREDTHS: i64 = 1_000_000_000_000;
 
 /// Why an amount was refused.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AmountError(pub &'static str);
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("must be a number")]
+    NotANumber,
+    #[error("must not be negative")]
+    Negative,
+    #[error("must have at most 2 decimal places")]
+    TooManyDecimals,
+    #[error("is too large")]
+    TooLarge,
+}
+
+impl AmountError {
+    /// What a person reads (the page's forms).
+    pub fn zh(self) -> &'static str {
+        match self {
+            AmountError::NotANumber => "必须是数字",
+            AmountError::Negative => "不能为负数",
+            AmountError::TooManyDecimals => "最多保留两位小数",
+            AmountError::TooLarge => "数值过大",
+        }
+    }
+}
 
 /// Parses decimal text (`"1280"`, `"1280.5"`, `"1.28e3"`) into hundredths.
 pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
     let text = text.trim();
     if text.is_empty() {
-        return Err(AmountError("must be a number"));
+        return Err(AmountError::NotANumber);
     }
     let value = if text.contains(['e', 'E']) {
         Decimal::from_scientific(text)
@@ -30,23 +51,23 @@ pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
             && text
                 .chars()
                 .all(|c| c.is_ascii_digit() || ".eE+-".contains(c));
-        AmountError(if numeric {
-            "is too large"
+        if numeric {
+            AmountError::TooLarge
         } else {
-            "must be a number"
-        })
+            AmountError::NotANumber
+        }
     })?;
     if value.is_sign_negative() && !value.is_zero() {
-        return Err(AmountError("must not be negative"));
+        return Err(AmountError::Negative);
     }
     let value = value.normalize();
     if value.scale() > 2 {
-        return Err(AmountError("must have at most 2 decimal places"));
+        return Err(AmountError::TooManyDecimals);
     }
     let hundredths = value * Decimal::ONE_HUNDRED;
-    let hundredths = i64::try_from(hundredths).map_err(|_| AmountError("is too large"))?;
+    let hundredths = i64::try_from(hundredths).map_err(|_| AmountError::TooLarge)?;
     if hundredths > MAX_HUNDREDTHS {
-        return Err(AmountError("is too large"));
+        return Err(AmountError::TooLarge);
     }
     Ok(hundredths)
 }
@@ -91,36 +112,15 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_an_exact_amount() {
-        assert_eq!(
-            parse_hundredths("-1"),
-            Err(AmountError("must not be negative"))
-        );
-        assert_eq!(
-            parse_hundredths("1.234"),
-            Err(AmountError("must have at most 2 decimal places"))
-        );
-        assert_eq!(
-            parse_hundredths("abc"),
-            Err(AmountError("must be a number"))
-        );
-        assert_eq!(parse_hundredths(""), Err(AmountError("must be a number")));
-        assert_eq!(
-            parse_hundredths("NaN"),
-            Err(AmountError("must be a number"))
-        );
-        assert_eq!(parse_hundredths("1e40"), Err(AmountError("is too large")));
-        assert_eq!(
-            parse_hundredths("1-2"),
-            Err(AmountError("must be a number"))
-        );
-        assert_eq!(
-            parse_hundredths("inf"),
-            Err(AmountError("must be a number"))
-        );
-        assert_eq!(
-            parse_hundredths("20000000000"),
-            Err(AmountError("is too large"))
-        );
+        assert_eq!(parse_hundredths("-1"), Err(AmountError::Negative));
+        assert_eq!(parse_hundredths("1.234"), Err(AmountError::TooManyDecimals));
+        assert_eq!(parse_hundredths("abc"), Err(AmountError::NotANumber));
+        assert_eq!(parse_hundredths(""), Err(AmountError::NotANumber));
+        assert_eq!(parse_hundredths("NaN"), Err(AmountError::NotANumber));
+        assert_eq!(parse_hundredths("1e40"), Err(AmountError::TooLarge));
+        assert_eq!(parse_hundredths("1-2"), Err(AmountError::NotANumber));
+        assert_eq!(parse_hundredths("inf"), Err(AmountError::NotANumber));
+        assert_eq!(parse_hundredths("20000000000"), Err(AmountError::TooLarge));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Orders: the quote a visitor wants to keep.
+//! Orders: the quote a visitor wants to keep, read exactly from what the shop sends,
+//! stored, and cached for the scans and sends that follow.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +11,8 @@ use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set, Transactio
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use super::money::{self, format_fixed, format_plain, parse_hundredths};
-use crate::{AppError, AppState, now_ms};
+use super::money::{self, AmountError, format_fixed, format_plain, parse_hundredths};
+use crate::{AppError, now_ms};
 
 /// A validated order, not yet stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +29,54 @@ pub enum FieldText<'a> {
     Text(&'a str),
 }
 
+/// Why an order was refused, and which field (`None`: the body as a whole).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{problem}")]
+pub struct OrderInputError {
+    pub field: Option<&'static str>,
+    pub problem: InputProblem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputProblem {
+    #[error("body must be a JSON object: {0}")]
+    NotJson(String),
+    #[error("is required")]
+    Required,
+    #[error("{0}")]
+    Amount(#[from] AmountError),
+    #[error("must be greater than zero")]
+    NotPositive,
+}
+
+impl InputProblem {
+    /// What a person reads (the page's forms).
+    pub fn zh(&self) -> &str {
+        match self {
+            InputProblem::NotJson(_) => "请求体必须是 JSON 对象",
+            InputProblem::Required => "不能为空",
+            InputProblem::Amount(e) => e.zh(),
+            InputProblem::NotPositive => "必须大于零",
+        }
+    }
+}
+
+impl From<OrderInputError> for AppError {
+    fn from(e: OrderInputError) -> Self {
+        AppError::BadRequest {
+            field: e.field,
+            reason: e.problem.to_string(),
+        }
+    }
+}
+
+fn refuse(field: &'static str, problem: InputProblem) -> OrderInputError {
+    OrderInputError {
+        field: Some(field),
+        problem,
+    }
+}
+
 #[derive(serde::Deserialize)]
 struct OrderBody<'a> {
     #[serde(borrow)]
@@ -40,9 +89,11 @@ struct OrderBody<'a> {
 
 impl NewOrder {
     /// Reads `{"total_money", "saved_money", "room_area"}` from a JSON body.
-    pub fn from_json(body: &[u8]) -> Result<Self, AppError> {
-        let body: OrderBody = serde_json::from_slice(body)
-            .map_err(|e| AppError::bad_request(format!("body must be a JSON object: {e}")))?;
+    pub fn from_json(body: &[u8]) -> Result<Self, OrderInputError> {
+        let body: OrderBody = serde_json::from_slice(body).map_err(|e| OrderInputError {
+            field: None,
+            problem: InputProblem::NotJson(e.to_string()),
+        })?;
         Self::from_fields(
             body.total_money.map(FieldText::Json),
             body.saved_money.map(FieldText::Json),
@@ -54,15 +105,12 @@ impl NewOrder {
         total_money: Option<FieldText>,
         saved_money: Option<FieldText>,
         room_area: Option<FieldText>,
-    ) -> Result<Self, AppError> {
+    ) -> Result<Self, OrderInputError> {
         let total_cents = amount("total_money", total_money)?;
         let saved_cents = amount("saved_money", saved_money)?;
         let room_area_centi = amount("room_area", room_area)?;
         if room_area_centi == 0 {
-            return Err(AppError::bad_field(
-                "room_area",
-                "must be greater than zero",
-            ));
+            return Err(refuse("room_area", InputProblem::NotPositive));
         }
         Ok(NewOrder {
             total_cents,
@@ -72,86 +120,92 @@ impl NewOrder {
     }
 }
 
-fn amount(field: &'static str, value: Option<FieldText>) -> Result<i64, AppError> {
+fn amount(field: &'static str, value: Option<FieldText>) -> Result<i64, OrderInputError> {
+    let not_a_number = || refuse(field, AmountError::NotANumber.into());
     let text = match value {
-        None => return Err(AppError::bad_field(field, "is required")),
+        None => return Err(refuse(field, InputProblem::Required)),
         Some(FieldText::Text(t)) => t.to_owned(),
         Some(FieldText::Json(raw)) => {
             let raw = raw.get().trim();
             if raw.starts_with('"') {
-                serde_json::from_str::<String>(raw)
-                    .map_err(|_| AppError::bad_field(field, "must be a number"))?
+                serde_json::from_str::<String>(raw).map_err(|_| not_a_number())?
             } else if raw.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
                 raw.to_owned()
             } else if raw == "null" {
-                return Err(AppError::bad_field(field, "is required"));
+                return Err(refuse(field, InputProblem::Required));
             } else {
-                return Err(AppError::bad_field(field, "must be a number"));
+                return Err(not_a_number());
             }
         }
     };
-    parse_hundredths(&text).map_err(|e| AppError::bad_field(field, e.0))
+    parse_hundredths(&text).map_err(|e| refuse(field, e.into()))
 }
 
-/// Stores an order. Its id becomes the temporary QR scene id, which WeChat limits to
-/// 32 bits: an id past that is refused and rolled back rather than stored unusable.
-/// The stored order goes into this process's cache: its code is asked for and scanned
-/// within the next minutes, and each would otherwise read it back.
-pub async fn create_order(state: &AppState, new: NewOrder) -> Result<order::Model, AppError> {
-    let txn = state.db.begin().await?;
-    let stored = order::ActiveModel {
-        total_cents: Set(new.total_cents),
-        saved_cents: Set(new.saved_cents),
-        room_area_centi: Set(new.room_area_centi),
-        created_at_ms: Set(now_ms()),
-        ..Default::default()
+/// The orders, stored, and as this process has seen them lately. Orders are immutable,
+/// so a cached one is never stale; an order unused for an hour (its code lives 30
+/// minutes, its message a minute after the scan) makes room, so the cache holds the
+/// campaign under way and not every order since the start.
+#[derive(Clone)]
+pub struct Orders {
+    db: DatabaseConnection,
+    cache: Cache<i64, Arc<order::Model>>,
+}
+
+impl Orders {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Orders {
+            db,
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_idle(Duration::from_secs(3600))
+                .build(),
+        }
     }
-    .insert(&txn)
-    .await?;
-    if u32::try_from(stored.id).is_err() {
-        txn.rollback().await?;
-        return Err(AppError::Internal(anyhow::anyhow!(
-            "order id {} is beyond WeChat's 32-bit scene ids",
-            stored.id
-        )));
+
+    /// Stores an order. Its id becomes the temporary QR scene id, which WeChat limits
+    /// to 32 bits: an id past that is refused and rolled back rather than stored
+    /// unusable. The stored order goes into the cache: its code is asked for and
+    /// scanned within the next minutes, and each would otherwise read it back.
+    pub async fn create(&self, new: NewOrder) -> Result<order::Model, AppError> {
+        let txn = self.db.begin().await?;
+        let stored = order::ActiveModel {
+            total_cents: Set(new.total_cents),
+            saved_cents: Set(new.saved_cents),
+            room_area_centi: Set(new.room_area_centi),
+            created_at_ms: Set(now_ms()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        if u32::try_from(stored.id).is_err() {
+            txn.rollback().await?;
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "order id {} is beyond WeChat's 32-bit scene ids",
+                stored.id
+            )));
+        }
+        txn.commit().await?;
+        self.cache.insert(stored.id, Arc::new(stored.clone())).await;
+        Ok(stored)
     }
-    txn.commit().await?;
-    state
-        .orders
-        .insert(stored.id, Arc::new(stored.clone()))
-        .await;
-    Ok(stored)
-}
 
-pub async fn find_order(db: &DatabaseConnection, id: i64) -> Result<order::Model, AppError> {
-    order::Entity::find_by_id(id)
-        .one(db)
-        .await?
-        .ok_or(AppError::NotFound)
-}
-
-/// Orders as this process has seen them lately. Orders are immutable, so nothing is
-/// ever stale; an order unused for an hour (its code lives 30 minutes, its message a
-/// minute after the scan) makes room, so the cache holds the campaign under way and
-/// not every order since the start.
-pub type OrderCache = Cache<i64, Arc<order::Model>>;
-
-pub fn new_cache() -> OrderCache {
-    Cache::builder()
-        .max_capacity(100_000)
-        .time_to_idle(Duration::from_secs(3600))
-        .build()
-}
-
-/// [`find_order`] through the process's order cache.
-pub async fn cached_order(state: &AppState, id: i64) -> Result<Arc<order::Model>, AppError> {
-    if let Some(order) = state.orders.get(&id).await {
-        return Ok(order);
+    /// The stored order, read from the database.
+    pub async fn find(&self, id: i64) -> Result<order::Model, AppError> {
+        order::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .ok_or(AppError::NotFound)
     }
-    // Boxed, so the query's large future is not part of every scan's and send's.
-    let order = Arc::new(Box::pin(find_order(&state.db, id)).await?);
-    state.orders.insert(id, order.clone()).await;
-    Ok(order)
+
+    /// [`Self::find`] through the cache: what the scan and send paths use.
+    pub async fn cached(&self, id: i64) -> Result<Arc<order::Model>, AppError> {
+        if let Some(order) = self.cache.get(&id).await {
+            return Ok(order);
+        }
+        let order = Arc::new(Box::pin(self.find(id)).await?);
+        self.cache.insert(id, order.clone()).await;
+        Ok(order)
+    }
 }
 
 /// Parses an order id from a path; anything that cannot be one is simply not found.
@@ -235,7 +289,7 @@ mod tests {
     #[test]
     fn fields_name_themselves_when_wrong() {
         let err = |body: &str| match NewOrder::from_json(body.as_bytes()) {
-            Err(AppError::BadRequest { field, reason }) => (field, reason),
+            Err(e) => (e.field, e.problem.to_string()),
             other => panic!("{body}: {other:?}"),
         };
         assert_eq!(

@@ -1,34 +1,22 @@
-//! Scans: a pushed scan event becomes a recorded scan and, when it points at an order, a
-//! queued message, both in one transaction, so a crash loses neither and a retried push
-//! (same identity, unique index) adds nothing.
+//! Scans: a pushed scan event is resolved to what its code points at, recorded, and,
+//! when it points at an order, queued as a message, both in one transaction, so a
+//! crash loses neither and a retried push (same identity, unique index) adds nothing.
 
-use entity::{delivery, scan};
+use entity::delivery;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
 
-use super::delivery::{STATUS_FAILED, STATUS_SENT};
-use super::mode::{self, DeliveryMode};
-use super::scan_rows::{Message, NewScan, Written};
-use super::tickets::KIND_ORDER;
-use super::{registry, template};
+use super::Domain;
+use super::card::context_for;
+use super::codes::{CodeKind, replies};
+use super::outbox::Status;
+use super::outbox::enqueue::{Message, NewScan, Written};
+use super::settings::DeliveryMode;
 use crate::metrics::Metrics;
-use crate::replies;
 use crate::wechat::message::Article;
 use crate::wechat::reply::Reply;
 use crate::wechat::{ScanEvent, Scene};
-use crate::{AppError, AppState, now_ms};
-
-/// What became of a scan push.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handled {
-    /// A retry of a push already recorded: nothing was recorded or queued again.
-    pub duplicate: bool,
-    /// The order whose message was queued (on the first push only).
-    pub queued_order: Option<i64>,
-    /// A passive reply to answer with. Repeated for a retried push: WeChat retries
-    /// because it did not get our answer, so the retry must get it.
-    pub reply: Option<Reply>,
-}
+use crate::{AppError, now_ms};
 
 /// What a scan points at.
 enum Target {
@@ -40,31 +28,31 @@ enum Target {
 /// Resolves the scene: the ticket registry first (it knows what each code was made for,
 /// so an order id and another kind's scene with the same value never collide), the
 /// EventKey second (codes made before the registry, or pushes without Ticket).
-async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
-    let db = &state.db;
+async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
     let registered = match &event.ticket {
-        Some(ticket) => registry::find(db, &state.codes, ticket).await?,
+        Some(ticket) => domain.registry.find(ticket).await?,
         None => None,
     };
     let order = |id: i64| async move {
-        match super::orders::cached_order(state, id).await {
+        match domain.orders.cached(id).await {
             Ok(o) => Ok(Some(Target::Order(o.id))),
             Err(AppError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
     };
     let reply = |scene: String| async move {
-        // Boxed, so the query's large future is not part of every push's (see `crate::db`).
-        let text = Box::pin(replies::reply_text(db, &scene)).await?;
+        let text = Box::pin(replies::reply_text(&domain.db, &scene)).await?;
         Ok::<_, AppError>(text.map(Target::Reply))
     };
     let target = match &registered {
-        Some(code) if code.kind == KIND_ORDER => match code.target.parse::<i64>() {
-            Ok(id) => order(id).await?,
-            Err(_) => None,
+        Some(code) => match code.kind {
+            Some(CodeKind::Order) => match code.target.parse::<i64>() {
+                Ok(id) => order(id).await?,
+                Err(_) => None,
+            },
+            Some(CodeKind::Reply) => reply(code.target.clone()).await?,
+            Some(CodeKind::Promoter) | None => None,
         },
-        Some(code) if code.kind == replies::KIND_REPLY => reply(code.target.clone()).await?,
-        Some(_) => None,
         None => match &event.scene {
             Scene::Id(id) => order(i64::from(*id)).await?,
             Scene::Str(s) => reply(s.clone()).await?,
@@ -73,27 +61,28 @@ async fn resolve(state: &AppState, event: &ScanEvent) -> Result<(Option<i64>, Ta
     Ok((registered.map(|c| c.id), target.unwrap_or(Target::Nothing)))
 }
 
-/// Logs one line per push (a span around it cost more than the line itself).
-pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled, AppError> {
+/// Records a scan push and queues what it asks for; returns the passive reply to answer
+/// with, if any. A retried push gets the same reply again: WeChat retries because it
+/// did not get our answer, so the retry must get it. One log line per push.
+pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Reply>, AppError> {
     // Reads happen outside the write transaction: on SQLite a transaction that starts
     // with a write takes the write lock at once instead of failing to upgrade it.
-    let (qr_code_id, target) = resolve(state, event).await?;
+    let (qr_code_id, target) = resolve(domain, event).await?;
     let order_id = match &target {
         Target::Order(id) => Some(*id),
         _ => None,
     };
-    let passive = order_id.is_some()
-        && mode::current(&state.db, &state.delivery_mode).await? == DeliveryMode::PassiveReply;
+    let passive =
+        order_id.is_some() && domain.delivery_mode.current().await? == DeliveryMode::PassiveReply;
     let reply = match (&target, passive) {
         (Target::Reply(text), _) => Some(Reply::Text(text.clone())),
         (Target::Order(id), true) => {
-            Some(Reply::News(passive_card(state, *id, &event.openid).await?))
+            Some(Reply::News(passive_card(domain, *id, &event.openid).await?))
         }
         _ => None,
     };
-    let now = now_ms();
     let identity = event.identity();
-    let row = scan::ActiveModel {
+    let row = entity::scan::ActiveModel {
         openid: Set(event.openid.clone()),
         event: Set(if event.new_follower {
             "subscribe"
@@ -106,12 +95,13 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         qr_code_id: Set(qr_code_id),
         order_id: Set(order_id),
         event_time: Set(event.create_time),
-        received_at_ms: Set(now),
+        received_at_ms: Set(now_ms()),
         ..Default::default()
     };
     // The scan and its message are written in one transaction (shared with other
-    // concurrent writes: see `journal`), committed before we answer.
-    let written = state
+    // concurrent writes: see `outbox::journal`), committed before we answer.
+    let written = domain
+        .outbox
         .journal
         .scan(NewScan {
             identity: identity.clone(),
@@ -124,36 +114,29 @@ pub async fn record_scan(state: &AppState, event: &ScanEvent) -> Result<Handled,
         })
         .await?;
     if written == Written::Duplicate {
-        Metrics::bump(&state.metrics.duplicate_pushes);
+        Metrics::bump(&domain.metrics.duplicate_pushes);
         tracing::info!(%identity, "duplicate push dropped");
-        return Ok(Handled {
-            duplicate: true,
-            queued_order: None,
-            reply,
-        });
+        return Ok(reply);
     }
-    Metrics::bump(&state.metrics.scans_received);
+    Metrics::bump(&domain.metrics.scans_received);
     tracing::info!(%identity, order = order_id, qr_code = qr_code_id, "scan recorded");
     // The message itself is with the worker already, or it was woken for it (journal).
     if order_id.is_some() && passive {
-        Metrics::bump(&state.metrics.messages_sent);
+        Metrics::bump(&domain.metrics.messages_sent);
     }
-    Ok(Handled {
-        duplicate: false,
-        queued_order: order_id,
-        reply,
-    })
+    Ok(reply)
 }
 
-/// The quote card for a passive reply, rendered as the worker would render it.
-async fn passive_card(state: &AppState, order_id: i64, openid: &str) -> Result<Article, AppError> {
-    let order = super::orders::cached_order(state, order_id).await?;
-    let tpl = template::active_cached(state)
+/// The quote card for a passive reply, rendered as a send renders it.
+async fn passive_card(domain: &Domain, order_id: i64, openid: &str) -> Result<Article, AppError> {
+    let order = domain.orders.cached(order_id).await?;
+    let card = domain
+        .cards
+        .in_force()
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no message template")))?;
-    let quote_url = state.links.quote_url(&state.base_url, openid, order.id);
-    let ctx = template::context_for(&order, openid, &quote_url, &state.base_url);
-    tpl.render(&ctx)
+    let quote_url = domain.links.quote_url(&domain.base_url, openid, order.id);
+    card.render(&context_for(&order, openid, &quote_url, &domain.base_url))
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 
@@ -175,10 +158,12 @@ pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<Orde
         .order_by_desc(delivery::Column::Id)
         .one(db)
         .await?;
-    Ok(match latest.as_ref().map(|d| d.status.as_str()) {
-        None => OrderStatus::Waiting,
-        Some(STATUS_SENT) => OrderStatus::Sent,
-        Some(STATUS_FAILED) => OrderStatus::Failed,
-        Some(_) => OrderStatus::Sending,
-    })
+    Ok(
+        match latest.as_ref().and_then(|d| Status::parse(&d.status)) {
+            None => OrderStatus::Waiting,
+            Some(Status::Sent) => OrderStatus::Sent,
+            Some(Status::Failed) => OrderStatus::Failed,
+            Some(Status::Pending | Status::Sending) => OrderStatus::Sending,
+        },
+    )
 }

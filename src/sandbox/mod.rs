@@ -8,11 +8,16 @@
 //! timeout and 3 tries, and an inbox of what the account sent).
 //!
 //! It shares no code with the `wechat` client on purpose: it checks requests the way
-//! WeChat does, so a client bug shows up here instead of in production.
+//! WeChat does, so a client bug shows up here instead of in production. (It does share
+//! the platform's rules for a scene, `wechat::scene`, and its signing and AES
+//! primitives, which are the definitions both sides must agree on.) It has its own
+//! state, this [`Sandbox`], and its own router, which the service mounts under
+//! `/sandbox` in sandbox mode.
 
 mod api;
 mod faults;
 mod oauth;
+mod pages;
 mod phone;
 
 pub use faults::Fault;
@@ -26,10 +31,12 @@ use secrecy::SecretString;
 use serde::Serialize;
 use url::Url;
 
-use crate::AppState;
 use crate::config::WechatConfig;
 use crate::wechat::crypto::MessageCrypto;
 
+/// Set by the phone's in-app browser, as WeChat's marks itself `MicroMessenger`: the
+/// quote page then behaves as inside WeChat (it asks for web authorization).
+pub const IN_WECHAT_COOKIE: &str = "sq_sandbox_wechat";
 /// The sandbox account's original id (`ToUserName` of pushes).
 pub const ACCOUNT: &str = "gh_sandbox0000";
 /// Tokens live as long as WeChat's.
@@ -51,8 +58,11 @@ struct Inner {
     callback: Url,
     /// The sandbox's own API base, for showqrcode links.
     api_base: Url,
-    /// The service's own address: the in-app browser opens only links to it.
+    /// The service's own address, as bound and as published (`PUBLIC_BASE_URL`): the
+    /// in-app browser opens only links to it.
     home: Url,
+    public_base: Url,
+    pages: pages::Pages,
     app_id: String,
     app_secret: SecretString,
     token: SecretString,
@@ -157,7 +167,9 @@ impl Stats {
 }
 
 impl Sandbox {
-    pub fn new(wechat: &WechatConfig, callback: Url, api_base: Url) -> Self {
+    /// `callback` is the service's `/wechat`, `api_base` the sandbox's own API,
+    /// `public_base` where the service's links point.
+    pub fn new(wechat: &WechatConfig, callback: Url, api_base: Url, public_base: Url) -> Self {
         let http = reqwest::Client::builder()
             // WeChat gives the callback 5 seconds.
             .timeout(Duration::from_secs(5))
@@ -172,6 +184,8 @@ impl Sandbox {
                 world: Mutex::new(world),
                 http,
                 home: callback.join("/").expect("constant path"),
+                public_base,
+                pages: pages::Pages::new(),
                 callback,
                 api_base,
                 app_id: wechat.app_id.clone(),
@@ -187,13 +201,15 @@ impl Sandbox {
 
     /// Everything under `/sandbox`, including `/sandbox/` itself (a nested `/` only
     /// matches `/sandbox`).
-    pub fn router(&self) -> Router<AppState> {
+    pub fn router(&self) -> Router<Sandbox> {
         Router::new()
             .nest(
                 "/sandbox",
-                api::router().merge(phone::router()).merge(oauth::router()),
+                api::router()
+                    .merge(phone::routes::router())
+                    .merge(oauth::router()),
             )
-            .route("/sandbox/", axum::routing::get(phone::phone_home))
+            .route("/sandbox/", axum::routing::get(phone::routes::phone_home))
     }
 
     fn world(&self) -> MutexGuard<'_, World> {

@@ -17,11 +17,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::api::sandbox;
-use crate::http::pages::SANDBOX_IN_WECHAT;
-use crate::{AppState, now_ms};
+use super::{IN_WECHAT_COOKIE, Sandbox};
+use crate::now_ms;
 
-pub fn router() -> Router<AppState> {
+pub fn router() -> Router<Sandbox> {
     Router::new()
         .route("/connect/oauth2/authorize", get(authorize_page))
         .route("/connect/oauth2/consent", post(consent))
@@ -60,10 +59,9 @@ fn refuse(reason: &str) -> Response {
 }
 
 async fn authorize_page(
-    State(state): State<AppState>,
+    State(sandbox): State<Sandbox>,
     Query(q): Query<AuthorizeQuery>,
 ) -> Result<Response, crate::AppError> {
-    let sandbox = sandbox(&state);
     if q.appid.as_deref() != Some(sandbox.inner.app_id.as_str()) {
         return Ok(refuse("appid 不正确"));
     }
@@ -83,7 +81,8 @@ async fn authorize_page(
         return Ok(refuse("state 最多 128 个字母或数字"));
     }
     let users = sandbox.users();
-    Ok(state
+    Ok(sandbox
+        .inner
         .pages
         .render(
             "sandbox_consent.html",
@@ -109,8 +108,7 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     format!("{uri}{sep}{}", query.join("&"))
 }
 
-async fn consent(State(state): State<AppState>, Form(c): Form<Consent>) -> Response {
-    let sandbox = sandbox(&state);
+async fn consent(State(sandbox): State<Sandbox>, Form(c): Form<Consent>) -> Response {
     if !(c.redirect_uri.starts_with("http://") || c.redirect_uri.starts_with("https://")) {
         return refuse("redirect_uri 必须是 http(s) 地址");
     }
@@ -146,8 +144,7 @@ fn error(errcode: i64, errmsg: &str) -> Json<Value> {
     Json(json!({ "errcode": errcode, "errmsg": errmsg }))
 }
 
-async fn access_token(State(state): State<AppState>, Query(q): Query<TokenQuery>) -> Json<Value> {
-    let sandbox = sandbox(&state);
+async fn access_token(State(sandbox): State<Sandbox>, Query(q): Query<TokenQuery>) -> Json<Value> {
     if q.appid.as_deref() != Some(sandbox.inner.app_id.as_str()) {
         return error(40013, "invalid appid");
     }
@@ -181,8 +178,7 @@ struct UserinfoQuery {
     openid: Option<String>,
 }
 
-async fn userinfo(State(state): State<AppState>, Query(q): Query<UserinfoQuery>) -> Json<Value> {
-    let sandbox = sandbox(&state);
+async fn userinfo(State(sandbox): State<Sandbox>, Query(q): Query<UserinfoQuery>) -> Json<Value> {
     let world = sandbox.world();
     let owner = q
         .access_token
@@ -213,13 +209,9 @@ async fn userinfo(State(state): State<AppState>, Query(q): Query<UserinfoQuery>)
 }
 
 /// A round avatar with the user's first character, in a colour of their own.
-async fn avatar(State(state): State<AppState>, Path(file): Path<String>) -> Response {
+async fn avatar(State(sandbox): State<Sandbox>, Path(file): Path<String>) -> Response {
     let openid = file.trim_end_matches(".svg");
-    let Some(user) = sandbox(&state)
-        .users()
-        .into_iter()
-        .find(|u| u.openid == openid)
-    else {
+    let Some(user) = sandbox.users().into_iter().find(|u| u.openid == openid) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let hue = Sha256::digest(openid.as_bytes())[0] as u32 * 360 / 256;
@@ -247,14 +239,14 @@ struct OpenQuery {
 
 /// The phone's in-app browser: marks the browser as inside WeChat, then opens the link.
 /// Only links to this service are opened (no open redirect).
-async fn open_in_wechat(State(state): State<AppState>, Query(q): Query<OpenQuery>) -> Response {
-    let home = sandbox(&state).inner.home.as_str().to_owned();
+async fn open_in_wechat(State(sandbox): State<Sandbox>, Query(q): Query<OpenQuery>) -> Response {
+    let home = sandbox.inner.home.as_str();
     let url = q.url.unwrap_or_default();
-    let target = if url.starts_with(&home) || url.starts_with(state.base_url.as_str()) {
+    let target = if url.starts_with(home) || url.starts_with(sandbox.inner.public_base.as_str()) {
         url
     } else {
         return refuse("只能打开本服务的链接");
     };
-    let cookie = format!("{SANDBOX_IN_WECHAT}=1; Path=/; SameSite=Lax");
+    let cookie = format!("{IN_WECHAT_COOKIE}=1; Path=/; SameSite=Lax");
     ([(SET_COOKIE, cookie)], Redirect::to(&target)).into_response()
 }

@@ -12,43 +12,10 @@ const MAX_DEPTH: usize = 8;
 /// Nor are more elements than this.
 const MAX_ELEMENTS: usize = 512;
 
+use super::scene::Scene;
+
 /// The longest openid-like identifier we accept (WeChat's are 28 characters).
 const MAX_ID_LEN: usize = 64;
-/// The longest scene string WeChat creates (QR_STR_SCENE / QR_LIMIT_STR_SCENE).
-const MAX_SCENE_LEN: usize = 64;
-
-/// A QR code's scene, as WeChat carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scene {
-    /// `scene_id`: temporary codes take 1..=u32::MAX, permanent ones 1..=100000.
-    Id(u32),
-    /// `scene_str`: 1 to 64 characters.
-    Str(String),
-}
-
-impl Scene {
-    /// Reads a scene as WeChat writes it in `EventKey`: digits that fit a scene id are an
-    /// id; anything else is a scene string.
-    pub fn parse(value: &str) -> Option<Scene> {
-        if value.is_empty() || value.chars().count() > MAX_SCENE_LEN {
-            return None;
-        }
-        match value.parse::<u32>() {
-            Ok(id) if id > 0 && !value.starts_with('0') => Some(Scene::Id(id)),
-            _ => Some(Scene::Str(value.to_owned())),
-        }
-    }
-}
-
-impl std::fmt::Display for Scene {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Scene::Id(id) => write!(f, "{id}"),
-            Scene::Str(s) => f.write_str(s),
-        }
-    }
-}
-
 /// A user scanned one of the account's parametric QR codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanEvent {

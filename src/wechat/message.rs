@@ -7,7 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::client::{WechatClient, WechatError};
+use super::api::WechatError;
+use super::client::WechatClient;
 
 /// One article card.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]

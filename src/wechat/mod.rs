@@ -1,13 +1,19 @@
 //! The WeChat Official Account platform, and nothing else.
 //!
 //! This module knows how WeChat signs and shapes its pushes, how its API is called and
-//! what its error codes mean; it knows nothing of orders or quotes, so it could be lifted
-//! out as a library.
+//! what its error codes mean; it knows nothing of orders, of the database or of HTTP
+//! handlers, so it could be lifted out as a library. Where it needs the service (to
+//! keep the shared access token, to report call timings) it asks through a small
+//! trait: [`token::TokenStore`], [`client::ApiObserver`].
 //!
-//! Layout: [`signature`] checks callback signatures; [`inbound`] parses pushed XML into
-//! typed events; [`client`] calls the API with a shared [`token`]; [`qrcode`], [`message`]
-//! and [`user`] are one API family each.
+//! Layout: pushes come in through [`signature`] (callback signatures), [`crypto`] (AES
+//! modes) and [`inbound`] (pushed XML → typed events), and are answered with a
+//! [`reply`]. The API is called through [`client`] with the shared [`token`]; its
+//! answers and errors are read in [`api`]; [`qrcode`], [`message`], [`user`] and
+//! [`oauth`] (web authorization) are one API family each. [`scene`] holds the rules
+//! for a QR code's scene.
 
+pub mod api;
 pub mod client;
 pub mod crypto;
 pub mod inbound;
@@ -15,9 +21,12 @@ pub mod message;
 pub mod oauth;
 pub mod qrcode;
 pub mod reply;
+pub mod scene;
 pub mod signature;
 pub mod token;
 pub mod user;
 
-pub use client::{WechatClient, WechatError};
-pub use inbound::{Push, ScanEvent, Scene};
+pub use api::WechatError;
+pub use client::WechatClient;
+pub use inbound::{Push, ScanEvent};
+pub use scene::{Lifetime, Scene};

@@ -8,7 +8,8 @@
 use serde::Deserialize;
 use url::Url;
 
-use super::client::{WechatClient, WechatError, decode};
+use super::api::{WechatError, decode};
+use super::client::WechatClient;
 
 /// What trading a code gives.
 #[derive(Debug, Clone, Deserialize)]

@@ -4,18 +4,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::client::{WechatClient, WechatError};
-use super::inbound::Scene;
-
-/// WeChat's longest lifetime for a temporary code (30 days).
-pub const MAX_EXPIRE_SECONDS: u32 = 2_592_000;
-
-/// Temporary codes expire; permanent ones count against the account's 100,000 for ever.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lifetime {
-    Temporary { expire_seconds: u32 },
-    Permanent,
-}
+use super::api::WechatError;
+use super::client::WechatClient;
+use super::scene::{Lifetime, Scene};
 
 /// WeChat's answer: `url` is what the code encodes, so images are drawn from it locally.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -52,11 +43,11 @@ impl WechatClient {
         scene: &Scene,
         lifetime: Lifetime,
     ) -> Result<QrTicket, WechatError> {
-        if let Lifetime::Temporary { expire_seconds } = lifetime {
-            assert!(
-                (1..=MAX_EXPIRE_SECONDS).contains(&expire_seconds),
-                "expire_seconds out of WeChat's range"
-            );
+        if let Err(e) = scene.check(lifetime) {
+            // A caller's bug, caught before it costs quota.
+            return Err(WechatError::Unexpected {
+                reason: format!("not a code WeChat makes: {e}"),
+            });
         }
         self.post("/cgi-bin/qrcode/create", &request_body(scene, lifetime))
             .await

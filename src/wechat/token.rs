@@ -2,10 +2,10 @@
 //!
 //! Callers ask [`AccessTokens::current`]. The token lives in a moka cache until five
 //! minutes before it expires; concurrent misses share one load (moka's `try_get_with`),
-//! and a load first reads the database, where another instance may already have put a
-//! fresh token. Only if none is there does the loader take a short refresh lease in the
-//! database and fetch; the other instances wait for that fetch instead of fetching too,
-//! since each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the
+//! and a load first reads the [`TokenStore`], where another instance may already have
+//! put a fresh token. Only if none is there does the loader take the store's short
+//! refresh lease and fetch; the other instances wait for that fetch instead of fetching
+//! too, since each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the
 //! previous token for everyone else.
 //!
 //! We fetch with `/cgi-bin/stable_token` (normal mode): it returns the same token while
@@ -18,33 +18,58 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use entity::access_token;
+use futures_util::future::BoxFuture;
 use moka::Expiry;
 use moka::future::Cache;
-use sea_orm::sea_query::{Expr, OnConflict};
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
-use super::client::{WechatError, decode, endpoint};
+use super::api::{WechatError, decode, endpoint};
 use crate::now_ms;
 
 /// Refresh this long before WeChat's expiry (stable tokens are renewed in the same window).
-const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
+pub const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
 /// How long one instance may hold the refresh lease before another takes over.
 const LEASE_MS: i64 = 15_000;
 /// How long a caller waits for another instance's refresh before giving up.
 const WAIT_FOR_PEER: Duration = Duration::from_secs(20);
 
 /// A token and when it stops working.
+#[derive(Clone)]
 pub struct Token {
     pub value: SecretString,
     pub expires_at_ms: i64,
 }
 
+/// Why the store could not answer; the caller may try again later.
+pub type StoreError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the account's token is kept for every instance (the service keeps it in its
+/// database). All of it is about one account.
+pub trait TokenStore: Send + Sync {
+    /// The token stored, if any.
+    fn load(&self) -> BoxFuture<'_, Result<Option<Token>, StoreError>>;
+    /// Takes the refresh lease until `until_ms` if nobody holds it at `now_ms` and no
+    /// token that stays good past `good_until_ms` is stored. Of several instances
+    /// asking at once, exactly one gets `true`.
+    fn take_refresh_lease(
+        &self,
+        now_ms: i64,
+        until_ms: i64,
+        good_until_ms: i64,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
+    /// Gives the lease back, storing `fetched` when the fetch gave a token.
+    fn release_refresh_lease<'a>(
+        &'a self,
+        fetched: Option<&'a Token>,
+    ) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Marks `value` expired if it is the token stored (WeChat refused it).
+    fn expire<'a>(&'a self, value: &'a str) -> BoxFuture<'a, Result<(), StoreError>>;
+}
+
 pub struct AccessTokens {
-    db: DatabaseConnection,
+    store: Arc<dyn TokenStore>,
     http: reqwest::Client,
     api_base: Url,
     app_id: String,
@@ -68,7 +93,7 @@ struct TokenAnswer {
     expires_in: i64,
 }
 
-fn store_error(e: DbErr) -> WechatError {
+fn store_error(e: StoreError) -> WechatError {
     WechatError::Retry {
         errcode: None,
         reason: format!("token store: {e}"),
@@ -77,7 +102,7 @@ fn store_error(e: DbErr) -> WechatError {
 
 impl AccessTokens {
     pub(crate) fn new(
-        db: DatabaseConnection,
+        store: Arc<dyn TokenStore>,
         http: reqwest::Client,
         api_base: Url,
         app_id: String,
@@ -88,7 +113,7 @@ impl AccessTokens {
             .expire_after(UntilRefreshDue)
             .build();
         AccessTokens {
-            db,
+            store,
             http,
             api_base,
             app_id,
@@ -108,8 +133,6 @@ impl AccessTokens {
         if let Some(token) = self.cache.get(&()).await {
             return Ok(token);
         }
-        // Boxed: the load (database, lease, HTTP) is a large future, and held inline it
-        // would be copied with every send's task however rarely it runs.
         Box::pin(self.cache.try_get_with((), self.load_or_fetch()))
             .await
             .map_err(|e| (*e).clone())
@@ -124,38 +147,35 @@ impl AccessTokens {
         {
             self.cache.invalidate(&()).await;
         }
-        let expired = access_token::Entity::update_many()
-            .col_expr(access_token::Column::ExpiresAtMs, Expr::value(0i64))
-            .filter(access_token::Column::AppId.eq(&self.app_id))
-            .filter(access_token::Column::Token.eq(failed_value))
-            .exec(&self.db)
-            .await;
-        if let Err(e) = expired {
+        if let Err(e) = self.store.expire(failed_value).await {
             tracing::warn!(error = %e, "could not mark the refused access token as expired");
         }
     }
 
     async fn load_or_fetch(&self) -> Result<Arc<Token>, WechatError> {
-        self.ensure_row().await.map_err(store_error)?;
         let give_up = Instant::now() + WAIT_FOR_PEER;
         loop {
             let now = now_ms();
-            let row = access_token::Entity::find_by_id(self.app_id.clone())
-                .one(&self.db)
+            if let Some(token) = self.store.load().await.map_err(store_error)?
+                && token.expires_at_ms - REFRESH_MARGIN_MS > now
+            {
+                return Ok(Arc::new(token));
+            }
+            let leased = self
+                .store
+                .take_refresh_lease(now, now + LEASE_MS, now + REFRESH_MARGIN_MS)
                 .await
                 .map_err(store_error)?;
-            if let Some(row) = row
-                && !row.token.is_empty()
-                && row.expires_at_ms - REFRESH_MARGIN_MS > now
-            {
-                return Ok(Arc::new(Token {
-                    value: row.token.into(),
-                    expires_at_ms: row.expires_at_ms,
-                }));
-            }
-            if self.take_lease(now).await.map_err(store_error)? {
-                let fetched = self.fetch().await;
-                return self.store(fetched).await;
+            if leased {
+                let fetched = self.fetch().await.map(|answer| Token {
+                    value: answer.access_token.into(),
+                    expires_at_ms: now_ms() + answer.expires_in * 1000,
+                });
+                self.store
+                    .release_refresh_lease(fetched.as_ref().ok())
+                    .await
+                    .map_err(store_error)?;
+                return fetched.map(Arc::new);
             }
             if Instant::now() > give_up {
                 return Err(WechatError::Retry {
@@ -165,82 +185,6 @@ impl AccessTokens {
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn ensure_row(&self) -> Result<(), DbErr> {
-        let row = access_token::ActiveModel {
-            app_id: Set(self.app_id.clone()),
-            token: Set(String::new()),
-            expires_at_ms: Set(0),
-            refresh_lease_until_ms: Set(0),
-        };
-        let inserted = access_token::Entity::insert(row)
-            .on_conflict(
-                OnConflict::column(access_token::Column::AppId)
-                    .do_nothing_on([access_token::Column::AppId])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await;
-        match inserted {
-            Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Takes the refresh lease if nobody holds it and no fresh token is stored; the
-    /// update is atomic, so of several instances exactly one wins, and none after the
-    /// winner has stored its token.
-    async fn take_lease(&self, now: i64) -> Result<bool, DbErr> {
-        let taken = access_token::Entity::update_many()
-            .col_expr(
-                access_token::Column::RefreshLeaseUntilMs,
-                Expr::value(now + LEASE_MS),
-            )
-            .filter(access_token::Column::AppId.eq(&self.app_id))
-            .filter(access_token::Column::RefreshLeaseUntilMs.lt(now))
-            // Only while no fresh token is stored: another instance may have stored one
-            // (and released its lease) since we looked, and fetching again would cost
-            // quota for nothing.
-            .filter(access_token::Column::ExpiresAtMs.lte(now + REFRESH_MARGIN_MS))
-            .exec(&self.db)
-            .await?;
-        Ok(taken.rows_affected == 1)
-    }
-
-    /// Saves a fetched token (and releases the lease either way).
-    async fn store(
-        &self,
-        fetched: Result<TokenAnswer, WechatError>,
-    ) -> Result<Arc<Token>, WechatError> {
-        let mut update = access_token::Entity::update_many()
-            .col_expr(access_token::Column::RefreshLeaseUntilMs, Expr::value(0i64))
-            .filter(access_token::Column::AppId.eq(&self.app_id));
-        let token = match &fetched {
-            Ok(answer) => {
-                let expires_at_ms = now_ms() + answer.expires_in * 1000;
-                update = update
-                    .col_expr(
-                        access_token::Column::Token,
-                        Expr::value(answer.access_token.clone()),
-                    )
-                    .col_expr(
-                        access_token::Column::ExpiresAtMs,
-                        Expr::value(expires_at_ms),
-                    );
-                Some(Token {
-                    value: answer.access_token.clone().into(),
-                    expires_at_ms,
-                })
-            }
-            Err(_) => None,
-        };
-        update.exec(&self.db).await.map_err(store_error)?;
-        match (token, fetched) {
-            (Some(token), _) => Ok(Arc::new(token)),
-            (None, Err(e)) => Err(e),
-            (None, Ok(_)) => unreachable!("a successful fetch always yields a token"),
         }
     }
 

@@ -6,7 +6,8 @@
 
 use serde::Deserialize;
 
-use super::client::{WechatClient, WechatError};
+use super::api::WechatError;
+use super::client::WechatClient;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserInfo {

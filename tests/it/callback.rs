@@ -183,7 +183,7 @@ db_test! {
 
         let identities: Vec<String> = entity::scan::Entity::find()
             .order_by_asc(entity::scan::Column::Id)
-            .all(&app.state.db)
+            .all(&app.state.domain.db)
             .await
             .unwrap()
             .into_iter()

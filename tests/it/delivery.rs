@@ -118,7 +118,7 @@ db_test! {
         // Behind the service's back, the order's row goes: what the scan and the send
         // know of the order now comes only from what creating it left in the cache.
         use sea_orm::EntityTrait;
-        entity::order::Entity::delete_by_id(id).exec(&app.state.db).await.unwrap();
+        entity::order::Entity::delete_by_id(id).exec(&app.state.domain.db).await.unwrap();
         assert_eq!(app.get(&format!("/api/orders/{id}")).await.status(), 404, "the row is gone");
 
         app.sandbox_scan(&openid, &ticket).await;

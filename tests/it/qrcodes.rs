@@ -26,7 +26,7 @@ db_test! {
         assert_eq!(app.http.get(show).send().await.unwrap().status(), 200);
         assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
         // A fresh process (new cache) still reuses the stored ticket.
-        app.state.tickets.invalidate_all();
+        app.state.domain.tickets.forget_all();
         assert_eq!(app.qrcode(id).await["ticket"], first["ticket"]);
         assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
         app.stop().await;
@@ -50,7 +50,7 @@ db_test! {
         let stats = app.sandbox_stats().await;
         assert_eq!(stats["stable_token_calls"].as_u64().unwrap() + stats["token_calls"].as_u64().unwrap(), 1, "{stats}");
         assert_eq!(stats["qrcode_create_calls"], 50, "one creation per order: {stats}");
-        assert_eq!(app.state.wechat.tokens().fetch_count(), 1);
+        assert_eq!(app.state.domain.wechat.tokens().fetch_count(), 1);
         app.stop().await;
     }
 }

@@ -74,7 +74,7 @@ async fn claimed_message(app: &TestApp, openid: &str, order_id: i64, lease_until
         received_at_ms: Set(now),
         ..Default::default()
     }
-    .insert(&app.state.db)
+    .insert(&app.state.domain.db)
     .await
     .unwrap();
     entity::delivery::ActiveModel {
@@ -93,7 +93,7 @@ async fn claimed_message(app: &TestApp, openid: &str, order_id: i64, lease_until
         updated_at_ms: Set(now),
         ..Default::default()
     }
-    .insert(&app.state.db)
+    .insert(&app.state.domain.db)
     .await
     .unwrap();
 }
@@ -317,7 +317,7 @@ db_test! {
         assert_eq!((d.status.as_str(), d.attempts), ("sent", 2));
         // Claimed by this instance both times: first by the journal, then by the worker.
         let token = d.claim_token.as_deref().unwrap_or_default();
-        assert!(token.starts_with(&format!("{}-", app.state.instance_id)), "{token}");
+        assert!(token.starts_with(&format!("{}-", app.state.domain.instance_id)), "{token}");
         let metrics = app.get("/metrics").await.text().await.unwrap();
         for line in [
             "scanquote_messages_handed_over_total 1",
@@ -366,7 +366,7 @@ db_test! {
 
 db_test! {
     async fn scans_beyond_the_workers_send_slots_wait_pending_and_are_claimed(db: TestDb) {
-        use scanquote::quote::handoff::IN_FLIGHT;
+        use scanquote::quote::outbox::handoff::IN_FLIGHT;
         let app = TestApp::spawn(db).await;
         let id = app.new_order().await;
         let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();

@@ -115,7 +115,7 @@ db_test! {
     async fn sealed_replies_verify_and_open_for_a_client_holding_the_sample_key(db: TestDb) {
         // Sandbox mode, but with WeChat's published sample key, token and appid.
         let app = TestApp::spawn_with(db, &[("WECHAT_TOKEN", SAMPLE_TOKEN), ("WECHAT_ENCODING_AES_KEY", SAMPLE_KEY)]).await;
-        let appid = app.state.config.wechat.app_id.clone();
+        let appid = app.state.web.config.wechat.app_id.clone();
         let created = app.http.put(app.url("/api/admin/scene-replies/riddle-1")).bearer_auth(ADMIN_TOKEN)
             .json(&json!({"text": "谜底：月亮 🌙"})).send().await.unwrap();
         assert_eq!(created.status(), 200);
@@ -147,7 +147,7 @@ db_test! {
 db_test! {
     async fn bad_aes_pushes_are_refused_and_leave_nothing(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
-        let appid = app.state.config.wechat.app_id.clone();
+        let appid = app.state.web.config.wechat.app_id.clone();
         let id = app.new_order().await;
         let event = scan_xml("oAttacker01", "SCAN", &id.to_string(), None, chrono::Utc::now().timestamp());
         let good = encrypt(SAMPLE_KEY, &appid, &event);
@@ -193,7 +193,7 @@ db_test! {
 db_test! {
     async fn pushes_sealed_with_the_previous_key_still_work_after_rotation(db: TestDb) {
         let app = TestApp::spawn_with(db, &[("WECHAT_ENCODING_AES_KEY", OTHER_KEY), ("WECHAT_ENCODING_AES_KEY_PREVIOUS", SAMPLE_KEY)]).await;
-        let appid = app.state.config.wechat.app_id.clone();
+        let appid = app.state.web.config.wechat.app_id.clone();
         let event = scan_xml("oRotation01", "SCAN", "999", None, chrono::Utc::now().timestamp());
         let old = encrypt(SAMPLE_KEY, &appid, &event);
         let ts = now();

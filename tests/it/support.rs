@@ -351,9 +351,10 @@ impl TestApp {
 
     pub async fn count(&self, table: &str) -> i64 {
         use sea_orm::{ConnectionTrait, Statement};
-        let backend = self.state.db.get_database_backend();
+        let backend = self.state.domain.db.get_database_backend();
         let row = self
             .state
+            .domain
             .db
             .query_one_raw(Statement::from_string(
                 backend,
@@ -369,7 +370,7 @@ impl TestApp {
         use sea_orm::{EntityTrait, QueryOrder};
         entity::delivery::Entity::find()
             .order_by_asc(entity::delivery::Column::Id)
-            .all(&self.state.db)
+            .all(&self.state.domain.db)
             .await
             .unwrap()
     }

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRef, FromRequestParts};
 use axum::http::header::{AUTHORIZATION, COOKIE};
 use axum::http::request::Parts;
 use base64::Engine;
@@ -24,7 +24,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{AppError, AppState, now_ms};
+use crate::{AppError, now_ms};
 
 pub const COOKIE_NAME: &str = "sq_admin";
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
@@ -181,25 +181,29 @@ pub fn session_cookie(parts: &Parts) -> Option<String> {
         })
 }
 
-impl FromRequestParts<AppState> for Admin {
+impl<S: Send + Sync> FromRequestParts<S> for Admin
+where
+    AdminKey: FromRef<S>,
+{
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        let key = AdminKey::from_ref(state);
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
             let token = value
                 .to_str()
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            return if state.admin.accepts(token.trim()) {
+            return if key.accepts(token.trim()) {
                 Ok(Admin::Bearer)
             } else {
                 Err(AppError::Unauthorized)
             };
         }
         match session_cookie(parts) {
-            Some(session) if state.admin.session_valid(&session) => Ok(Admin::Session {
-                csrf: state.admin.csrf_for(&session),
+            Some(session) if key.session_valid(&session) => Ok(Admin::Session {
+                csrf: key.csrf_for(&session),
             }),
             _ => Err(AppError::Unauthorized),
         }

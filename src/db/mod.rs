@@ -1,0 +1,162 @@
+//! The database: connecting (with SQLite's tuning), migrations, and what every room
+//! that stores something shares: [`lease`]s between instances, [`batch`] helpers for
+//! statements over many rows, the meaning of [`errors`], and the [`token_store`] that
+//! keeps the account's access token for `wechat`.
+
+pub mod batch;
+pub mod errors;
+pub mod lease;
+pub mod token_store;
+
+pub use batch::{chunks, padded};
+pub use errors::{TRANSACTION_TRIES, is_duplicate, is_retryable};
+
+use std::time::Duration;
+
+use anyhow::Context;
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+
+pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_pool_opts(stable_query_plans);
+    let db = Database::connect(options)
+        .await
+        .with_context(|| "DATABASE_URL: cannot connect to the database")?;
+    if db.get_database_backend() == DbBackend::Sqlite {
+        // WAL lets the pages read while the callback and the worker write.
+        db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
+    }
+    Ok(db)
+}
+
+/// The connection the hot write paths (scan writer, claims, send outcomes) go through.
+///
+/// On SQLite, a connection of its own. SQLite lets one writer in at a time, and a writer
+/// that finds the lock held sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before
+/// looking again, which under load put tens of milliseconds on pushes; writers queued
+/// on one connection wait their turn in the process instead, and take it at once. On
+/// MySQL/MariaDB, the shared pool: the server takes concurrent writers itself.
+pub async fn connect_writer(
+    url: &str,
+    shared: &DatabaseConnection,
+) -> anyhow::Result<DatabaseConnection> {
+    // An in-memory database exists once per connection: its writes must share them.
+    if shared.get_database_backend() != DbBackend::Sqlite || url.contains(":memory:") {
+        return Ok(shared.clone());
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false)
+        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_pool_opts(stable_query_plans);
+    Database::connect(options)
+        .await
+        .with_context(|| "DATABASE_URL: cannot connect to the database")
+}
+
+/// Every SQLite connection: temporary files in memory. A multi-row insert that may meet
+/// a unique index keeps a statement journal to undo itself, and SQLite's default puts
+/// it in a temporary file: a `write` for every page the journal's batches touched.
+fn sqlite_options(
+    options: sea_orm::sqlx::sqlite::SqliteConnectOptions,
+) -> sea_orm::sqlx::sqlite::SqliteConnectOptions {
+    options.pragma("temp_store", "memory")
+}
+
+/// Every SQLite connection: query plans that do not depend on the values bound.
+///
+/// Otherwise SQLite (built with STAT4, as sqlx builds it) marks a statement whose
+/// plan could use a bound value, which includes every `LIMIT ?` and so every `.one()`,
+/// and compiles it again each time it is run with its values bound anew: sqlx keeps
+/// statements prepared, and SQLite threw the work away on every execution. With the
+/// query planner stability guarantee (`SQLITE_DBCONFIG_ENABLE_QPSG`) the plan made once
+/// is kept; nothing here runs `ANALYZE`, so there were no statistics to gain from.
+fn stable_query_plans(
+    options: sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite>,
+) -> sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::Sqlite> {
+    options.after_connect(|conn, _| {
+        Box::pin(async move {
+            match keep_query_plans(conn, 1).await? {
+                Ok(true) => Ok(()),
+                Ok(false) => Err("it stayed off".to_owned()),
+                Err(rc) => Err(format!("error {rc}")),
+            }
+            .map_err(|why| {
+                sea_orm::sqlx::Error::Configuration(
+                    format!("SQLite refused the query planner stability guarantee: {why}").into(),
+                )
+            })
+        })
+    })
+}
+
+/// Sets the connection's query planner stability guarantee (`on` 1 or 0; -1 leaves it)
+/// and says whether it is on now, or SQLite's error code.
+async fn keep_query_plans(
+    conn: &mut sea_orm::sqlx::SqliteConnection,
+    on: std::ffi::c_int,
+) -> Result<Result<bool, std::ffi::c_int>, sea_orm::sqlx::Error> {
+    let mut handle = conn.lock_handle().await?;
+    let mut now_on: std::ffi::c_int = -1;
+    // SAFETY: the handle is this connection's, open and held locked for the call; the
+    // option takes an int and a pointer to an int, as passed.
+    let rc = unsafe {
+        libsqlite3_sys::sqlite3_db_config(
+            handle.as_raw_handle().as_ptr(),
+            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            on,
+            &mut now_on as *mut std::ffi::c_int,
+        )
+    };
+    Ok(match rc {
+        libsqlite3_sys::SQLITE_OK => Ok(now_on == 1),
+        rc => Err(rc),
+    })
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None)
+        .await
+        .context("running database migrations")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The query planner stability guarantee as the connection has it (-1 only asks).
+    async fn keeps_plans(conn: &mut sea_orm::sqlx::SqliteConnection) -> bool {
+        keep_query_plans(conn, -1)
+            .await
+            .expect("the connection's handle")
+            .expect("SQLite answers the question")
+    }
+
+    #[tokio::test]
+    async fn every_sqlite_connection_keeps_its_query_plans_whatever_is_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let shared = connect(&url).await.unwrap();
+        let writer = connect_writer(&url, &shared).await.unwrap();
+        // All of the shared pool's connections at once, so each is a distinct one.
+        let pool = shared.get_sqlite_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..8 {
+            held.push(pool.acquire().await.unwrap());
+        }
+        for conn in &mut held {
+            assert!(keeps_plans(conn).await, "a shared connection");
+        }
+        let mut conn = writer.get_sqlite_connection_pool().acquire().await.unwrap();
+        assert!(keeps_plans(&mut conn).await, "the writer");
+    }
+}

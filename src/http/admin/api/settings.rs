@@ -1,0 +1,42 @@
+//! `/api/admin/settings`: the site owner's choices (the delivery mode).
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AdminChange;
+use crate::http::admin::auth::Admin;
+use crate::http::error::ErrorBody;
+use crate::quote::Domain;
+use crate::quote::settings::DeliveryMode;
+use crate::{AppError, AppState};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(show_settings, put_settings))
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+struct Settings {
+    delivery_mode: DeliveryMode,
+}
+
+#[utoipa::path(get, path = "/api/admin/settings", tag = "admin", security(("admin_token" = [])),
+    responses((status = 200, body = Settings), (status = 401, body = ErrorBody)))]
+async fn show_settings(_: Admin, State(domain): State<Domain>) -> Result<Json<Settings>, AppError> {
+    Ok(Json(Settings {
+        delivery_mode: domain.delivery_mode.current().await?,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/admin/settings", tag = "admin", security(("admin_token" = [])), request_body = Settings,
+    responses((status = 200, body = Settings), (status = 400, body = ErrorBody)))]
+async fn put_settings(
+    State(domain): State<Domain>,
+    AdminChange(settings): AdminChange<Settings>,
+) -> Result<Json<Settings>, AppError> {
+    domain.delivery_mode.set(settings.delivery_mode).await?;
+    Ok(Json(settings))
+}

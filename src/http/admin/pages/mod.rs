@@ -1,0 +1,61 @@
+//! The console's pages: login and logout ([`session`]), and one page ([`dashboard`])
+//! with the message template ([`template`]: edit, preview, versions), the deliveries
+//! ([`deliveries`]: filter, pages, retry, CSV), promoter codes and scene replies
+//! ([`codes`]) and the delivery mode ([`settings`]). Every form that changes
+//! something carries the session's CSRF token; each file has its routes, which
+//! `http::router` merges.
+
+pub mod codes;
+pub mod dashboard;
+pub mod deliveries;
+pub mod session;
+pub mod settings;
+pub mod template;
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::{Admin, AdminKey};
+use crate::AppError;
+
+/// A form the site owner sent: the session is checked (401 without one), then the
+/// form's CSRF token (403 when it is not the session's), then the form itself is read.
+pub struct AdminForm<T> {
+    pub admin: Admin,
+    pub form: T,
+}
+
+/// A form with nothing in it but its CSRF token.
+#[derive(Deserialize)]
+pub struct NoFields {}
+
+/// The field every console form carries.
+#[derive(Deserialize)]
+struct Csrf {
+    csrf: Option<String>,
+}
+
+impl<S, T> FromRequest<S> for AdminForm<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+    AdminKey: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let (mut parts, body) = req.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| AppError::bad_request(format!("the form could not be read: {e}")))?;
+        let csrf: Csrf = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| AppError::bad_request(format!("form: {e}")))?;
+        admin.check_csrf(csrf.csrf.as_deref())?;
+        let form = serde_urlencoded::from_bytes(&body)
+            .map_err(|e| AppError::bad_request(format!("form: {e}")))?;
+        Ok(AdminForm { admin, form })
+    }
+}

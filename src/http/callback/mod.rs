@@ -1,0 +1,95 @@
+//! `/wechat`: the callback WeChat verifies and pushes events to.
+//!
+//! Every push is checked before anything is read from it: the timestamp (replays), the
+//! signature (403 when it does not hold), then, in AES mode, `msg_signature` over the
+//! ciphertext and the decryption with the appid inside it, then the XML (400 with the
+//! reason). A scan is recorded and its message queued before we answer, and we answer
+//! at once: WeChat waits 5 seconds, then retries. A passive reply goes back in the mode
+//! the push came in (sealed in AES mode).
+
+mod verify;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::Rng;
+use secrecy::ExposeSecret;
+
+use super::web::Web;
+use crate::quote::{Domain, scans};
+use crate::wechat::Push;
+use crate::wechat::reply::Reply;
+use crate::{AppError, AppState, now_ms};
+use verify::{Mode, Signed, VerifiedPush};
+
+/// WeChat's pushes are a few hundred bytes; anything near this is not from WeChat.
+const MAX_PUSH_BYTES: usize = 64 * 1024;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/wechat", get(verify_server).post(receive_push))
+        .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
+}
+
+/// The platform's server check: echo `echostr` only when the signature holds.
+async fn verify_server(
+    State(web): State<Web>,
+    Query(q): Query<Signed>,
+) -> Result<String, AppError> {
+    q.check_signature(&web)?;
+    q.echostr
+        .ok_or_else(|| AppError::bad_field("echostr", "is required"))
+}
+
+async fn receive_push(
+    State(domain): State<Domain>,
+    State(web): State<Web>,
+    pushed: VerifiedPush,
+) -> Result<Response, AppError> {
+    let reply = match &pushed.push {
+        Push::Scan(event) => scans::record_scan(&domain, event).await?,
+        Push::Other {
+            msg_type, event, ..
+        } => {
+            tracing::info!(
+                msg_type,
+                event = event.as_deref().unwrap_or(""),
+                openid = pushed.push.openid(),
+                "push ignored"
+            );
+            None
+        }
+    };
+    Ok(match reply {
+        Some(reply) => passive_reply(&web, &pushed, &reply),
+        None => "success".into_response(),
+    })
+}
+
+fn passive_reply(web: &Web, pushed: &VerifiedPush, reply: &Reply) -> Response {
+    let now = now_ms() / 1000;
+    let xml = reply.to_xml(pushed.push.openid(), pushed.push.account(), now);
+    let body = match (&pushed.mode, &web.crypto) {
+        (Mode::Aes { nonce }, Some(crypto)) => {
+            let nonce = if nonce.is_empty() {
+                rand::thread_rng()
+                    .gen_range(100_000_000u32..u32::MAX)
+                    .to_string()
+            } else {
+                nonce.clone()
+            };
+            crypto
+                .seal(
+                    &xml,
+                    web.config.wechat.token.expose_secret(),
+                    &now.to_string(),
+                    &nonce,
+                )
+                .to_xml()
+        }
+        _ => xml,
+    };
+    ([(CONTENT_TYPE, "application/xml; charset=utf-8")], body).into_response()
+}

@@ -1,0 +1,139 @@
+//! Checking a push before anything is read from it: the timestamp (replays), the
+//! signature (403 when it does not hold), then, in AES mode, `msg_signature` over the
+//! ciphertext and the decryption with the appid inside it, then the XML (400 with the
+//! reason). With an AES key configured, a push that comes without encryption is
+//! refused unless a switch-over allows it (`WECHAT_ALLOW_PLAINTEXT`).
+
+use axum::body::Bytes;
+use axum::extract::{FromRef, FromRequest, Query, Request};
+use axum::http::StatusCode;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+
+use crate::http::web::Web;
+use crate::wechat::crypto::CryptoError;
+use crate::wechat::{Push, inbound, signature};
+use crate::{AppError, now_ms};
+
+#[derive(Deserialize)]
+pub struct Signed {
+    signature: Option<String>,
+    timestamp: Option<String>,
+    nonce: Option<String>,
+    pub echostr: Option<String>,
+    encrypt_type: Option<String>,
+    msg_signature: Option<String>,
+}
+
+impl Signed {
+    fn parts(&self) -> Result<(&str, &str), AppError> {
+        match (&self.timestamp, &self.nonce) {
+            (Some(ts), Some(nonce)) if ts.len() <= 16 && nonce.len() <= 64 => Ok((ts, nonce)),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// The plain signature over token, timestamp and nonce.
+    pub fn check_signature(&self, web: &Web) -> Result<(), AppError> {
+        let (ts, nonce) = self.parts()?;
+        let token = web.config.wechat.token.expose_secret();
+        match &self.signature {
+            Some(sig) if signature::verify(sig, &[token, ts, nonce]) => Ok(()),
+            _ => Err(AppError::Forbidden),
+        }
+    }
+
+    /// Refuses timestamps far from now, so a captured push cannot be replayed later.
+    /// WeChat's own retries come within seconds and pass.
+    fn check_freshness(&self, web: &Web) -> Result<(), AppError> {
+        let window = web.config.timestamp_window_secs as i64;
+        if window == 0 {
+            return Ok(());
+        }
+        let (ts, _) = self.parts()?;
+        let ts: i64 = ts.parse().map_err(|_| AppError::Forbidden)?;
+        if (now_ms() / 1000 - ts).abs() > window {
+            tracing::warn!(timestamp = ts, "push refused: timestamp outside the window");
+            return Err(AppError::Forbidden);
+        }
+        Ok(())
+    }
+}
+
+/// How the push came, so the reply goes back the same way.
+pub enum Mode {
+    Plain,
+    Aes { nonce: String },
+}
+
+/// A push whose signature held and whose XML parsed (decrypted first in AES mode).
+pub struct VerifiedPush {
+    pub push: Push,
+    pub mode: Mode,
+}
+
+impl<S: Send + Sync> FromRequest<S> for VerifiedPush
+where
+    Web: FromRef<S>,
+{
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        let web = Web::from_ref(state);
+        let Query(q) = Query::<Signed>::try_from_uri(req.uri()).map_err(|_| AppError::Forbidden)?;
+        let body = Bytes::from_request(req, state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge,
+                _ => AppError::bad_request(format!("body could not be read: {e}")),
+            })?;
+        q.check_freshness(&web)?;
+        if q.encrypt_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
+        {
+            let crypto = web.crypto.as_ref().ok_or_else(|| {
+                AppError::bad_request(
+                    "encrypted push, but no WECHAT_ENCODING_AES_KEY is configured",
+                )
+            })?;
+            let encrypt = inbound::encrypted_part(&body).map_err(|e| AppError::bad_request(e.0))?;
+            let (ts, nonce) = q.parts()?;
+            let token = web.config.wechat.token.expose_secret();
+            match &q.msg_signature {
+                Some(sig) if signature::verify(sig, &[token, ts, nonce, &encrypt]) => {}
+                _ => return Err(AppError::Forbidden),
+            }
+            let xml = crypto.decrypt(&encrypt).map_err(|e| match e {
+                CryptoError::WrongAppId => AppError::Forbidden,
+                other => AppError::bad_request(format!("Encrypt: {other}")),
+            })?;
+            let push = inbound::parse(xml.as_bytes()).map_err(|e| AppError::bad_request(e.0))?;
+            return Ok(VerifiedPush {
+                push,
+                mode: Mode::Aes {
+                    nonce: nonce.to_owned(),
+                },
+            });
+        }
+        q.check_signature(&web)?;
+        if web.crypto.is_some() {
+            // Safe and compatible mode always carry `Encrypt` and `msg_signature`. A
+            // plaintext push's signature covers the query, not the body, so in AES mode
+            // it proves nothing about what the push says.
+            if !web.config.wechat.allow_plaintext {
+                tracing::warn!("push refused: plaintext, but WECHAT_ENCODING_AES_KEY is set");
+                return Err(AppError::Forbidden);
+            }
+            tracing::warn!(
+                "plaintext push accepted in AES mode because WECHAT_ALLOW_PLAINTEXT is set: \
+                 turn it off once the platform's message mode is safe or compatible"
+            );
+        }
+        let push = inbound::parse(&body).map_err(|e| AppError::bad_request(e.0))?;
+        Ok(VerifiedPush {
+            push,
+            mode: Mode::Plain,
+        })
+    }
+}

@@ -1,0 +1,397 @@
+//! The message card: minijinja sources for the article's title, description, picture
+//! and link, stored in the database (the newest version is in force), and the one
+//! render that the outbox's sends, the passive reply and the console's preview share.
+//!
+//! Rendering is strict: a field the order does not have is an error, not an empty
+//! string, so a typo never sends a card with holes in it; and a link or picture that
+//! does not render to an http(s) address is an error too, so no card ever carries a
+//! `javascript:` link, whatever the template's conditions chose. [`versions`] edits the
+//! template; every error is a [`TemplateError`] naming the part, the line and what was
+//! wrong, for the console to say in words.
+
+pub mod versions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::{order, template};
+use minijinja::{Environment, UndefinedBehavior, Value, context};
+use moka::future::Cache;
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
+};
+use url::Url;
+
+use super::orders::{building_area, market_cents, plain};
+use crate::wechat::message::Article;
+use crate::{AppError, now_ms};
+
+/// The card the service sends unless a site owner configured another.
+pub const DEFAULT_TITLE: &str = "您的报价已保存：{{ building_area }}㎡ 仅需 {{ total_money }} 元";
+pub const DEFAULT_DESCRIPTION: &str = "建筑面积：{{ building_area }}㎡\n我们的报价：{{ total_money }} 元\n市场价：{{ market_money }} 元\n为您节省：{{ saved_money }} 元\n点击查看报价详情";
+pub const DEFAULT_PIC_URL: &str = "{{ base_url }}static/card.png";
+pub const DEFAULT_LINK: &str = "{{ quote_url }}";
+
+/// The four parts of a card's template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Title,
+    Description,
+    PicUrl,
+    Link,
+}
+
+impl Part {
+    pub const ALL: [Part; 4] = [Part::Title, Part::Description, Part::PicUrl, Part::Link];
+
+    /// The part's name in the API (the field of the request body).
+    pub fn field(self) -> &'static str {
+        match self {
+            Part::Title => "title",
+            Part::Description => "description",
+            Part::PicUrl => "pic_url",
+            Part::Link => "link",
+        }
+    }
+
+    fn source(self, tpl: &template::Model) -> &str {
+        match self {
+            Part::Title => &tpl.title,
+            Part::Description => &tpl.description,
+            Part::PicUrl => &tpl.pic_url,
+            Part::Link => &tpl.link,
+        }
+    }
+}
+
+/// What was wrong with a template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateProblem {
+    /// It does not parse: minijinja's reason.
+    Syntax(String),
+    /// It names a field the order does not have.
+    UnknownField(String),
+    /// It parses but did not render: minijinja's reason.
+    Render(String),
+    /// The part is empty (only the title must have text).
+    Required,
+    /// The source is longer than [`versions::MAX_PART_CHARS`].
+    TooLong,
+    /// The link (or a non-empty picture) rendered to something other than an http(s)
+    /// address.
+    NotHttp(String),
+}
+
+/// A template refused: which part, which line of it (when minijinja knows), and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: {}", part.field(), line.map(|l| format!(" line {l}")).unwrap_or_default(), problem.english())]
+pub struct TemplateError {
+    pub part: Part,
+    pub line: Option<usize>,
+    pub problem: TemplateProblem,
+}
+
+impl TemplateProblem {
+    fn english(&self) -> String {
+        match self {
+            TemplateProblem::Syntax(why) | TemplateProblem::Render(why) => why.clone(),
+            TemplateProblem::UnknownField(name) => {
+                format!("names a field the order does not have ({name})")
+            }
+            TemplateProblem::Required => "is required".into(),
+            TemplateProblem::TooLong => "is longer than 2000 characters".into(),
+            TemplateProblem::NotHttp(_) => "must render to an http(s) address".into(),
+        }
+    }
+}
+
+impl From<TemplateError> for AppError {
+    fn from(e: TemplateError) -> Self {
+        AppError::bad_field(e.part.field(), e.to_string())
+    }
+}
+
+/// A template version with its four parts parsed, ready to render many times: parsing
+/// is most of the cost of a render, and every message is rendered.
+pub struct Compiled {
+    pub id: i64,
+    env: Environment<'static>,
+}
+
+impl Compiled {
+    /// Parses all four parts.
+    pub fn new(tpl: &template::Model) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        for part in Part::ALL {
+            env.add_template_owned(part.field(), part.source(tpl).to_owned())
+                .map_err(|e| TemplateError {
+                    part,
+                    line: e.line(),
+                    problem: TemplateProblem::Syntax(detail(&e)),
+                })?;
+        }
+        Ok(Compiled { id: tpl.id, env })
+    }
+
+    /// Renders all four parts for `ctx` (see [`context_for`]) into the card to send.
+    pub fn render(&self, ctx: &Value) -> Result<Article, TemplateError> {
+        let part = |part: Part| {
+            let tpl = self
+                .env
+                .get_template(part.field())
+                .expect("every part was added");
+            tpl.render(ctx)
+                .map(|s| s.trim().to_owned())
+                .map_err(|e| TemplateError {
+                    part,
+                    line: e.line(),
+                    problem: match e.kind() {
+                        minijinja::ErrorKind::UndefinedError => {
+                            TemplateProblem::UnknownField(first_unknown(&tpl, ctx))
+                        }
+                        _ => TemplateProblem::Render(detail(&e)),
+                    },
+                })
+        };
+        let article = Article {
+            title: part(Part::Title)?,
+            description: part(Part::Description)?,
+            url: part(Part::Link)?,
+            picurl: part(Part::PicUrl)?,
+        };
+        if !is_http(&article.url) {
+            return Err(not_http(Part::Link, &article.url));
+        }
+        if !(article.picurl.is_empty() || is_http(&article.picurl)) {
+            return Err(not_http(Part::PicUrl, &article.picurl));
+        }
+        Ok(article)
+    }
+}
+
+/// An `http://` or `https://` address with something after the scheme. Checked on
+/// every send, so by its prefix rather than by parsing a URL: what must never pass is
+/// another scheme (`javascript:`, `data:`), and WeChat refuses the rest itself.
+fn is_http(address: &str) -> bool {
+    ["https://", "http://"].iter().any(|scheme| {
+        address.len() > scheme.len()
+            && address.is_char_boundary(scheme.len())
+            && address[..scheme.len()].eq_ignore_ascii_case(scheme)
+            && !address[scheme.len()..].starts_with('/')
+    })
+}
+
+fn not_http(part: Part, rendered: &str) -> TemplateError {
+    TemplateError {
+        part,
+        line: None,
+        problem: TemplateProblem::NotHttp(rendered.chars().take(80).collect()),
+    }
+}
+
+fn detail(e: &minijinja::Error) -> String {
+    e.detail()
+        .map(str::to_owned)
+        .unwrap_or_else(|| e.kind().to_string())
+}
+
+/// The first variable the template uses that `ctx` lacks (what a strict render
+/// stumbled on), by name.
+fn first_unknown(tpl: &minijinja::Template<'_, '_>, ctx: &Value) -> String {
+    let mut unknown: Vec<String> = tpl
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| ctx.get_attr(name).map_or(true, |v| v.is_undefined()))
+        .collect();
+    unknown.sort();
+    unknown.into_iter().next().unwrap_or_default()
+}
+
+/// What a template can use: the order's figures (plain, for people), the shopper's
+/// openid, the signed quote link and the service's base URL.
+pub fn context_for(order: &order::Model, openid: &str, quote_url: &str, base_url: &Url) -> Value {
+    context! {
+        order_id => order.id,
+        total_money => plain(order.total_cents),
+        saved_money => plain(order.saved_cents),
+        market_money => plain(market_cents(order)),
+        room_area => plain(order.room_area_centi),
+        building_area => building_area(order),
+        openid => openid,
+        quote_url => quote_url,
+        base_url => base_url.as_str(),
+    }
+}
+
+/// The template in force, compiled, for a second at most (this instance drops it on a
+/// save; other instances pick a new version up within that second).
+#[derive(Clone)]
+pub struct Cards {
+    db: DatabaseConnection,
+    /// `None` inside: no template is stored yet.
+    in_force: Cache<(), Option<Arc<Compiled>>>,
+}
+
+impl Cards {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Cards {
+            db,
+            in_force: Cache::builder()
+                .time_to_live(Duration::from_secs(1))
+                .build(),
+        }
+    }
+
+    /// Stores the default template if there is none yet.
+    pub async fn ensure_default(&self) -> Result<(), DbErr> {
+        if template::Entity::find().count(&self.db).await? == 0 {
+            template::ActiveModel {
+                title: Set(DEFAULT_TITLE.into()),
+                description: Set(DEFAULT_DESCRIPTION.into()),
+                pic_url: Set(DEFAULT_PIC_URL.into()),
+                link: Set(DEFAULT_LINK.into()),
+                created_at_ms: Set(now_ms()),
+                ..Default::default()
+            }
+            .insert(&self.db)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The template in force, compiled. A stored version that does not compile (it was
+    /// checked when saved) is an error naming why. When the cached one runs out, one
+    /// caller reads and compiles the template and the others wait for it, rather than
+    /// every send under way doing it at once.
+    pub async fn in_force(&self) -> Result<Option<Arc<Compiled>>, AppError> {
+        if let Some(compiled) = self.in_force.get(&()).await {
+            return Ok(compiled);
+        }
+        let load = async {
+            let Some(t) = newest(&self.db).await? else {
+                return Ok(None);
+            };
+            let compiled = Compiled::new(&t)
+                .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
+            Ok::<_, AppError>(Some(Arc::new(compiled)))
+        };
+        Box::pin(self.in_force.try_get_with((), load))
+            .await
+            .map_err(|e| match &*e {
+                AppError::Db(db) => AppError::Db(db.clone()),
+                other => AppError::Internal(anyhow::anyhow!("{other}")),
+            })
+    }
+
+    /// Drops this instance's compiled template, after a save.
+    pub async fn forget(&self) {
+        self.in_force.invalidate(&()).await;
+    }
+}
+
+/// The newest stored version: the one in force.
+async fn newest(db: &DatabaseConnection) -> Result<Option<template::Model>, DbErr> {
+    template::Entity::find()
+        .order_by_desc(template::Column::Id)
+        .one(db)
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn default_template() -> template::Model {
+        template::Model {
+            id: 1,
+            title: DEFAULT_TITLE.into(),
+            description: DEFAULT_DESCRIPTION.into(),
+            pic_url: DEFAULT_PIC_URL.into(),
+            link: DEFAULT_LINK.into(),
+            created_at_ms: 0,
+        }
+    }
+
+    fn sample_order() -> order::Model {
+        order::Model {
+            id: 42,
+            total_cents: 1_280_000,
+            saved_cents: 320_050,
+            room_area_centi: 88_00,
+            created_at_ms: 0,
+        }
+    }
+
+    fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, TemplateError> {
+        Compiled::new(tpl)?.render(ctx)
+    }
+
+    #[test]
+    fn the_default_card_states_area_prices_and_saving() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let ctx = context_for(&sample_order(), "oX", "https://q.example/quote?x", &base);
+        let article = render(&default_template(), &ctx).unwrap();
+        assert_eq!(article.title, "您的报价已保存：110㎡ 仅需 12800 元");
+        assert_eq!(
+            article.description,
+            "建筑面积：110㎡\n我们的报价：12800 元\n市场价：16000.50 元\n为您节省：3200.50 元\n点击查看报价详情"
+        );
+        assert_eq!(article.url, "https://q.example/quote?x");
+        assert_eq!(article.picurl, "https://q.example/static/card.png");
+    }
+
+    #[test]
+    fn unknown_fields_and_broken_syntax_are_errors_naming_part_line_and_field() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let ctx = context_for(&sample_order(), "oX", "https://q.example/q", &base);
+        let mut tpl = default_template();
+        tpl.title = "{{ total_money }} {{ no_such_field }}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert_eq!(
+            (err.part, err.line, err.problem.clone()),
+            (
+                Part::Title,
+                Some(1),
+                TemplateProblem::UnknownField("no_such_field".into())
+            )
+        );
+        assert!(err.to_string().starts_with("title line 1"), "{err}");
+        tpl.title = "ok".into();
+        tpl.description = "line one\n{% if %}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert_eq!((err.part, err.line), (Part::Description, Some(2)));
+        assert!(matches!(err.problem, TemplateProblem::Syntax(_)));
+    }
+
+    #[test]
+    fn a_link_that_renders_to_anything_but_http_is_refused_whatever_chose_it() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let mut tpl = default_template();
+        tpl.link =
+            "{% if order_id == 1 %}{{ quote_url }}{% else %}javascript:alert(1){% endif %}".into();
+        let mut order = sample_order();
+        order.id = 1;
+        let ok = render(
+            &tpl,
+            &context_for(&order, "o", "https://q.example/q", &base),
+        );
+        assert!(ok.is_ok(), "{ok:?}");
+        order.id = 2;
+        let err = render(
+            &tpl,
+            &context_for(&order, "o", "https://q.example/q", &base),
+        )
+        .unwrap_err();
+        assert_eq!(err.part, Part::Link);
+        assert!(matches!(err.problem, TemplateProblem::NotHttp(_)));
+        tpl.link = "{{ quote_url }}".into();
+        tpl.pic_url = "data:image/png;base64,AAAA".into();
+        let err = render(
+            &tpl,
+            &context_for(&order, "o", "https://q.example/q", &base),
+        )
+        .unwrap_err();
+        assert_eq!(err.part, Part::PicUrl);
+    }
+}

@@ -1,0 +1,203 @@
+//! Editing the card's template: a new version is checked before it is stored, so a
+//! template that does not compile, names a field the order does not have or renders a
+//! link that is not http(s) is refused with its part, line and reason while the
+//! version in force stays; every version is kept and can be restored (as a new,
+//! newest version).
+
+use entity::{order, template};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::{Compiled, Part, TemplateError, TemplateProblem, context_for};
+use crate::quote::Domain;
+use crate::wechat::message::Article;
+use crate::{AppError, now_ms};
+
+/// WeChat cuts news titles at 64 characters and descriptions at 120 in the card; we keep
+/// generous limits on the sources and leave the rendered text to WeChat.
+pub const MAX_PART_CHARS: usize = 2000;
+
+/// A template as a site owner edits it.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct TemplateParts {
+    pub title: String,
+    pub description: String,
+    pub pic_url: String,
+    pub link: String,
+}
+
+impl From<&template::Model> for TemplateParts {
+    fn from(t: &template::Model) -> Self {
+        TemplateParts {
+            title: t.title.clone(),
+            description: t.description.clone(),
+            pic_url: t.pic_url.clone(),
+            link: t.link.clone(),
+        }
+    }
+}
+
+impl TemplateParts {
+    fn text(&self, part: Part) -> &str {
+        match part {
+            Part::Title => &self.title,
+            Part::Description => &self.description,
+            Part::PicUrl => &self.pic_url,
+            Part::Link => &self.link,
+        }
+    }
+
+    fn as_model(&self) -> template::Model {
+        template::Model {
+            id: 0,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            pic_url: self.pic_url.clone(),
+            link: self.link.clone(),
+            created_at_ms: 0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Version {
+    pub id: i64,
+    pub created_at_ms: i64,
+    #[serde(flatten)]
+    pub parts: TemplateParts,
+}
+
+impl From<&template::Model> for Version {
+    fn from(t: &template::Model) -> Self {
+        Version {
+            id: t.id,
+            created_at_ms: t.created_at_ms,
+            parts: TemplateParts::from(t),
+        }
+    }
+}
+
+/// An order to check templates against when the shop has none yet.
+fn sample_order() -> order::Model {
+    order::Model {
+        id: 1,
+        total_cents: 1_280_000,
+        saved_cents: 320_050,
+        room_area_centi: 8_800,
+        created_at_ms: now_ms(),
+    }
+}
+
+/// Renders `parts` for `order` (the sample order when `None`), as a send would.
+pub fn preview(
+    parts: &TemplateParts,
+    order: Option<&order::Model>,
+    base_url: &Url,
+) -> Result<Article, TemplateError> {
+    let refuse = |part, problem| TemplateError {
+        part,
+        line: None,
+        problem,
+    };
+    if parts.title.trim().is_empty() {
+        return Err(refuse(Part::Title, TemplateProblem::Required));
+    }
+    if let Some(part) = Part::ALL
+        .into_iter()
+        .find(|p| parts.text(*p).chars().count() > MAX_PART_CHARS)
+    {
+        return Err(refuse(part, TemplateProblem::TooLong));
+    }
+    let sample = sample_order();
+    let order = order.unwrap_or(&sample);
+    let quote_url = format!(
+        "{base_url}quote?openid=oPreview&order_id={}&sig=preview",
+        order.id
+    );
+    let ctx = context_for(order, "oPreview", &quote_url, base_url);
+    Compiled::new(&parts.as_model())?.render(&ctx)
+}
+
+/// Stores `parts` as the version in force, after checking them, and drops this
+/// instance's compiled template (other instances pick it up within a second).
+pub async fn save(domain: &Domain, parts: &TemplateParts) -> Result<Version, AppError> {
+    preview(parts, None, &domain.base_url)?;
+    let stored = template::ActiveModel {
+        title: Set(parts.title.clone()),
+        description: Set(parts.description.clone()),
+        pic_url: Set(parts.pic_url.clone()),
+        link: Set(parts.link.clone()),
+        created_at_ms: Set(now_ms()),
+        ..Default::default()
+    }
+    .insert(&domain.db)
+    .await?;
+    domain.cards.forget().await;
+    Ok(Version::from(&stored))
+}
+
+/// Newest first; the first is in force.
+pub async fn versions(db: &DatabaseConnection, limit: u64) -> Result<Vec<Version>, DbErr> {
+    let rows = template::Entity::find()
+        .order_by_desc(template::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.iter().map(Version::from).collect())
+}
+
+/// Puts an old version back in force, as a new version (history is never rewritten).
+pub async fn restore(domain: &Domain, id: i64) -> Result<Version, AppError> {
+    let old = template::Entity::find_by_id(id)
+        .one(&domain.db)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    save(domain, &TemplateParts::from(&old)).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(title: &str) -> TemplateParts {
+        TemplateParts {
+            title: title.into(),
+            description: "{{ total_money }} 元".into(),
+            pic_url: String::new(),
+            link: "{{ quote_url }}".into(),
+        }
+    }
+
+    #[test]
+    fn broken_templates_are_refused_with_their_part_and_line() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let err = preview(&parts("报价 {{ total_money "), None, &base).unwrap_err();
+        assert_eq!((err.part, err.line), (Part::Title, Some(1)));
+        let mut p = parts("ok");
+        p.description = "第一行\n{{ no_such_field }}".into();
+        let err = preview(&p, None, &base).unwrap_err();
+        assert_eq!((err.part, err.line), (Part::Description, Some(2)));
+        let mut p = parts("ok");
+        p.link = "not a url".into();
+        assert_eq!(preview(&p, None, &base).unwrap_err().part, Part::Link);
+        let err = preview(&parts(" "), None, &base).unwrap_err();
+        assert_eq!(
+            (err.part, err.problem),
+            (Part::Title, TemplateProblem::Required)
+        );
+    }
+
+    #[test]
+    fn a_good_template_previews_with_the_orders_figures() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let a = preview(&parts("{{ building_area }}㎡"), None, &base).unwrap();
+        assert_eq!(
+            (a.title.as_str(), a.description.as_str()),
+            ("110㎡", "12800 元")
+        );
+        assert!(a.url.starts_with("https://q.example/quote?"));
+    }
+}

@@ -1,0 +1,95 @@
+//! The QR registry: every code made, by ticket. Every scan push carries its ticket, so
+//! [`Registry::find`] is on the callback's path; a registry row never changes once
+//! written, so what was found is kept. What was not found is not: a code made a moment
+//! ago on another instance must be found on the next push.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use entity::qr_code;
+use moka::future::Cache;
+use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+
+use super::CodeKind;
+use crate::wechat::qrcode::QrTicket;
+use crate::{AppError, now_ms};
+
+/// What a push needs of a registered code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registered {
+    pub id: i64,
+    /// `None`: a kind a newer build made, which this one does not know.
+    pub kind: Option<CodeKind>,
+    pub target: String,
+}
+
+/// A code WeChat just made, to register.
+pub struct NewCode<'a> {
+    pub created: &'a QrTicket,
+    pub kind: CodeKind,
+    /// The scene as WeChat sees it (decimal id or string).
+    pub scene: String,
+    pub target: String,
+    /// `None` for a permanent code.
+    pub expires_at_ms: Option<i64>,
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    db: DatabaseConnection,
+    /// A temporary code lives 30 minutes; a scanned one is kept as long.
+    by_ticket: Cache<String, Arc<Registered>>,
+}
+
+impl Registry {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Registry {
+            db,
+            by_ticket: Cache::builder()
+                .max_capacity(50_000)
+                .time_to_idle(Duration::from_secs(1800))
+                .build(),
+        }
+    }
+
+    pub async fn find(&self, ticket: &str) -> Result<Option<Arc<Registered>>, AppError> {
+        if let Some(found) = self.by_ticket.get(ticket).await {
+            return Ok(Some(found));
+        }
+        let found = Box::pin(
+            qr_code::Entity::find()
+                .filter(qr_code::Column::Ticket.eq(ticket))
+                .one(&self.db),
+        )
+        .await?
+        .map(|c| {
+            Arc::new(Registered {
+                id: c.id,
+                kind: CodeKind::parse(&c.kind),
+                target: c.target,
+            })
+        });
+        if let Some(found) = &found {
+            self.by_ticket
+                .insert(ticket.to_owned(), found.clone())
+                .await;
+        }
+        Ok(found)
+    }
+
+    /// Registers a code WeChat made.
+    pub async fn register(&self, code: NewCode<'_>) -> Result<qr_code::Model, AppError> {
+        Ok(qr_code::ActiveModel {
+            ticket: Set(code.created.ticket.clone()),
+            url: Set(code.created.url.clone()),
+            kind: Set(code.kind.as_str().into()),
+            scene: Set(code.scene),
+            target: Set(code.target),
+            expires_at_ms: Set(code.expires_at_ms),
+            created_at_ms: Set(now_ms()),
+            ..Default::default()
+        }
+        .insert(&self.db)
+        .await?)
+    }
+}

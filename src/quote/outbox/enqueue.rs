@@ -1,0 +1,209 @@
+//! The rows a scan push becomes: the scan, and the message it queues when it points at
+//! an order, in one transaction. Written by the [`journal`](super::journal) in
+//! group-committed batches.
+//!
+//! A retried push is caught by its event identity, within the batch and against what is
+//! stored; the unique index on it is the last word between instances.
+
+use std::collections::HashSet;
+
+use entity::{delivery, scan};
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set,
+};
+
+use super::retry::WINDOW_MS;
+use super::status::Status;
+use crate::db;
+
+/// One scan to record.
+pub struct NewScan {
+    /// The push's identity: a second scan with it is a retry of the first.
+    pub identity: String,
+    /// The rest of the scan's row.
+    pub row: scan::ActiveModel,
+    pub message: Message,
+}
+
+/// What a scan queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Message {
+    /// It points at no order.
+    None,
+    /// A message to send.
+    Queue,
+    /// The card went back as a passive reply: recorded sent, nothing to send.
+    PassiveSent,
+}
+
+impl NewScan {
+    fn identity(&self) -> &str {
+        &self.identity
+    }
+
+    fn scan_row(&self) -> scan::ActiveModel {
+        let mut row = self.row.clone();
+        row.event_identity = Set(self.identity.clone());
+        row
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Recorded,
+    Duplicate,
+}
+
+/// Which scans of the batch to record: not those `stored` already, and of several with
+/// one identity only the first.
+pub fn sort_out(scans: &[NewScan], stored: &HashSet<String>) -> Vec<Written> {
+    let mut taken = HashSet::with_capacity(scans.len());
+    scans
+        .iter()
+        .map(|s| {
+            if stored.contains(s.identity()) || !taken.insert(s.identity()) {
+                Written::Duplicate
+            } else {
+                Written::Recorded
+            }
+        })
+        .collect()
+}
+
+/// The identities of the batch that the database holds already.
+pub async fn already_stored(
+    conn: &DatabaseConnection,
+    scans: &[NewScan],
+) -> Result<HashSet<String>, DbErr> {
+    let identities: Vec<&str> = scans.iter().map(NewScan::identity).collect();
+    let mut stored = HashSet::new();
+    for some in db::chunks(&identities) {
+        let found: Vec<String> = scan::Entity::find()
+            .select_only()
+            .column(scan::Column::EventIdentity)
+            .filter(scan::Column::EventIdentity.is_in(some.iter().copied()))
+            .into_tuple()
+            .all(conn)
+            .await?;
+        stored.extend(found);
+    }
+    Ok(stored)
+}
+
+/// Messages written already claimed for this instance's worker (see `handoff`).
+pub struct ClaimedFor<'a> {
+    pub token: &'a str,
+    pub lease_until_ms: i64,
+}
+
+/// The scans sorted out as [`Written::Recorded`], in one multi-row insert, then their
+/// messages, made by the database from the scan rows just written so no scan id
+/// travels back and forth: a few statements however many scans, because each is a
+/// round trip that pushes wait for. A batch fits one statement on both databases
+/// (SQLite takes 32,766 parameters, MySQL 65,535).
+pub async fn insert(
+    txn: &DatabaseTransaction,
+    scans: &[NewScan],
+    results: &[Written],
+    claimed: Option<&ClaimedFor<'_>>,
+) -> Result<(), DbErr> {
+    let fresh: Vec<&NewScan> = scans
+        .iter()
+        .zip(results)
+        .filter(|(_, r)| **r == Written::Recorded)
+        .map(|(s, _)| s)
+        .collect();
+    if fresh.is_empty() {
+        return Ok(());
+    }
+    scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row()))
+        .exec_without_returning(txn)
+        .await?;
+    for message in [Message::Queue, Message::PassiveSent] {
+        let queued: Vec<&str> = fresh
+            .iter()
+            .filter(|s| s.message == message)
+            .map(|s| s.identity())
+            .collect();
+        if !queued.is_empty() {
+            txn.execute(&messages_for(&queued, message, claimed))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`: the
+/// queued message of each scan, due at once and failed unless sent within WeChat's
+/// window. A passive reply already carried the card, so those are recorded sent.
+/// Handed-off messages are written claimed: `sending`, first attempt, leased.
+fn messages_for(
+    identities: &[&str],
+    message: Message,
+    claimed: Option<&ClaimedFor<'_>>,
+) -> InsertStatement {
+    use delivery::Column as D;
+    use scan::Column as S;
+    let received = || Expr::col(S::ReceivedAtMs);
+    let none = || Expr::val(Option::<i64>::None);
+    let (status, attempts, sent_at, claim, lease) = match (message, claimed) {
+        (Message::PassiveSent, _) => (
+            Status::Sent,
+            1,
+            received(),
+            Expr::val("passive-reply"),
+            Expr::val(0i64),
+        ),
+        (_, Some(c)) => (
+            Status::Sending,
+            1,
+            none(),
+            Expr::val(c.token),
+            Expr::val(c.lease_until_ms),
+        ),
+        _ => (
+            Status::Pending,
+            0,
+            none(),
+            Expr::val(Option::<String>::None),
+            Expr::val(0i64),
+        ),
+    };
+    let rows = Query::select()
+        .column(S::Id)
+        .column(S::Openid)
+        .column(S::OrderId)
+        .expr(Expr::val(status.as_str()))
+        .expr(Expr::val(attempts))
+        .expr(sent_at)
+        .expr(claim)
+        .expr(received())
+        .expr(lease)
+        .expr(received().add(WINDOW_MS))
+        .expr(received())
+        .expr(received())
+        .from(scan::Entity)
+        .and_where(S::EventIdentity.is_in(db::padded(identities)))
+        .to_owned();
+    Query::insert()
+        .into_table(delivery::Entity)
+        .columns([
+            D::ScanId,
+            D::Openid,
+            D::OrderId,
+            D::Status,
+            D::Attempts,
+            D::SentAtMs,
+            D::ClaimToken,
+            D::NextAttemptAtMs,
+            D::LeaseUntilMs,
+            D::DeadlineAtMs,
+            D::CreatedAtMs,
+            D::UpdatedAtMs,
+        ])
+        .select_from(rows)
+        .expect("as many values as columns")
+        .to_owned()
+}

@@ -1,0 +1,296 @@
+//! The journal: one task that writes what the hot paths produce, scans from the
+//! callback, claims and send outcomes from the outbox worker, in group-committed
+//! transactions.
+//!
+//! Writing each push in a transaction of its own costs one fsync per push, which caps a
+//! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
+//! this task, which takes everything waiting (up to [`MAX_BATCH`] entries), writes it
+//! in one transaction, commits once, and only then answers each caller: nothing is
+//! acknowledged before it is durable, and under load one fsync covers many pushes and
+//! sends. When traffic is light a batch is one entry, so nothing waits for company.
+//! Scans, claims and outcomes share the transaction because on SQLite they would
+//! otherwise take turns on the one write lock, each paying a commit of its own.
+//! A batch's messages are written claimed and handed straight to this instance's
+//! worker when it has room for them ([`handoff`]), or else written pending and the
+//! worker woken to claim them.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use tokio::sync::{mpsc, oneshot};
+
+use super::claims::{LEASE_MS, NewClaim, new_token};
+use super::enqueue::{self, ClaimedFor, Message, NewScan, Written};
+use super::handoff::{self, HandOff};
+use super::outcomes::{self as outcome_rows, Outcome};
+use super::retry::{self, Change};
+use crate::metrics::Metrics;
+use crate::{AppError, db, now_ms};
+
+/// Entries per transaction at most.
+const MAX_BATCH: usize = 512;
+
+/// Why the journal could not write what it was given. Nothing of it was committed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum JournalError {
+    #[error("the journal has stopped")]
+    Stopped,
+    #[error("writing the batch panicked")]
+    Panicked,
+    #[error("writing the batch failed: {0}")]
+    Db(#[from] DbErr),
+}
+
+impl From<JournalError> for AppError {
+    fn from(e: JournalError) -> Self {
+        match e {
+            JournalError::Db(e) => AppError::Db(e),
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+type Answer<T> = oneshot::Sender<Result<T, JournalError>>;
+
+enum Entry {
+    Scan(NewScan, Answer<Written>),
+    Outcome(Outcome, oneshot::Sender<()>),
+    Claim(NewClaim, Answer<()>),
+}
+
+#[derive(Clone)]
+pub struct Journal {
+    tx: mpsc::Sender<Entry>,
+}
+
+impl Journal {
+    /// Starts the task. `conn` is the writer connection ([`db::connect_writer`]).
+    /// Messages of scans go straight to this instance's worker through `handoff`
+    /// when it has room, claimed under tokens of `instance_id`.
+    pub fn spawn(
+        conn: DatabaseConnection,
+        metrics: Arc<Metrics>,
+        handoff: Arc<handoff::Channel>,
+        instance_id: String,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
+        tokio::spawn(run(conn, metrics, handoff, instance_id, rx));
+        Journal { tx }
+    }
+
+    /// Records the scan; returns once it is committed.
+    pub async fn scan(&self, scan: NewScan) -> Result<Written, JournalError> {
+        self.write_and_wait(|reply| Entry::Scan(scan, reply)).await
+    }
+
+    /// Writes a claim of the outbox worker; returns once it is committed.
+    pub async fn claim(&self, claim: NewClaim) -> Result<(), JournalError> {
+        self.write_and_wait(|reply| Entry::Claim(claim, reply))
+            .await
+    }
+
+    /// Queues the entry `make` builds around its reply and waits for the commit.
+    async fn write_and_wait<T>(
+        &self,
+        make: impl FnOnce(Answer<T>) -> Entry,
+    ) -> Result<T, JournalError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| JournalError::Stopped)?;
+        // A dropped answer means the journal's task ended with the entry in hand.
+        answer.await.map_err(|_| JournalError::Stopped)?
+    }
+
+    /// Records a send's outcome; returns once it is committed, or once writing it has
+    /// failed for good (logged): the message then stays claimed and is taken over when
+    /// the claim runs out, sent again if it was sent, which beats losing it.
+    pub async fn outcome(&self, outcome: Outcome) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Entry::Outcome(outcome, reply)).await.is_err() {
+            tracing::error!("the journal stopped; the claim will be taken over");
+            return;
+        }
+        let _ = done.await;
+    }
+}
+
+async fn run(
+    conn: DatabaseConnection,
+    metrics: Arc<Metrics>,
+    handoff: Arc<handoff::Channel>,
+    instance_id: String,
+    mut rx: mpsc::Receiver<Entry>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let (mut scans, mut scan_replies) = (Vec::new(), Vec::new());
+        let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
+        let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
+        for entry in batch {
+            match entry {
+                Entry::Scan(s, reply) => {
+                    scans.push(s);
+                    scan_replies.push(reply);
+                }
+                Entry::Outcome(o, reply) => {
+                    outcomes.push(o);
+                    outcome_replies.push(reply);
+                }
+                Entry::Claim(c, reply) => {
+                    claims.push(c);
+                    claim_replies.push(reply);
+                }
+            }
+        }
+        let now = now_ms();
+        let changes: Vec<Change> = outcomes
+            .iter()
+            .map(|(d, o)| retry::decide(d, o, now))
+            .collect();
+        // The batch's messages go to the worker claimed when it has a slot for each.
+        let queued = scans.iter().filter(|s| s.message == Message::Queue).count();
+        let handed = match queued {
+            0 => None,
+            n => handoff.reserve(n).map(|slots| HandOff {
+                token: new_token(&instance_id),
+                slots,
+            }),
+        };
+        let token = handed.as_ref().map(|h| h.token.clone());
+        // Written in a task of its own, so that a panic fails this batch's callers (and
+        // is logged) instead of ending the journal and with it every later push.
+        let task = {
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let claimed = token.as_deref().map(|token| ClaimedFor {
+                    token,
+                    lease_until_ms: now + LEASE_MS,
+                });
+                let written = write(
+                    &conn,
+                    &scans,
+                    claimed.as_ref(),
+                    &outcomes,
+                    &changes,
+                    &claims,
+                    now,
+                )
+                .await;
+                (written, scans, outcomes, changes)
+            })
+        };
+        let (written, scans, outcomes, changes) = match task.await {
+            Ok(done) => done,
+            Err(panic) => {
+                tracing::error!(error = %panic, "writing a batch panicked");
+                refuse(scan_replies, claim_replies, JournalError::Panicked);
+                continue;
+            }
+        };
+        match written {
+            Ok(results) => {
+                Metrics::bump(&metrics.journal_commits);
+                metrics.journal_entries.fetch_add(
+                    (scans.len() + outcomes.len() + claim_replies.len()) as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+                // Handed over (or the worker woken for them) before any push is
+                // answered, so that once the server has answered its last push the
+                // worker knows of every message it must send.
+                let queued_any = scans
+                    .iter()
+                    .zip(&results)
+                    .any(|(s, r)| s.message == Message::Queue && *r == Written::Recorded);
+                match handed {
+                    Some(h) if queued_any => handoff.hand_over(h),
+                    Some(_) => {}
+                    None if queued_any => handoff.wake(),
+                    None => {}
+                }
+                for (reply, result) in scan_replies.into_iter().zip(results) {
+                    let _ = reply.send(Ok(result));
+                }
+                for reply in claim_replies {
+                    let _ = reply.send(Ok(()));
+                }
+                outcome_rows::report(&metrics, &outcomes, &changes);
+            }
+            Err(e) => {
+                tracing::error!(
+                    error = %e,
+                    scans = scans.len(),
+                    outcomes = outcomes.len(),
+                    "a batch could not be written"
+                );
+                refuse(scan_replies, claim_replies, JournalError::Db(e));
+            }
+        }
+        for reply in outcome_replies {
+            let _ = reply.send(());
+        }
+    }
+}
+
+/// Tells the callers of a batch that was not written why. (Outcomes need no answer
+/// but their turn: their messages stay claimed and are taken over.)
+fn refuse(scans: Vec<Answer<Written>>, claims: Vec<Answer<()>>, why: JournalError) {
+    for reply in scans {
+        let _ = reply.send(Err(why.clone()));
+    }
+    for reply in claims {
+        let _ = reply.send(Err(why.clone()));
+    }
+}
+
+/// Writes a batch, first on the assumption that none of its scans is stored yet (a push
+/// and its retry in the same batch are told apart in memory). When that meets the
+/// unique identity (WeChat retried a push recorded before, here or on another
+/// instance), the batch is written again without what the database already holds. A
+/// deadlock between instances is also met by writing again: nothing of a failed
+/// attempt was committed, and the outcome updates are idempotent.
+async fn write(
+    conn: &DatabaseConnection,
+    scans: &[NewScan],
+    claimed: Option<&ClaimedFor<'_>>,
+    outcomes: &[Outcome],
+    changes: &[Change],
+    claims: &[NewClaim],
+    now: i64,
+) -> Result<Vec<Written>, DbErr> {
+    let mut stored = HashSet::new();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let results = enqueue::sort_out(scans, &stored);
+        let attempt = async {
+            let txn = conn.begin().await?;
+            enqueue::insert(&txn, scans, &results, claimed).await?;
+            outcome_rows::apply(&txn, outcomes, changes, now).await?;
+            for claim in claims {
+                claim.apply(&txn).await?;
+            }
+            txn.commit().await
+        };
+        match attempt.await {
+            Ok(()) => return Ok(results),
+            Err(e) if db::is_duplicate(&e) && tries < db::TRANSACTION_TRIES => {
+                stored = enqueue::already_stored(conn, scans).await?;
+            }
+            Err(e) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
+                tracing::warn!(error = %e, tries, "the journal hit a lock conflict; again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

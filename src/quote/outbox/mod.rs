@@ -1,0 +1,43 @@
+//! The outbox: every message a scan queues, from the scan's transaction to WeChat's
+//! answer, durable at each step.
+//!
+//! The pipeline, in the order a message meets it:
+//! 1. [`enqueue`]: the callback's scan and its message are written in one transaction
+//!    by the [`journal`], which group-commits what the hot paths hand it (scans,
+//!    claims, outcomes) so that one fsync covers many; nothing is acknowledged before
+//!    it is committed.
+//! 2. [`handoff`]: when this instance's worker has a free send slot, the journal writes
+//!    the message already claimed for it and hands it over once committed; otherwise
+//!    it is written `pending` and the worker is woken.
+//! 3. [`worker`]: a loop around one step ([`worker::Worker::deliver_next`]) that takes
+//!    handed-over messages and [`claims`] due ones (retries, orphans of a dead
+//!    instance), and starts a [`send`] for each, up to [`handoff::IN_FLIGHT`] at once.
+//! 4. [`retry`]: the policy that decides, from the send's outcome, whether the message
+//!    is sent, tried again later (inside WeChat's minute) or failed with a reason;
+//!    [`outcomes`] writes that decision, through the journal again.
+//! 5. [`views`]: what the console and `/metrics` read of it, and the retry by hand.
+//!
+//! Every status and the steps that set it are drawn in [`status`].
+
+pub mod claims;
+pub mod enqueue;
+pub mod handoff;
+pub mod journal;
+pub mod outcomes;
+pub mod retry;
+pub mod send;
+pub mod status;
+pub mod views;
+pub mod worker;
+
+use std::sync::Arc;
+
+pub use status::Status;
+
+/// The outbox's live parts: the journal every write goes through, and the way to this
+/// instance's worker.
+#[derive(Clone)]
+pub struct Outbox {
+    pub journal: journal::Journal,
+    pub handoff: Arc<handoff::Channel>,
+}

@@ -1,0 +1,220 @@
+//! The outbox worker: sends each queued message once, within WeChat's window.
+//!
+//! One worker per process keeps up to [`IN_FLIGHT`] sends going. Its loop is around one
+//! step, [`Worker::deliver_next`]: take the messages the journal handed over, or claim
+//! due ones for the free send slots, and start a send for each; the loop then goes on
+//! at once, or waits for a free slot, a wake-up, a hand-off or the next poll. A slow
+//! API round trip is hidden by concurrency, and no send waits for a slower one. Each
+//! outcome goes to the journal, which commits outcomes as they come, many per
+//! transaction: a message is marked sent within milliseconds of WeChat's answer.
+
+use std::time::Duration;
+
+use entity::delivery;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio::task::{JoinHandle, JoinSet};
+
+use super::claims::{self, NewClaim};
+use super::handoff::{HandOff, IN_FLIGHT};
+use super::retry::backoff;
+use super::send::send;
+use crate::metrics::Metrics;
+use crate::quote::Domain;
+use crate::{AppError, now_ms};
+
+/// Most messages one claim takes…
+const CLAIM_BATCH: usize = 256;
+/// …and fewest it waits to have room for while others are in flight, so a busy worker
+/// claims in batches rather than one message per statement.
+const CLAIM_MIN: usize = 32;
+/// Without a wake-up, look for due retries and orphaned claims this often.
+const POLL: Duration = Duration::from_millis(250);
+
+/// What one step did, and so what the loop does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// This many sends were started: step again at once.
+    Started(usize),
+    /// Messages were due, but another instance claimed them first: step again.
+    Contended,
+    /// Every send slot is taken: wait for one to come free.
+    Full,
+    /// Nothing is due now: wait for a wake-up, a hand-off or the next poll.
+    Idle,
+}
+
+/// The worker's state: its share of the send slots, its end of the hand-off channel,
+/// and the sends under way.
+pub struct Worker {
+    domain: Domain,
+    /// Shared with the journal, which reserves some for the messages it hands over.
+    slots: std::sync::Arc<Semaphore>,
+    /// `None` when another worker of this process took it (there is one per process).
+    handoffs: Option<mpsc::UnboundedReceiver<HandOff>>,
+    sends: JoinSet<()>,
+}
+
+impl Worker {
+    pub fn new(domain: Domain) -> Self {
+        let handoff = &domain.outbox.handoff;
+        Worker {
+            slots: handoff.slots().clone(),
+            handoffs: handoff.take_receiver(),
+            sends: JoinSet::new(),
+            domain,
+        }
+    }
+
+    /// One step: start the sends of what was handed over, or else claim due messages
+    /// for the free slots and start theirs.
+    pub async fn deliver_next(&mut self) -> Result<Step, AppError> {
+        // Reap finished sends so the set does not grow with every message.
+        while self.sends.try_join_next().is_some() {}
+        let mut started = 0;
+        while let Some(h) = self.handoffs.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            started += self.take_over(h).await;
+        }
+        if started > 0 {
+            return Ok(Step::Started(started));
+        }
+        let free = self.slots.available_permits();
+        if free < CLAIM_MIN.min(IN_FLIGHT) && !self.sends.is_empty() {
+            return Ok(Step::Full);
+        }
+        // The slots for this claim, taken first: the journal may take some meanwhile.
+        let want = free.min(CLAIM_BATCH);
+        let mut reserved = match self.slots.clone().try_acquire_many_owned(want as u32) {
+            Ok(reserved) if want > 0 => reserved,
+            _ => return Ok(Step::Idle),
+        };
+        let now = now_ms();
+        let ids = claims::candidates(&self.domain.db, want, now).await?;
+        if ids.is_empty() {
+            return Ok(Step::Idle);
+        }
+        let token = claims::new_token(&self.domain.instance_id);
+        // Through the journal, so the claim shares a commit with the scans and outcomes
+        // written meanwhile instead of taking the writer, and an fsync, for itself.
+        self.domain
+            .outbox
+            .journal
+            .claim(NewClaim {
+                ids,
+                token: token.clone(),
+                now,
+            })
+            .await?;
+        // The token is new, so the rows that carry it are exactly those won.
+        let won = claims::claimed_by(&self.domain.db, &token).await?;
+        if won.is_empty() {
+            return Ok(Step::Contended);
+        }
+        let n = won.len();
+        for d in won {
+            let slot = reserved
+                .split(1)
+                .expect("a claim never exceeds the slots reserved for it");
+            self.start_send(d, slot);
+        }
+        Ok(Step::Started(n))
+    }
+
+    /// Starts the sends of messages the journal committed claimed for this worker.
+    async fn take_over(&mut self, mut handoff: HandOff) -> usize {
+        let claimed = match claims::claimed_by(&self.domain.db, &handoff.token).await {
+            Ok(claimed) => claimed,
+            Err(e) => {
+                // Still claimed and leased: taken over, here or elsewhere, once it runs out.
+                tracing::error!(error = %e, "reading handed-over messages failed");
+                return 0;
+            }
+        };
+        let mut started = 0;
+        for d in claimed {
+            match handoff.slots.split(1) {
+                Some(slot) => {
+                    Metrics::bump(&self.domain.metrics.messages_handed_over);
+                    self.start_send(d, slot);
+                    started += 1;
+                }
+                None => tracing::error!(delivery = d.id, "more handed-over messages than slots"),
+            }
+        }
+        started
+    }
+
+    fn start_send(&mut self, d: delivery::Model, slot: OwnedSemaphorePermit) {
+        let domain = self.domain.clone();
+        self.sends.spawn(Box::pin(async move {
+            let outcome = send(&domain, &d).await;
+            domain.outbox.journal.outcome((d, outcome)).await;
+            drop(slot);
+        }));
+    }
+
+    /// Stopping: no new claims. Messages already handed over are sent (the server has
+    /// answered its last push by now, so no more come), and the sends under way finish
+    /// and are recorded.
+    async fn finish(mut self) {
+        while let Some(h) = self.handoffs.as_mut().and_then(|rx| rx.try_recv().ok()) {
+            self.take_over(h).await;
+        }
+        while self.sends.join_next().await.is_some() {}
+    }
+}
+
+/// Starts the worker. It ends once `stop` is set and the sends under way have finished
+/// and their outcomes are committed.
+pub fn spawn(domain: Domain, stop: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(run(Worker::new(domain), stop))
+}
+
+/// What the worker waited for.
+enum Woken {
+    HandOff(HandOff),
+    Other,
+}
+
+async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
+    let mut failures = 0u32;
+    while !*stop.borrow() {
+        let pause = match worker.deliver_next().await {
+            Ok(Step::Started(_)) => {
+                failures = 0;
+                continue;
+            }
+            Ok(Step::Contended) => {
+                failures = 0;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            Ok(Step::Full) => None,
+            Ok(Step::Idle) => Some(POLL),
+            Err(e) => {
+                failures += 1;
+                tracing::error!(error = %e, "claiming messages failed");
+                Some(backoff(failures))
+            }
+        };
+        let handoff = &worker.domain.outbox.handoff;
+        let woken = tokio::select! {
+            _ = worker.slots.acquire_many(CLAIM_MIN as u32), if pause.is_none() => Woken::Other,
+            _ = handoff.woken(), if pause.is_some() => Woken::Other,
+            _ = tokio::time::sleep(pause.unwrap_or_default()), if pause.is_some() => Woken::Other,
+            Some(h) = next_handoff(&mut worker.handoffs) => Woken::HandOff(h),
+            _ = stop.changed() => Woken::Other,
+        };
+        if let Woken::HandOff(h) = woken {
+            worker.take_over(h).await;
+        }
+    }
+    worker.finish().await;
+}
+
+/// The next hand-off, or never when this worker has no receiver.
+async fn next_handoff(handoffs: &mut Option<mpsc::UnboundedReceiver<HandOff>>) -> Option<HandOff> {
+    match handoffs {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
