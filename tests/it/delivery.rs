@@ -128,3 +128,43 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn one_step_of_the_worker_sends_what_is_due_and_the_next_finds_nothing(db: TestDb) {
+        use scanquote::quote::orders::NewOrder;
+        use scanquote::quote::outbox::worker::{Step, Worker};
+        use sea_orm::{ActiveModelTrait, Set};
+        let (api, recorded) = crate::stand_in::stand_in().await;
+        let fresh = crate::support::fresh_database(&db).await;
+        let vars = std::collections::HashMap::from([
+            ("DATABASE_URL", fresh.url.as_str()), ("BIND_ADDR", "127.0.0.1:0"),
+            ("WECHAT_APP_ID", crate::stand_in::APP_ID), ("WECHAT_APP_SECRET", crate::stand_in::SECRET),
+            ("WECHAT_TOKEN", crate::stand_in::TOKEN), ("WECHAT_API_BASE", api.as_str()),
+        ]);
+        let config = scanquote::Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap();
+        // Built, not served: no worker of its own runs, so the test's is the only one.
+        let app = scanquote::App::build(config).await.unwrap();
+        let domain = app.state().domain.clone();
+        let order = domain.orders.create(NewOrder { total_cents: 100, saved_cents: 0, room_area_centi: 100 }).await.unwrap();
+        let now = chrono::Utc::now().timestamp_millis();
+        entity::delivery::ActiveModel {
+            scan_id: Set(1), openid: Set("oStep01".into()), order_id: Set(order.id),
+            status: Set("pending".into()), attempts: Set(0), next_attempt_at_ms: Set(now - 1),
+            lease_until_ms: Set(0), deadline_at_ms: Set(now + 50_000), created_at_ms: Set(now),
+            updated_at_ms: Set(now), ..Default::default()
+        }.insert(&domain.db).await.unwrap();
+        let mut worker = Worker::new(domain.clone());
+
+        let first = worker.deliver_next().await.unwrap();
+        worker.wait_for_sends().await;
+        let second = worker.deliver_next().await.unwrap();
+
+        assert_eq!(first, Step::Started(1));
+        assert_eq!(second, Step::Idle);
+        let sent: Vec<_> = recorded.lock().unwrap().sends.iter().map(|s| s["touser"].clone()).collect();
+        assert_eq!(sent, ["oStep01"]);
+        use sea_orm::EntityTrait;
+        let row = entity::delivery::Entity::find().one(&domain.db).await.unwrap().unwrap();
+        assert_eq!((row.status.as_str(), row.attempts), ("sent", 1));
+    }
+}

@@ -152,6 +152,11 @@ impl Worker {
         }));
     }
 
+    /// Waits until every send started so far has finished and its outcome is committed.
+    pub async fn wait_for_sends(&mut self) {
+        while self.sends.join_next().await.is_some() {}
+    }
+
     /// Stopping: no new claims. Messages already handed over are sent (the server has
     /// answered its last push by now, so no more come), and the sends under way finish
     /// and are recorded.
@@ -159,7 +164,7 @@ impl Worker {
         while let Some(h) = self.handoffs.as_mut().and_then(|rx| rx.try_recv().ok()) {
             self.take_over(h).await;
         }
-        while self.sends.join_next().await.is_some() {}
+        self.wait_for_sends().await;
     }
 }
 
