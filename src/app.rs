@@ -131,6 +131,9 @@ impl App {
         let registry = quote::codes::registry::Registry::new(db.clone());
         let domain = Domain::new(Parts {
             orders: quote::orders::Orders::new(db.clone()),
+            schemas: quote::orders::schema::Schemas::new(db.clone()),
+            site_keys: quote::site_keys::SiteKeys::new(db.clone()),
+            webhooks: quote::webhooks::Webhooks::new(db.clone()),
             tickets: quote::codes::tickets::Tickets::new(
                 db.clone(),
                 wechat.clone(),

@@ -38,6 +38,12 @@ pub struct Config {
     pub rate_limit_per_minute: u32,
     /// Take the client IP from the last `X-Forwarded-For` entry (behind a proxy).
     pub trust_forwarded_for: bool,
+    /// The shop sites allowed to frame the order card and call the public order API
+    /// from a browser (`EMBED_ORIGINS`, comma-separated `https://shop.example`).
+    pub embed_origins: Vec<String>,
+    /// Serve the demo shop's order form on `/` (`DEMO_SHOP`; on by default in sandbox
+    /// mode only): it creates orders without a site key.
+    pub demo_shop: bool,
 }
 
 /// How to reach WeChat. `Debug` shows no secret (`SecretString` redacts itself).
@@ -201,6 +207,7 @@ impl Config {
                 "only means something with WECHAT_ENCODING_AES_KEY set (without a key every push is plaintext)",
             ));
         }
+        let sandbox = wechat.sandbox;
         Ok(Config {
             database_url,
             bind_addr,
@@ -216,6 +223,19 @@ impl Config {
             timestamp_window_secs: number(&get, "WECHAT_TIMESTAMP_WINDOW_SECONDS", 300)?,
             rate_limit_per_minute: number(&get, "RATE_LIMIT_PER_MINUTE", 60)?,
             trust_forwarded_for: boolean(&get, "TRUST_FORWARDED_FOR")?,
+            embed_origins: match get("EMBED_ORIGINS") {
+                None => Vec::new(),
+                Some(list) => list
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|o| !o.is_empty())
+                    .map(parse_origin)
+                    .collect::<Result<_, _>>()?,
+            },
+            demo_shop: match get("DEMO_SHOP") {
+                None => sandbox,
+                Some(_) => boolean(&get, "DEMO_SHOP")?,
+            },
         })
     }
 }
@@ -238,6 +258,22 @@ fn number<T: std::str::FromStr>(
         Some(v) => v
             .parse()
             .map_err(|_| invalid(name, "must be a whole number")),
+    }
+}
+
+/// An origin a browser sends: `https://shop.example` or `http://127.0.0.1:8000`, no
+/// path.
+fn parse_origin(value: &str) -> Result<String, ConfigError> {
+    let url = Url::parse(value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+        .filter(|u| u.path() == "/" && u.query().is_none() && u.fragment().is_none());
+    match url {
+        Some(u) => Ok(u.origin().ascii_serialization()),
+        None => Err(invalid(
+            "EMBED_ORIGINS",
+            format!("{value} is not an origin like https://shop.example"),
+        )),
     }
 }
 
@@ -372,10 +408,36 @@ mod tests {
             "TRUST_FORWARDED_FOR"
         );
         assert_eq!(
+            name(&[("EMBED_ORIGINS", "https://shop.example/page")]),
+            "EMBED_ORIGINS"
+        );
+        assert_eq!(name(&[("DEMO_SHOP", "perhaps")]), "DEMO_SHOP");
+        assert_eq!(
             name(&[("WECHAT_ALLOW_PLAINTEXT", "true")]),
             "WECHAT_ALLOW_PLAINTEXT",
             "no key: there is nothing to allow"
         );
+    }
+
+    #[test]
+    fn embed_origins_and_the_demo_shop() {
+        let c = config(&[(
+            "EMBED_ORIGINS",
+            "https://shop.example, http://127.0.0.1:8000/",
+        )])
+        .unwrap();
+        assert_eq!(
+            c.embed_origins,
+            ["https://shop.example", "http://127.0.0.1:8000"]
+        );
+        assert!(c.demo_shop, "the sandbox shows its demo shop");
+        let real = config(&[
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "s"),
+            ("WECHAT_TOKEN", "tok123"),
+        ])
+        .unwrap();
+        assert!(!real.demo_shop, "a real account's / is no order form");
     }
 
     #[test]

@@ -14,12 +14,12 @@ pub enum AppError {
     /// The request is wrong; `field` names the offending input when there is one.
     #[error("bad request: {reason}")]
     BadRequest {
-        field: Option<&'static str>,
+        field: Option<String>,
         reason: String,
     },
-    /// The site owner's credentials are missing or wrong.
-    #[error("unauthorized")]
-    Unauthorized,
+    /// Credentials are missing or wrong: the text says which, in Chinese.
+    #[error("unauthorized: {0}")]
+    Unauthorized(&'static str),
     /// Too many requests from one client; try again after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
@@ -42,9 +42,9 @@ pub enum AppError {
 }
 
 impl AppError {
-    pub fn bad_field(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn bad_field(field: impl Into<String>, reason: impl Into<String>) -> Self {
         AppError::BadRequest {
-            field: Some(field),
+            field: Some(field.into()),
             reason: reason.into(),
         }
     }

@@ -27,6 +27,9 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     pub messages_retried: AtomicU64,
     pub messages_failed: AtomicU64,
+    /// Webhook events the shop's server took, and those given up on after a day.
+    pub webhooks_sent: AtomicU64,
+    pub webhooks_failed: AtomicU64,
     /// Messages the journal gave the worker already claimed (see `quote::handoff`).
     pub messages_handed_over: AtomicU64,
     /// Transactions the journal committed, and the entries (scans, claims, outcomes)
@@ -112,6 +115,16 @@ impl Metrics {
                 "scanquote_messages_handed_over_total",
                 "Messages sent without a claim of their own, handed over as recorded",
                 self.messages_handed_over.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_webhooks_sent_total",
+                "Webhook events the shop's server took",
+                self.webhooks_sent.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_webhooks_failed_total",
+                "Webhook events given up on",
+                self.webhooks_failed.load(Ordering::Relaxed),
             ),
             (
                 "scanquote_journal_commits_total",

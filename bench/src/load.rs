@@ -17,19 +17,21 @@ pub struct Run {
     pub errors: u64,
 }
 
-/// One push: a `SCAN` by a distinct user, signed (and sealed in AES mode) as WeChat does.
+/// One push: a `SCAN` by a distinct user of the code of `ticket`, signed (and sealed
+/// in AES mode) as WeChat does. (WeChat's EventKey would be the code's scene; the
+/// service resolves a push by its Ticket, so any scene reads the same.)
 fn push_request(
     client: &reqwest::Client,
     base: &str,
     crypto: Option<&MessageCrypto>,
     who: &str,
-    order: usize,
+    ticket: &str,
 ) -> reqwest::RequestBuilder {
     let now = chrono::Utc::now().timestamp();
     let xml = format!(
         "<xml><ToUserName><![CDATA[gh_bench]]></ToUserName><FromUserName><![CDATA[{who}]]></FromUserName>\
          <CreateTime>{now}</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[SCAN]]></Event>\
-         <EventKey><![CDATA[{order}]]></EventKey></xml>"
+         <EventKey><![CDATA[100001]]></EventKey><Ticket><![CDATA[{ticket}]]></Ticket></xml>"
     );
     let ts = now.to_string();
     let nonce = "1234567";
@@ -93,7 +95,7 @@ pub async fn pushes(
     connections: usize,
     seconds: u64,
     key: Option<&str>,
-    orders: usize,
+    tickets: &Tickets,
     who: &str,
     pace: Pace,
 ) -> Run {
@@ -104,6 +106,7 @@ pub async fn pushes(
             let base = base.to_owned();
             let crypto = crypto_for(key);
             let prefix = who.to_owned();
+            let tickets = tickets.clone();
             tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -112,7 +115,7 @@ pub async fn pushes(
                 let (mut lat, mut errors, mut seq) = (Vec::with_capacity(100_000), 0u64, 0usize);
                 while Instant::now() < deadline {
                     let who = format!("{prefix}{conn:03}x{seq:09}");
-                    let order = (seq * connections + conn) % orders.max(1) + 1;
+                    let ticket = &tickets[(seq * connections + conn) % tickets.len()];
                     let t = match pace {
                         Pace::Flat => Instant::now(),
                         Pace::PerSecond(rate) => {
@@ -125,7 +128,7 @@ pub async fn pushes(
                             due
                         }
                     };
-                    let ok = match push_request(&client, &base, crypto.as_ref(), &who, order)
+                    let ok = match push_request(&client, &base, crypto.as_ref(), &who, ticket)
                         .send()
                         .await
                     {
@@ -181,12 +184,13 @@ pub async fn push_n(
     connections: usize,
     n: usize,
     key: Option<&str>,
-    orders: usize,
+    tickets: &Tickets,
 ) -> u64 {
     let tasks: Vec<_> = (0..connections)
         .map(|conn| {
             let base = base.to_owned();
             let crypto = crypto_for(key);
+            let tickets = tickets.clone();
             tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
@@ -199,7 +203,7 @@ pub async fn push_n(
                         &base,
                         crypto.as_ref(),
                         &format!("oD{i:09}"),
-                        i % orders.max(1) + 1,
+                        &tickets[i % tickets.len()],
                     )
                     .send()
                     .await;
@@ -218,15 +222,36 @@ pub async fn push_n(
     ok
 }
 
-/// Creates `count` orders (ids 1..=count on a fresh database).
+/// The live tickets of the orders the run's pushes scan.
+pub type Tickets = std::sync::Arc<Vec<String>>;
+
+/// Makes a site key with the service's admin token, as a shop's owner does once.
+pub async fn site_key(http: &reqwest::Client, base: &str, admin: &str) -> anyhow::Result<String> {
+    let made: serde_json::Value = http
+        .post(format!("{base}/api/admin/site-keys"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"name": "bench"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    made["key"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("no site key in {made}"))
+}
+
+/// Creates `count` orders with the site key `key`, as a shop's server does; returns
+/// their tokens.
 pub async fn create_orders(
     http: &reqwest::Client,
     base: &str,
+    key: &str,
     count: usize,
-) -> anyhow::Result<usize> {
+) -> anyhow::Result<Vec<String>> {
     use futures_like::run_bounded;
     run_bounded(count, 32, |i| {
-        let (http, base) = (http.clone(), base.to_owned());
+        let (http, base, key) = (http.clone(), base.to_owned(), key.to_owned());
         async move {
             let body = format!(
                 r#"{{"total_money": {}, "saved_money": 1000, "room_area": 88.5}}"#,
@@ -234,32 +259,48 @@ pub async fn create_orders(
             );
             let r = http
                 .post(format!("{base}/api/orders"))
+                .bearer_auth(key)
                 .body(body)
                 .send()
                 .await?;
             anyhow::ensure!(r.status() == 201, "order creation answered {}", r.status());
-            Ok(())
-        }
-    })
-    .await?;
-    Ok(count)
-}
-
-/// Asks for the QR ticket of orders 1..=k, twice each.
-pub async fn ask_tickets(http: &reqwest::Client, base: &str, k: usize) -> anyhow::Result<()> {
-    use futures_like::run_bounded;
-    run_bounded(k * 2, 16, |i| {
-        let (http, base) = (http.clone(), base.to_owned());
-        async move {
-            let r = http
-                .get(format!("{base}/api/orders/{}/qrcode", i % k + 1))
-                .send()
-                .await?;
-            anyhow::ensure!(r.status() == 200, "qrcode answered {}", r.status());
-            Ok(())
+            let order: serde_json::Value = r.json().await?;
+            order["token"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("no token in {order}"))
         }
     })
     .await
+}
+
+/// Asks for each order's QR ticket twice, as its page would on a reload; returns the
+/// tickets.
+pub async fn ask_tickets(
+    http: &reqwest::Client,
+    base: &str,
+    tokens: &[String],
+) -> anyhow::Result<Tickets> {
+    use futures_like::run_bounded;
+    let k = tokens.len();
+    let tokens = std::sync::Arc::new(tokens.to_vec());
+    let tickets = run_bounded(k * 2, 16, |i| {
+        let (http, base, tokens) = (http.clone(), base.to_owned(), tokens.clone());
+        async move {
+            let r = http
+                .get(format!("{base}/api/orders/{}/qrcode", tokens[i % k]))
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "qrcode answered {}", r.status());
+            let code: serde_json::Value = r.json().await?;
+            code["ticket"]
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| anyhow::anyhow!("no ticket in {code}"))
+        }
+    })
+    .await?;
+    Ok(std::sync::Arc::new(tickets[..k].to_vec()))
 }
 
 mod futures_like {
@@ -268,11 +309,12 @@ mod futures_like {
 
     use tokio::sync::Semaphore;
 
-    /// Runs `make(i)` for i in 0..n, at most `limit` at a time.
-    pub async fn run_bounded<F, Fut>(n: usize, limit: usize, make: F) -> anyhow::Result<()>
+    /// Runs `make(i)` for i in 0..n, at most `limit` at a time; their results in order.
+    pub async fn run_bounded<F, Fut, T>(n: usize, limit: usize, make: F) -> anyhow::Result<Vec<T>>
     where
         F: Fn(usize) -> Fut,
-        Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+        Fut: Future<Output = anyhow::Result<T>> + Send + 'static,
+        T: Send + 'static,
     {
         let permits = Arc::new(Semaphore::new(limit));
         let mut tasks = Vec::with_capacity(n);
@@ -285,9 +327,10 @@ mod futures_like {
                 r
             }));
         }
+        let mut out = Vec::with_capacity(n);
         for t in tasks {
-            t.await??;
+            out.push(t.await??);
         }
-        Ok(())
+        Ok(out)
     }
 }

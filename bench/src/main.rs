@@ -44,8 +44,8 @@ struct Cli {
     /// Pushes in the scan-to-delivery case.
     #[arg(long, default_value_t = 5000)]
     messages: usize,
-    /// Orders created before the run.
-    #[arg(long, default_value_t = 10_000)]
+    /// Orders created (and their codes made) before the run; the pushes scan their codes.
+    #[arg(long, default_value_t = 1_000)]
     orders: usize,
     /// Run only these database backends (sqlite, mysql).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql")]
@@ -92,6 +92,7 @@ const APP_ID: &str = "wxbench000000001";
 const SECRET: &str = "bench-secret";
 const TOKEN: &str = "benchtoken";
 const AES_KEY: &str = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+const ADMIN_TOKEN: &str = "bench-admin-token-0000";
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
@@ -311,7 +312,7 @@ async fn start_service(
         ("WECHAT_TOKEN", TOKEN.to_owned()),
         ("WECHAT_API_BASE", api.to_owned()),
         ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
-        ("ADMIN_TOKEN", "bench-admin-token-0000".to_owned()),
+        ("ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
     ];
     if aes {
         env.push(("WECHAT_ENCODING_AES_KEY", AES_KEY.to_owned()));
@@ -367,14 +368,17 @@ async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<
     )
 }
 
-/// Plain pushes at `base` as fast as the clients go (the ceiling and the floor).
+/// Plain pushes at `base` as fast as the clients go (the ceiling and the floor), of
+/// the same shape as the service's (these servers read no ticket).
 async fn flat_out(cli: &Cli, base: &str) -> load::Run {
+    let tickets: load::Tickets =
+        std::sync::Arc::new((1..=cli.orders).map(|i| format!("gQBench{i}==")).collect());
     load::pushes(
         base,
         cli.connections,
         cli.seconds,
         None,
-        10_000,
+        &tickets,
         "oB",
         load::Pace::Flat,
     )
@@ -432,9 +436,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
             let wrap = wrap_for(&cli, &format!("{database}-{mode}-pushes"));
             let service = start_service(&db, &api.base, aes, wrap.as_deref()).await?;
-            let orders = load::create_orders(&http, &service.base, cli.orders).await?;
+            let site_key = load::site_key(&http, &service.base, ADMIN_TOKEN).await?;
+            let orders = load::create_orders(&http, &service.base, &site_key, cli.orders).await?;
             // Every order's ticket asked for twice: one qrcode/create each.
-            load::ask_tickets(&http, &service.base, 100).await?;
+            let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
             let key = aes.then_some(AES_KEY);
             let cpu = service.cpu_seconds();
             let run = load::pushes(
@@ -442,7 +447,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.connections,
                 cli.seconds,
                 key,
-                orders,
+                &tickets,
                 "oB",
                 load::Pace::Flat,
             )
@@ -457,7 +462,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
                 "journal_entries_per_commit": per_commit,
-                "token_fetches": stats["token_calls"], "qrcode_creates_for_100_orders_asked_twice": stats["qrcode_create_calls"],
+                "token_fetches": stats["token_calls"], "orders": orders.len(),
+                "qrcode_creates_for_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
 
@@ -477,7 +483,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.connections,
                 cli.seconds,
                 key,
-                orders,
+                &tickets,
                 "oP",
                 load::Pace::PerSecond(rate),
             )
@@ -499,10 +505,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?;
                 let wrap = wrap_for(&cli, &format!("{database}-{mode}-delivery-{latency}ms"));
                 let service = start_service(&db, &api.base, aes, wrap.as_deref()).await?;
-                let orders = load::create_orders(&http, &service.base, 100).await?;
+                let site_key = load::site_key(&http, &service.base, ADMIN_TOKEN).await?;
+                let orders = load::create_orders(&http, &service.base, &site_key, 100).await?;
+                let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
                 let (started, cpu) = (Instant::now(), service.cpu_seconds());
                 let pushed =
-                    load::push_n(&service.base, cli.connections, cli.messages, key, orders).await;
+                    load::push_n(&service.base, cli.connections, cli.messages, key, &tickets).await;
                 let sent = wait_for_sends(
                     &http,
                     &api,

@@ -1,4 +1,5 @@
-//! The outbox: one customer-service message to send for one scan.
+//! The outbox: one thing to send, durably: a customer-service message for a scan, or an
+//! event for the shop's webhook.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -6,11 +7,16 @@ use sea_orm::entity::prelude::*;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i64,
-    /// At most one message per scan, enforced by the database.
-    #[sea_orm(unique)]
-    pub scan_id: i64,
+    /// `message` (a news card to the shopper) or `webhook` (an event to the shop).
+    pub kind: String,
+    /// The scan it came from, if it came from one.
+    pub scan_id: Option<i64>,
+    /// Whom a message goes to (a webhook event's shopper, for the console).
     pub openid: String,
-    pub order_id: i64,
+    pub order_id: Option<i64>,
+    /// What a webhook event carries, as the JSON body it is sent with.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub payload: Option<String>,
     /// `pending` → `sending` (claimed, lease running) → `sent` | `failed`.
     pub status: String,
     pub attempts: i32,
@@ -19,8 +25,8 @@ pub struct Model {
     /// While `sending`, the claim is valid until this; after it another worker may take
     /// the message over (the claimant died).
     pub lease_until_ms: i64,
-    /// WeChat refuses messages more than a minute after the scan (45015): past this the
-    /// message is failed instead of retried.
+    /// Past this it is failed instead of retried: for a message, the minute after the
+    /// scan in which WeChat accepts it (45015 after); for a webhook event, a day.
     pub deadline_at_ms: i64,
     pub errcode: Option<i32>,
     pub errmsg: Option<String>,

@@ -15,4 +15,5 @@ pub mod qr_code;
 pub mod scan;
 pub mod scene_reply;
 pub mod setting;
+pub mod site_key;
 pub mod template;

@@ -7,6 +7,7 @@ mod m20261122_000003_leases;
 mod m20261122_000004_delivery_claims;
 mod m20261122_000005_oauth_states;
 mod m20261122_000006_scan_indexes;
+mod m20261201_000007_shop_integration;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000004_delivery_claims::Migration),
             Box::new(m20261122_000005_oauth_states::Migration),
             Box::new(m20261122_000006_scan_indexes::Migration),
+            Box::new(m20261201_000007_shop_integration::Migration),
         ]
     }
 }

@@ -27,8 +27,8 @@ impl IntoResponse for AppError {
                 StatusCode::BAD_REQUEST,
                 json!({ "error": reason, "field": field }),
             ),
-            AppError::Unauthorized => {
-                let body = Json(json!({ "error": "admin token required" }));
+            AppError::Unauthorized(reason) => {
+                let body = Json(json!({ "error": reason }));
                 return (
                     StatusCode::UNAUTHORIZED,
                     [(WWW_AUTHENTICATE, "Bearer")],

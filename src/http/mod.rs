@@ -17,6 +17,8 @@ pub mod openapi;
 pub mod orders;
 pub mod pages;
 pub mod qrcode;
+pub mod site_key;
+pub mod time;
 pub mod web;
 
 use axum::routing::get;
@@ -29,11 +31,13 @@ use crate::AppState;
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
     let (api, doc) = OpenApiRouter::with_openapi(openapi::document())
-        .merge(orders::router())
+        .merge(orders::keyed_router())
+        .merge(orders::public_router(&state.web.config.embed_origins))
         .merge(admin::api::deliveries::router())
         .merge(admin::api::template::router())
         .merge(admin::api::codes::router())
         .merge(admin::api::settings::router())
+        .merge(admin::api::integration::router())
         .split_for_parts();
     let doc = serde_json::to_value(&doc).expect("the document serializes");
     let mut app = Router::new()
@@ -53,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::pages::deliveries::router())
         .merge(admin::pages::codes::router())
         .merge(admin::pages::settings::router())
+        .merge(admin::pages::integration::router())
         .merge(health::router());
     if let Some(sandbox) = &state.sandbox {
         app = app.merge(sandbox.router().with_state(sandbox.clone()));

@@ -10,7 +10,7 @@ use utoipa::{Modify, OpenApi};
 #[openapi(
     info(title = "scanquote", description = "Keep a price quote by scanning a WeChat QR code."),
     modifiers(&AdminBearer),
-    tags((name = "orders", description = "Orders and their QR codes (public)"),
+    tags((name = "orders", description = "Orders (the shop's server, with its site key) and their QR codes (the shopper, by the order's token)"),
          (name = "admin", description = "The site owner's console (bearer ADMIN_TOKEN)"))
 )]
 struct ApiDoc;
@@ -23,6 +23,15 @@ impl Modify for AdminBearer {
         components.add_security_scheme(
             "admin_token",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "site_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A site key (sk_…) from POST /api/admin/site-keys"))
+                    .build(),
+            ),
         );
     }
 }

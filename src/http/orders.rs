@@ -1,65 +1,145 @@
-//! The orders API: create, read, its QR ticket and its scan status.
+//! The orders API. The shop's server creates and reads its orders with its site key;
+//! the shopper's browser (the embed, the order page) reads an order's code and status
+//! by the order's token, from the shop's own site when it is in `EMBED_ORIGINS`.
+
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{HOST, ORIGIN};
+use axum::http::{HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
 use chrono::{TimeZone, Utc};
 use serde::Serialize;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
 use super::limit::Throttle;
+use super::site_key::SiteKey;
 use crate::quote::Domain;
-use crate::quote::orders::{NewOrder, OrderView, parse_order_id};
+use crate::quote::orders::input::read_json;
+use crate::quote::orders::view::OrderView;
+use crate::quote::orders::{Created, Order};
 use crate::quote::scans::{OrderStatus, order_status};
 use crate::{AppError, AppState};
 
-/// Each route is registered with its OpenAPI description, so the two cannot drift.
-pub fn router() -> OpenApiRouter<AppState> {
+/// The shop's server's routes (site key).
+pub fn keyed_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create))
         .routes(routes!(show))
-        .routes(routes!(qrcode))
-        .routes(routes!(status))
 }
 
-/// The body of `POST /api/orders`: numbers or decimal strings, read exactly (never as
-/// floats); money in yuan with at most 2 decimals, area in m².
+/// The shopper's routes (the order's token), which the sites in `origins` may call.
+/// A browser's call from any other site is refused before it costs anything (a code
+/// made for a page the owner did not allow would spend the account's quota); calls
+/// without an `Origin` (servers, the service's own pages) are not browsers' and pass.
+pub fn public_router(origins: &[String]) -> OpenApiRouter<AppState> {
+    let allowed: Arc<Vec<String>> = Arc::new(origins.to_vec());
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(
+            origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()),
+        ))
+        .allow_methods([Method::GET]);
+    OpenApiRouter::new()
+        .routes(routes!(qrcode))
+        .routes(routes!(status))
+        .layer(middleware::from_fn_with_state(allowed, refuse_other_sites))
+        .layer(cors)
+}
+
+async fn refuse_other_sites(
+    State(allowed): State<Arc<Vec<String>>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if !from_an_allowed_site(&req, &allowed) {
+        return Err(AppError::Forbidden);
+    }
+    Ok(next.run(req).await)
+}
+
+fn from_an_allowed_site(req: &Request, allowed: &[String]) -> bool {
+    let header = |name| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let Some(origin) = header(ORIGIN) else {
+        return true;
+    };
+    // The same site as the service: `Origin` without its scheme is the `Host`.
+    let same_site = origin.split_once("://").map(|(_, host)| host) == header(HOST);
+    if same_site || allowed.iter().any(|o| o == origin) {
+        return true;
+    }
+    tracing::warn!(origin, "a site not in EMBED_ORIGINS called the order API");
+    false
+}
+
+/// The body of `POST /api/orders`. Values are numbers or decimal strings, read exactly
+/// (never as floats); the fields a site owner defined may also stand at the top level.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct NewOrderBody {
-    #[schema(value_type = String, example = "12800")]
-    total_money: String,
-    #[schema(value_type = String, example = "3200.50")]
-    saved_money: String,
-    #[schema(value_type = String, example = "88")]
-    room_area: String,
+    /// The shop's own reference, 1–64 characters, unique per site key: repeating a
+    /// create with it returns the same order.
+    #[schema(example = "A-1001")]
+    external_id: Option<String>,
+    /// The order's fields by name, as `GET /api/admin/order-fields` defines them.
+    #[schema(value_type = Object, example = json!({"total_money": "12800", "saved_money": "3200.50", "room_area": "88"}))]
+    fields: Option<serde_json::Value>,
+    /// Optional lines: `amount` must be `quantity × unit_price` to the fen.
+    items: Option<Vec<crate::quote::orders::Item>>,
 }
 
-/// Creates an order (the quote a visitor wants to keep).
+#[derive(Serialize, ToSchema)]
+pub struct OrderAnswer {
+    #[serde(flatten)]
+    order: OrderView,
+    status: OrderStatus,
+}
+
+async fn answer(domain: &Domain, order: &Order) -> Result<OrderAnswer, AppError> {
+    Ok(OrderAnswer {
+        order: OrderView::of(order, &domain.base_url),
+        status: order_status(&domain.db, order.id).await?,
+    })
+}
+
+/// Creates an order, or returns the one the key made with the same `external_id`.
 #[utoipa::path(post, path = "/api/orders", tag = "orders", request_body = NewOrderBody,
-    responses((status = 201, body = OrderView), (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+    security(("site_key" = [])),
+    responses((status = 201, body = OrderAnswer, description = "a new order"),
+              (status = 200, body = OrderAnswer, description = "the order made before with this external_id"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 409, body = ErrorBody)))]
 async fn create(
-    _: Throttle,
+    SiteKey(key): SiteKey,
     State(domain): State<Domain>,
     body: Bytes,
-) -> Result<(StatusCode, Json<OrderView>), AppError> {
-    let new = NewOrder::from_json(&body)?;
-    let order = domain.orders.create(new).await?;
-    Ok((StatusCode::CREATED, Json(OrderView::of(&order))))
+) -> Result<(StatusCode, Json<OrderAnswer>), AppError> {
+    let schema = domain.schemas.current().await?;
+    let new = read_json(&body, &schema)?;
+    let (order, created) = domain.orders.create(Some(key), new).await?;
+    let status = match created {
+        Created::New => StatusCode::CREATED,
+        Created::Existing => StatusCode::OK,
+    };
+    Ok((status, Json(answer(&domain, &order).await?)))
 }
 
-#[utoipa::path(get, path = "/api/orders/{id}", tag = "orders", params(("id" = u32, Path)),
-    responses((status = 200, body = OrderView), (status = 404, body = ErrorBody)))]
+/// One of the key's orders, by the shop's `external_id` or by the order's token.
+#[utoipa::path(get, path = "/api/orders/{ref}", tag = "orders", params(("ref" = String, Path)),
+    security(("site_key" = [])),
+    responses((status = 200, body = OrderAnswer), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn show(
+    SiteKey(key): SiteKey,
     State(domain): State<Domain>,
-    Path(id): Path<String>,
-) -> Result<Json<OrderView>, AppError> {
-    let order = domain.orders.find(parse_order_id(&id)?).await?;
-    Ok(Json(OrderView::of(&order)))
+    Path(reference): Path<String>,
+) -> Result<Json<OrderAnswer>, AppError> {
+    let order = domain.orders.of_site_key(key, &reference).await?;
+    Ok(Json(answer(&domain, &order).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -77,16 +157,16 @@ pub struct QrCodeView {
     pub showqrcode_url: String,
 }
 
-/// The order's temporary QR ticket (1800 s), reused while it has more than a minute left.
-#[utoipa::path(get, path = "/api/orders/{id}/qrcode", tag = "orders", params(("id" = u32, Path)),
+/// The order's temporary QR code (1800 s), reused while it has more than a minute left.
+#[utoipa::path(get, path = "/api/orders/{token}/qrcode", tag = "orders", params(("token" = String, Path)),
     responses((status = 200, body = QrCodeView), (status = 404, body = ErrorBody), (status = 502, body = ErrorBody)))]
 async fn qrcode(
     _: Throttle,
     State(domain): State<Domain>,
-    Path(id): Path<String>,
+    Path(token): Path<String>,
 ) -> Result<Json<QrCodeView>, AppError> {
     // Through the cache: the scan that follows finds the order without reading it.
-    let order = domain.orders.cached(parse_order_id(&id)?).await?;
+    let order = domain.orders.by_token(&token).await?;
     let live = domain.tickets.for_order(order.id).await?;
     let base = domain.base_url.as_str();
     Ok(Json(QrCodeView {
@@ -96,8 +176,8 @@ async fn qrcode(
             .single()
             .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_default(),
-        image_url: format!("{base}orders/{}/qrcode.png", order.id),
-        svg_url: format!("{base}orders/{}/qrcode.svg", order.id),
+        image_url: format!("{base}orders/{}/qrcode.png", order.token),
+        svg_url: format!("{base}orders/{}/qrcode.svg", order.token),
         showqrcode_url: domain.wechat.showqrcode_url(&live.ticket),
         ticket: live.ticket.clone(),
         url: live.url.clone(),
@@ -109,14 +189,14 @@ struct StatusView {
     status: OrderStatus,
 }
 
-/// Where the order's message stands, for the shopper's page.
-#[utoipa::path(get, path = "/api/orders/{id}/status", tag = "orders", params(("id" = u32, Path)),
+/// Where the order's message stands, for the shopper's page and the embed.
+#[utoipa::path(get, path = "/api/orders/{token}/status", tag = "orders", params(("token" = String, Path)),
     responses((status = 200, body = StatusView), (status = 404, body = ErrorBody)))]
 async fn status(
     State(domain): State<Domain>,
-    Path(id): Path<String>,
+    Path(token): Path<String>,
 ) -> Result<Json<StatusView>, AppError> {
-    let order = domain.orders.find(parse_order_id(&id)?).await?;
+    let order = domain.orders.by_token(&token).await?;
     Ok(Json(StatusView {
         status: order_status(&domain.db, order.id).await?,
     }))

@@ -1,4 +1,4 @@
-//! `/orders/{id}/qrcode.png` and `.svg`: the order's code, drawn locally from the URL
+//! `/orders/{token}/qrcode.png` and `.svg`: the order's code, drawn locally from the URL
 //! WeChat gave for its ticket (no call to `showqrcode`). Browsers may cache an image
 //! until a minute before its ticket expires; the ETag changes with the ticket.
 
@@ -14,13 +14,12 @@ use sha1::{Digest, Sha1};
 use super::limit::Throttle;
 use crate::quote::Domain;
 use crate::quote::codes::tickets::MIN_REMAINING_MS;
-use crate::quote::orders::parse_order_id;
 use crate::{AppError, AppState, images, now_ms};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/orders/{id}/qrcode.png", get(png))
-        .route("/orders/{id}/qrcode.svg", get(svg))
+        .route("/orders/{token}/qrcode.png", get(png))
+        .route("/orders/{token}/qrcode.svg", get(svg))
 }
 
 async fn png(
@@ -46,14 +45,14 @@ async fn svg(
 
 async fn image(
     State(domain): State<Domain>,
-    Path(id): Path<String>,
+    Path(token): Path<String>,
     headers: HeaderMap,
     content_type: &'static str,
     draw: impl FnOnce(&QrCode) -> anyhow::Result<Vec<u8>>,
 ) -> Result<Response, AppError> {
     // The shopper's page loads this; through the cache, the scan that follows finds
     // the order without reading it again.
-    let order = domain.orders.cached(parse_order_id(&id)?).await?;
+    let order = domain.orders.by_token(&token).await?;
     let live = domain.tickets.for_order(order.id).await?;
     let etag = format!(
         "\"{}\"",

@@ -9,8 +9,9 @@
 //! ([`codes::registry`]) and records together with a queued message in one
 //! transaction ([`outbox`]) → the outbox worker renders the [`card`] with a signed
 //! [`links`] URL and sends it → the shopper opens the quote page ([`profiles`],
-//! [`authorization`]). [`settings`] holds the site owner's choices (the delivery mode),
-//! [`money`] the exact amounts.
+//! [`authorization`]). The shop's server creates orders with a [`site_keys`] key and
+//! hears back through its [`webhooks`]. [`settings`] holds the site owner's choices
+//! (the delivery mode), [`money`] the exact amounts.
 
 pub mod authorization;
 pub mod card;
@@ -22,6 +23,8 @@ pub mod outbox;
 pub mod profiles;
 pub mod scans;
 pub mod settings;
+pub mod site_keys;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -59,6 +62,10 @@ pub struct Parts {
     pub instance_id: String,
     pub metrics: Arc<Metrics>,
     pub orders: orders::Orders,
+    /// The order's fields, as the site owner defines them.
+    pub schemas: orders::schema::Schemas,
+    pub site_keys: site_keys::SiteKeys,
+    pub webhooks: webhooks::Webhooks,
     pub registry: codes::registry::Registry,
     pub tickets: codes::tickets::Tickets,
     pub cards: card::Cards,

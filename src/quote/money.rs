@@ -1,39 +1,40 @@
-//! Exact amounts: money in fen and areas in hundredths of a square metre, parsed from
-//! decimal text and printed back without ever becoming a float.
+//! Exact numbers: money and decimals read from decimal text (or a JSON number's own
+//! text) into `rust_decimal::Decimal` and printed back, never passing through a float.
 
 use rust_decimal::Decimal;
 
-/// The largest amount accepted: 10 billion (yuan or m²), far beyond any quote and far
-/// below i64 overflow.
-const MAX_HUNDREDTHS: i64 = 1_000_000_000_000;
+/// The largest number accepted: 10 billion (yuan, m², nights…), far beyond any quote.
+const MAX_VALUE: i64 = 10_000_000_000;
 
-/// Why an amount was refused.
+/// Why a number was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
     #[error("must be a number")]
     NotANumber,
     #[error("must not be negative")]
     Negative,
-    #[error("must have at most 2 decimal places")]
-    TooManyDecimals,
+    #[error("must have at most {0} decimal places")]
+    TooManyDecimals(u32),
     #[error("is too large")]
     TooLarge,
 }
 
 impl AmountError {
-    /// What a person reads (the page's forms).
-    pub fn zh(self) -> &'static str {
+    /// What a person reads.
+    pub fn zh(self) -> String {
         match self {
-            AmountError::NotANumber => "必须是数字",
-            AmountError::Negative => "不能为负数",
-            AmountError::TooManyDecimals => "最多保留两位小数",
-            AmountError::TooLarge => "数值过大",
+            AmountError::NotANumber => "必须是数字".into(),
+            AmountError::Negative => "不能为负数".into(),
+            AmountError::TooManyDecimals(0) => "必须是整数".into(),
+            AmountError::TooManyDecimals(n) => format!("最多保留 {n} 位小数"),
+            AmountError::TooLarge => "数值过大".into(),
         }
     }
 }
 
-/// Parses decimal text (`"1280"`, `"1280.5"`, `"1.28e3"`) into hundredths.
-pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
+/// Parses decimal text (`"1280"`, `"1280.5"`, `"1.28e3"`) with at most `max_scale`
+/// decimal places, not negative, at most ten billion.
+pub fn parse_decimal(text: &str, max_scale: u32) -> Result<Decimal, AmountError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(AmountError::NotANumber);
@@ -45,8 +46,8 @@ pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
     }
     .map_err(|_| {
         // Well-formed but beyond what Decimal holds (28 digits): say so rather than
-        // calling a number not a number.
-        // (f64 only classifies the syntax here; its value is never used.)
+        // calling a number not a number. (f64 only classifies the syntax here; its
+        // value is never used.)
         let numeric = text.parse::<f64>().is_ok()
             && text
                 .chars()
@@ -61,80 +62,84 @@ pub fn parse_hundredths(text: &str) -> Result<i64, AmountError> {
         return Err(AmountError::Negative);
     }
     let value = value.normalize();
-    if value.scale() > 2 {
-        return Err(AmountError::TooManyDecimals);
+    if value.scale() > max_scale {
+        return Err(AmountError::TooManyDecimals(max_scale));
     }
-    let hundredths = value * Decimal::ONE_HUNDRED;
-    let hundredths = i64::try_from(hundredths).map_err(|_| AmountError::TooLarge)?;
-    if hundredths > MAX_HUNDREDTHS {
+    if value > Decimal::from(MAX_VALUE) {
         return Err(AmountError::TooLarge);
     }
-    Ok(hundredths)
+    // `-0` is zero.
+    Ok(value.abs())
 }
 
-/// `123456` → `"1234.56"`: always two decimals, for APIs.
-pub fn format_fixed(hundredths: i64) -> String {
-    let sign = if hundredths < 0 { "-" } else { "" };
-    let abs = hundredths.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+/// Money as stored and as the API gives it: always two decimals (`"1280.50"`).
+pub fn fixed(value: Decimal) -> String {
+    format!("{:.2}", value.round_dp(2))
 }
 
-/// `128000` → `"1280"`, `128050` → `"1280.50"`: whole amounts without decimals, for people.
-pub fn format_plain(hundredths: i64) -> String {
-    if hundredths % 100 == 0 {
-        (hundredths / 100).to_string()
+/// Money for people: whole amounts without decimals (`"1280"`, `"1280.50"`).
+pub fn plain(value: Decimal) -> String {
+    if value.fract().is_zero() {
+        value.trunc().normalize().to_string()
     } else {
-        format_fixed(hundredths)
+        fixed(value)
     }
 }
 
-/// Rounds hundredths to whole units, halves up.
-pub fn round_to_whole(hundredths: i64) -> i64 {
-    (hundredths + 50).div_euclid(100)
+/// Rounds to whole units, halves up (away from zero; no value here is negative).
+pub fn round_to_whole(value: Decimal) -> Decimal {
+    value.round_dp_with_strategy(0, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn dec(s: &str) -> Decimal {
+        Decimal::from_str_exact(s).unwrap()
+    }
+
     #[test]
     fn parses_exact_decimals() {
-        assert_eq!(parse_hundredths("1280"), Ok(128_000));
-        assert_eq!(parse_hundredths("1280.5"), Ok(128_050));
-        assert_eq!(parse_hundredths(" 0.01 "), Ok(1));
-        assert_eq!(parse_hundredths("0.10"), Ok(10));
-        assert_eq!(parse_hundredths("1.5000"), Ok(150));
-        assert_eq!(parse_hundredths("1.28e3"), Ok(128_000));
-        assert_eq!(parse_hundredths("0"), Ok(0));
-        assert_eq!(parse_hundredths("-0"), Ok(0));
-        assert_eq!(parse_hundredths("99999999.99"), Ok(9_999_999_999));
+        assert_eq!(parse_decimal("1280", 2), Ok(dec("1280")));
+        assert_eq!(parse_decimal("1280.5", 2), Ok(dec("1280.5")));
+        assert_eq!(parse_decimal(" 0.01 ", 2), Ok(dec("0.01")));
+        assert_eq!(parse_decimal("1.5000", 2), Ok(dec("1.5")));
+        assert_eq!(parse_decimal("1.28e3", 2), Ok(dec("1280")));
+        assert_eq!(parse_decimal("-0", 2), Ok(dec("0")));
+        assert_eq!(parse_decimal("99999999.99", 2), Ok(dec("99999999.99")));
+        assert_eq!(parse_decimal("0.1234", 4), Ok(dec("0.1234")));
     }
 
     #[test]
     fn refuses_what_is_not_an_exact_amount() {
-        assert_eq!(parse_hundredths("-1"), Err(AmountError::Negative));
-        assert_eq!(parse_hundredths("1.234"), Err(AmountError::TooManyDecimals));
-        assert_eq!(parse_hundredths("abc"), Err(AmountError::NotANumber));
-        assert_eq!(parse_hundredths(""), Err(AmountError::NotANumber));
-        assert_eq!(parse_hundredths("NaN"), Err(AmountError::NotANumber));
-        assert_eq!(parse_hundredths("1e40"), Err(AmountError::TooLarge));
-        assert_eq!(parse_hundredths("1-2"), Err(AmountError::NotANumber));
-        assert_eq!(parse_hundredths("inf"), Err(AmountError::NotANumber));
-        assert_eq!(parse_hundredths("20000000000"), Err(AmountError::TooLarge));
+        assert_eq!(parse_decimal("-1", 2), Err(AmountError::Negative));
+        assert_eq!(
+            parse_decimal("1.234", 2),
+            Err(AmountError::TooManyDecimals(2))
+        );
+        assert_eq!(
+            parse_decimal("1.5", 0),
+            Err(AmountError::TooManyDecimals(0))
+        );
+        for text in ["abc", "", "NaN", "1-2", "inf", "0x10", "1,000"] {
+            assert_eq!(
+                parse_decimal(text, 2),
+                Err(AmountError::NotANumber),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_decimal("1e40", 2), Err(AmountError::TooLarge));
+        assert_eq!(parse_decimal("20000000000", 2), Err(AmountError::TooLarge));
     }
 
     #[test]
     fn formats_for_apis_and_people() {
-        assert_eq!(format_fixed(128_050), "1280.50");
-        assert_eq!(format_fixed(5), "0.05");
-        assert_eq!(format_plain(128_000), "1280");
-        assert_eq!(format_plain(128_050), "1280.50");
-    }
-
-    #[test]
-    fn rounds_halves_up() {
-        assert_eq!(round_to_whole(12_549), 125);
-        assert_eq!(round_to_whole(12_550), 126);
-        assert_eq!(round_to_whole(0), 0);
+        assert_eq!(fixed(dec("1280.5")), "1280.50");
+        assert_eq!(fixed(dec("0.05")), "0.05");
+        assert_eq!(plain(dec("1280.00")), "1280");
+        assert_eq!(plain(dec("1280.50")), "1280.50");
+        assert_eq!(round_to_whole(dec("125.49")), dec("125"));
+        assert_eq!(round_to_whole(dec("125.5")), dec("126"));
     }
 }

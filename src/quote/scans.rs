@@ -1,6 +1,13 @@
 //! Scans: a pushed scan event is resolved to what its code points at, recorded, and,
-//! when it points at an order, queued as a message, both in one transaction, so a
-//! crash loses neither and a retried push (same identity, unique index) adds nothing.
+//! when it points at an order, queued as a message (and as an event for the shop's
+//! webhook), all in one transaction, so a crash loses none and a retried push (same
+//! identity, unique index) adds nothing.
+//!
+//! Only codes this service made resolve to anything: a push's `Ticket` is looked up in
+//! the registry, and a ticket it did not issue (a code made elsewhere for this
+//! account) resolves to nothing, whatever its scene. Only a push with no `Ticket` at
+//! all is resolved by its scene, and only to a code this service made with it. Every
+//! scan is recorded, foreign ones too (no code, no order), for the console.
 
 use entity::delivery;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
@@ -9,13 +16,15 @@ use serde::Serialize;
 use super::Domain;
 use super::card::context_for;
 use super::codes::{CodeKind, replies};
-use super::outbox::Status;
-use super::outbox::enqueue::{Message, NewScan, Written};
+use super::orders::Order;
+use super::outbox::enqueue::{Message, NewEvent, NewScan, Written};
+use super::outbox::{Kind, Status};
 use super::settings::DeliveryMode;
+use super::webhooks::{EventType, event, rfc3339};
 use crate::metrics::Metrics;
+use crate::wechat::ScanEvent;
 use crate::wechat::message::Article;
 use crate::wechat::reply::Reply;
-use crate::wechat::{ScanEvent, Scene};
 use crate::{AppError, now_ms};
 
 /// What a scan points at.
@@ -25,13 +34,12 @@ enum Target {
     Nothing,
 }
 
-/// Resolves the scene: the ticket registry first (it knows what each code was made for,
-/// so an order id and another kind's scene with the same value never collide), the
-/// EventKey second (codes made before the registry, or pushes without Ticket).
+/// Resolves the code: by its ticket when the push has one, else by its scene, and only
+/// to a code this service made.
 async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
     let registered = match &event.ticket {
-        Some(ticket) => domain.registry.find(ticket).await?,
-        None => None,
+        Some(ticket) => domain.registry.find(ticket).await?.map(|r| (*r).clone()),
+        None => domain.registry.by_scene(&event.scene.to_string()).await?,
     };
     let order = |id: i64| async move {
         match domain.orders.cached(id).await {
@@ -53,10 +61,7 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
             Some(CodeKind::Reply) => reply(code.target.clone()).await?,
             Some(CodeKind::Promoter) | None => None,
         },
-        None => match &event.scene {
-            Scene::Id(id) => order(i64::from(*id)).await?,
-            Scene::Str(s) => reply(s.clone()).await?,
-        },
+        None => None,
     };
     Ok((registered.map(|c| c.id), target.unwrap_or(Target::Nothing)))
 }
@@ -82,6 +87,10 @@ pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Re
         _ => None,
     };
     let identity = event.identity();
+    let shop_event = match order_id {
+        Some(id) => scan_event(domain, id, event).await?,
+        None => None,
+    };
     let row = entity::scan::ActiveModel {
         openid: Set(event.openid.clone()),
         event: Set(if event.new_follower {
@@ -111,6 +120,7 @@ pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Re
                 (Some(_), false) => Message::Queue,
                 (Some(_), true) => Message::PassiveSent,
             },
+            event: shop_event,
         })
         .await?;
     if written == Written::Duplicate {
@@ -125,6 +135,31 @@ pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Re
         Metrics::bump(&domain.metrics.messages_sent);
     }
     Ok(reply)
+}
+
+/// The shop's `scan` event for a scan of its order's code, when a webhook is set.
+async fn scan_event(
+    domain: &Domain,
+    order_id: i64,
+    scan: &ScanEvent,
+) -> Result<Option<NewEvent>, AppError> {
+    if domain.webhooks.current().await?.is_none() {
+        return Ok(None);
+    }
+    let order: std::sync::Arc<Order> = domain.orders.cached(order_id).await?;
+    let now = now_ms();
+    let data = serde_json::json!({
+        "external_id": order.external_id,
+        "order_token": order.token,
+        "openid": scan.openid,
+        "new_follower": scan.new_follower,
+        "scanned_at": rfc3339(scan.create_time.saturating_mul(1000)),
+    });
+    Ok(Some(NewEvent {
+        openid: scan.openid.clone(),
+        order_id: Some(order_id),
+        payload: event(EventType::Scan, now, data),
+    }))
 }
 
 /// The quote card for a passive reply, rendered as a send renders it.
@@ -155,6 +190,7 @@ pub enum OrderStatus {
 pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<OrderStatus, DbErr> {
     let latest = delivery::Entity::find()
         .filter(delivery::Column::OrderId.eq(order_id))
+        .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
         .order_by_desc(delivery::Column::Id)
         .one(db)
         .await?;
@@ -166,4 +202,38 @@ pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<Orde
             Some(Status::Pending | Status::Sending) => OrderStatus::Sending,
         },
     )
+}
+
+/// A scan of a code this service did not make (or no longer knows), as the console
+/// lists it under "其他二维码".
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ForeignScan {
+    pub openid: String,
+    /// `subscribe` or `SCAN`.
+    pub event: String,
+    /// The push's scene (its `EventKey` without `qrscene_`).
+    pub scene: String,
+    pub ticket: Option<String>,
+    pub received_at_ms: i64,
+}
+
+/// The latest foreign scans, newest first.
+pub async fn foreign_scans(db: &DatabaseConnection, limit: u64) -> Result<Vec<ForeignScan>, DbErr> {
+    use entity::scan;
+    use sea_orm::QuerySelect;
+    Ok(scan::Entity::find()
+        .filter(scan::Column::QrCodeId.is_null())
+        .order_by_desc(scan::Column::Id)
+        .limit(limit.clamp(1, 500))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|s| ForeignScan {
+            openid: s.openid,
+            event: s.event,
+            scene: s.scene,
+            ticket: s.ticket,
+            received_at_ms: s.received_at_ms,
+        })
+        .collect())
 }

@@ -71,6 +71,27 @@ impl WechatError {
     }
 }
 
+/// What WeChat's error codes mean, in the words a site owner reads, for the codes this
+/// service meets; `None` for others (then WeChat's own `errmsg` is all there is).
+pub fn errcode_zh(code: i64) -> Option<&'static str> {
+    Some(match code {
+        -1 => "微信系统繁忙，请稍后再试",
+        40001 | 40014 | 42001 => "access_token 无效或已过期",
+        40003 => "openid 无效：不是本公众号的用户",
+        40013 => "AppID 不正确",
+        40125 => "AppSecret 不正确",
+        40164 => "服务器 IP 不在公众号的 IP 白名单中",
+        43004 => "用户未关注公众号",
+        44003 => "图文消息内容为空",
+        45008 => "图文消息只能有一篇文章",
+        45009 => "接口今日调用次数已用完",
+        45015 => "用户超过 48 小时未互动，无法发送",
+        45047 => "发送次数超限：扫码后 1 分钟内最多发 3 条",
+        48001 => "公众号没有这个接口的权限（需要认证的服务号）",
+        _ => return None,
+    })
+}
+
 /// WeChat's token errors: 40001 invalid or not latest, 40014 invalid, 42001 expired.
 pub const TOKEN_ERRCODES: [i64; 3] = [40001, 40014, 42001];
 

@@ -16,7 +16,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 /// chromedriver on a free port, stopped on drop.
-struct Driver {
+pub(crate) struct Driver {
     child: Child,
     url: String,
 }
@@ -29,7 +29,7 @@ impl Drop for Driver {
 }
 
 /// Starts chromedriver, or says why the browser tests cannot run here.
-async fn driver() -> Option<Driver> {
+pub(crate) async fn driver() -> Option<Driver> {
     if !std::path::Path::new(CHROMEDRIVER).exists() || !std::path::Path::new(CHROMIUM).exists() {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -70,19 +70,40 @@ async fn driver() -> Option<Driver> {
 }
 
 /// A fresh browser profile at a phone's viewport.
-async fn phone(driver: &Driver, profile: &tempfile::TempDir) -> Client {
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": CHROMIUM,
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                format!("--user-data-dir={}", profile.path().display()),
-            ],
-            // Headless windows are at least 500 px wide; emulate the phone instead.
-            "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2, "mobile": true, "touch": true } },
-        }
-    });
+pub(crate) async fn phone(driver: &Driver, profile: &tempfile::TempDir) -> Client {
+    // Headless windows are at least 500 px wide; emulate the phone instead.
+    let metrics = json!({ "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2, "mobile": true, "touch": true } });
+    browser(driver, profile, &[], Some(metrics)).await
+}
+
+/// A fresh browser profile in a 1280×800 desktop window.
+pub(crate) async fn desktop(driver: &Driver, profile: &tempfile::TempDir) -> Client {
+    browser(driver, profile, &["--window-size=1280,800"], None).await
+}
+
+async fn browser(
+    driver: &Driver,
+    profile: &tempfile::TempDir,
+    extra: &[&str],
+    mobile: Option<serde_json::Value>,
+) -> Client {
+    let mut args = vec![
+        "--headless=new".to_owned(),
+        "--no-sandbox".into(),
+        "--disable-gpu".into(),
+        "--disable-background-networking".into(),
+        "--disable-component-update".into(),
+        "--disable-sync".into(),
+        "--no-first-run".into(),
+        "--hide-scrollbars".into(),
+        format!("--user-data-dir={}", profile.path().display()),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut options = json!({ "binary": CHROMIUM, "args": args });
+    if let Some(mobile) = mobile {
+        options["mobileEmulation"] = mobile;
+    }
+    let caps = json!({ "goog:chromeOptions": options });
     let caps = caps.as_object().unwrap().clone().into_iter().collect();
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     ClientBuilder::new(connector)
@@ -92,18 +113,18 @@ async fn phone(driver: &Driver, profile: &tempfile::TempDir) -> Client {
         .expect("a browser session")
 }
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-async fn snap(browser: &Client, name: &str) {
+pub(crate) async fn snap(browser: &Client, name: &str) {
     let png = browser.screenshot().await.unwrap();
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
 }
 
-async fn text_of(browser: &Client, css: &str) -> String {
+pub(crate) async fn text_of(browser: &Client, css: &str) -> String {
     browser
         .find(Locator::Css(css))
         .await
@@ -114,7 +135,12 @@ async fn text_of(browser: &Client, css: &str) -> String {
 }
 
 /// Waits until the element's text contains `expected`.
-async fn wait_for_text(browser: &Client, css: &str, expected: &str, within: Duration) -> String {
+pub(crate) async fn wait_for_text(
+    browser: &Client,
+    css: &str,
+    expected: &str,
+    within: Duration,
+) -> String {
     let started = Instant::now();
     loop {
         if let Ok(el) = browser.find(Locator::Css(css)).await
@@ -135,7 +161,8 @@ async fn wait_for_text(browser: &Client, css: &str, expected: &str, within: Dura
 async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
     let Some(driver) = driver().await else { return };
     let app = TestApp::spawn(TestDb::Sqlite).await;
-    let id = app.new_order().await;
+    let order = app.new_order().await;
+    let token = order.token.clone();
     let (site_profile, phone_profile, friend_profile) = (
         tempfile::tempdir().unwrap(),
         tempfile::tempdir().unwrap(),
@@ -144,7 +171,9 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
 
     // The shop's page, on the shopper's phone.
     let site = phone(&driver, &site_profile).await;
-    site.goto(&app.url(&format!("/orders/{id}"))).await.unwrap();
+    site.goto(&app.url(&format!("/orders/{token}")))
+        .await
+        .unwrap();
     wait_for_text(&site, "#validity", "分", Duration::from_secs(10)).await;
     site.execute("window.__loadedAt = 42;", vec![])
         .await
@@ -155,7 +184,7 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
 
     // The sandbox phone scans the code.
     let wechat = phone(&driver, &phone_profile).await;
-    let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+    let ticket = app.ticket(&order).await;
     wechat
         .goto(&app.url(&format!(
             "/sandbox/?ticket={}",
@@ -227,12 +256,14 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
     snap(&friend, "07-shared-link").await;
 
     // The embeddable card and the friendly 404.
-    site.goto(&app.url(&format!("/orders/{id}?embed=1")))
+    site.goto(&app.url(&format!("/orders/{token}?embed=1")))
         .await
         .unwrap();
     wait_for_text(&site, "#status", "已发送到您的微信", Duration::from_secs(5)).await;
     snap(&site, "08-embed-card").await;
-    site.goto(&app.url("/orders/999999")).await.unwrap();
+    site.goto(&app.url(&format!("/orders/{}", order.id)))
+        .await
+        .unwrap();
     assert!(text_of(&site, "h1").await.contains("找不到"));
     snap(&site, "09-not-found").await;
 
@@ -295,6 +326,10 @@ async fn a_site_owner_runs_the_console_in_a_browser() {
     click(&owner, "#save-button").await;
     let error = wait_for_text(&owner, "#error", "line 1", Duration::from_secs(10)).await;
     assert!(error.starts_with("title line 1: names a field"), "{error}");
+    assert!(
+        error.contains("no_such_field"),
+        "the field is named: {error}"
+    );
     snap(&owner, "11-template-error").await;
 
     // Fix it, preview against order 1, then save.

@@ -32,8 +32,9 @@ db_test! {
 db_test! {
     async fn a_push_with_a_bad_signature_is_forbidden_and_records_nothing(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let xml = scan_xml("oBad", "SCAN", &id.to_string(), None, 1_700_000_000);
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let xml = app.scan_of("oBad", "SCAN", &ticket, 1_700_000_000).await;
         let good = signature::sign(&[&app.token, "1700000000", "7"]);
         let wrong_token = signature::sign(&["not-the-token", "1700000000", "7"]);
 
@@ -97,8 +98,8 @@ db_test! {
 db_test! {
     async fn a_retried_push_sends_one_message(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
         let openid = app.sandbox_user("重试").await;
         // The sandbox user scans once (so WeChat would accept a message)…
         app.sandbox_scan(&openid, &ticket).await;
@@ -106,7 +107,7 @@ db_test! {
         assert_eq!(first.len(), 1);
 
         // …and WeChat delivers a later push of theirs three times, all at once.
-        let xml = scan_xml(&openid, "SCAN", &id.to_string(), Some(&ticket), 1_800_000_000);
+        let xml = app.scan_of(&openid, "SCAN", &ticket, 1_800_000_000).await;
         let answers = join_all((0..3).map(|_| app.push(&xml))).await;
 
         for r in answers {
@@ -125,12 +126,60 @@ db_test! {
 }
 
 db_test! {
-    async fn a_scan_of_an_unknown_order_is_recorded_without_a_message(db: TestDb) {
+    async fn a_scan_of_an_unknown_code_is_recorded_without_a_message(db: TestDb) {
         let app = TestApp::spawn(db).await;
         let r = app.push(&scan_xml("oNobody", "SCAN", "424242", None, 1_700_000_000)).await;
         assert_eq!(r.status(), 200);
         assert_eq!(app.count("scans").await, 1);
         assert_eq!(app.count("deliveries").await, 0);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_code_made_elsewhere_never_turns_into_a_quote(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let scene = app.scene_of(&ticket).await;
+        // The account's own "follow us" code, or another tool's, with the live order's
+        // scene: a ticket this service never issued.
+        let now = chrono::Utc::now().timestamp();
+        let follow = scan_xml("oStranger001", "subscribe", &format!("qrscene_{scene}"), Some("gQForeignTicket+/="), now);
+        let rescan = scan_xml("oStranger001", "SCAN", &scene, Some("gQForeignTicket+/="), now + 1);
+        for xml in [follow, rescan] {
+            let r = app.push(&xml).await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.text().await.unwrap(), "success");
+        }
+
+        assert_eq!(app.count("scans").await, 2, "foreign scans are kept");
+        assert_eq!(app.count("deliveries").await, 0, "and send nothing");
+        let foreign: serde_json::Value = app.http.get(app.url("/api/admin/foreign-scans"))
+            .bearer_auth(crate::support::ADMIN_TOKEN).send().await.unwrap().json().await.unwrap();
+        let foreign = foreign.as_array().unwrap();
+        assert_eq!(foreign.len(), 2);
+        assert_eq!(foreign[0]["ticket"], "gQForeignTicket+/=");
+        assert_eq!(foreign[1]["event"], "subscribe");
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_push_without_a_ticket_resolves_only_to_a_scene_this_service_issued(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        app.sandbox_open_recipients().await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let scene = app.scene_of(&ticket).await;
+        let now = chrono::Utc::now().timestamp();
+
+        app.push(&scan_xml("oNoTicket0001", "SCAN", &scene, None, now)).await;
+        app.push(&scan_xml("oNoTicket0002", "SCAN", &order.id.to_string(), None, now)).await;
+
+        let sent = app.wait_for_deliveries_to_settle().await;
+        let to: Vec<&str> = sent.iter().map(|d| d.openid.as_str()).collect();
+        assert_eq!(to, ["oNoTicket0001"], "the issued scene resolves; the order's id does not");
         app.stop().await;
     }
 }

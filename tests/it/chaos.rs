@@ -15,7 +15,10 @@ use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
-use crate::support::{ServiceProcess, TestApp, TestDb, fresh_database, push_signed_to, scan_xml};
+use crate::support::{
+    ServiceProcess, TestApp, TestDb, create_order_at, fresh_database, push_signed_to, scan_xml,
+    site_key_at, ticket_at,
+};
 
 const SCANS: usize = 2000;
 const ORDERS: usize = 50;
@@ -60,18 +63,11 @@ async fn chaos(kill: Kill) {
     let a = ServiceProcess::start(dir.path(), "a", &vars).await;
     let b = ServiceProcess::start(dir.path(), "b", &vars).await;
     let http = reqwest::Client::new();
-    let mut orders = Vec::new();
+    let key = site_key_at(&http, &a.base, crate::support::ADMIN_TOKEN).await;
+    let mut tickets = Vec::new();
     for _ in 0..ORDERS {
-        let o: Value = http
-            .post(format!("{}/api/orders", a.base))
-            .body(r#"{"total_money": 9999.99, "saved_money": 100, "room_area": 66}"#)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        orders.push(o["id"].as_i64().unwrap());
+        let token = create_order_at(&http, &a.base, &key).await;
+        tickets.push(ticket_at(&http, &a.base, &token).await);
     }
     let health: Value = http
         .get(format!("{}/healthz", a.base))
@@ -100,7 +96,7 @@ async fn chaos(kill: Kill) {
         let (conn, in_flight_at_kill, a_instance) =
             (conn.clone(), in_flight_at_kill.clone(), a_instance.clone());
         let (dir, vars) = (dir.path().to_owned(), vars.map(|(k, v)| (k, v.to_owned())));
-        let order = orders[i % ORDERS];
+        let ticket = tickets[i % ORDERS].clone();
         async move {
             if i == SCANS / 2 {
                 // Mid-run: kill instance A, and bring it back a second later.
@@ -130,8 +126,8 @@ async fn chaos(kill: Kill) {
             let xml = scan_xml(
                 &format!("oChaos{i:08}"),
                 "SCAN",
-                &order.to_string(),
-                None,
+                "100001",
+                Some(&ticket),
                 chrono::Utc::now().timestamp(),
             );
             let [first, second] = {

@@ -106,30 +106,15 @@ async fn no_secret_reaches_the_logs() {
         }
     };
     let http = reqwest::Client::new();
-    let order: serde_json::Value = http
-        .post(format!("{addr}/api/orders"))
-        .body(r#"{"total_money": 1000, "saved_money": 10, "room_area": 50}"#)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = order["id"].as_i64().unwrap();
-    assert_eq!(
-        http.get(format!("{addr}/api/orders/{id}/qrcode"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let site_key = crate::support::site_key_at(&http, &addr, ADMIN).await;
+    let order = crate::support::create_order_at(&http, &addr, &site_key).await;
+    let ticket = crate::support::ticket_at(&http, &addr, &order).await;
     let now = chrono::Utc::now().timestamp();
     let event = crate::support::scan_xml(
         "oLogCheck0001",
         "subscribe",
-        &format!("qrscene_{id}"),
-        None,
+        "qrscene_100001",
+        Some(&ticket),
         now,
     );
     let sealed = encrypt(SAMPLE_KEY, APP_ID, &event);
@@ -200,6 +185,7 @@ async fn no_secret_reaches_the_logs() {
         ("AES key", SAMPLE_KEY),
         ("admin token", ADMIN),
         ("callback token", TOKEN),
+        ("site key", site_key.as_str()),
     ] {
         assert!(!seen.contains(secret), "the {what} appeared in the logs");
     }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::support::{ADMIN_TOKEN, TestApp, scan_xml};
+use crate::support::{ADMIN_TOKEN, TestApp};
 
 async fn api(
     app: &TestApp,
@@ -46,8 +46,8 @@ db_test! {
         let (status, saved) = api(&app, reqwest::Method::PUT, "/api/admin/template", Some(template("新报价 {{ building_area }}㎡"))).await;
         assert_eq!(status, 200);
         // The next message uses the new version.
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
         let openid = app.sandbox_user("模板").await;
         app.sandbox_scan(&openid, &ticket).await;
         assert_eq!(app.wait_for_inbox(&openid, 1).await[0]["title"], "新报价 110㎡");
@@ -88,13 +88,14 @@ db_test! {
     async fn deliveries_are_paged_filtered_exported_and_retried_while_wechat_would_accept(db: TestDb) {
         let app = TestApp::spawn(db).await;
         app.sandbox_open_recipients().await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
         app.sandbox_fault(json!({"api": "custom_send", "errcode": 40003, "errmsg": "invalid openid", "count": 1})).await;
         let now = chrono::Utc::now().timestamp();
-        app.push(scan_xml("oConsole000001", "SCAN", &id.to_string(), None, now)).await;
+        app.push(app.scan_of("oConsole000001", "SCAN", &ticket, now).await).await;
         app.wait_for_deliveries_to_settle().await;
         for i in 2..=4 {
-            app.push(scan_xml(&format!("oConsole00000{i}"), "SCAN", &id.to_string(), None, now)).await;
+            app.push(app.scan_of(&format!("oConsole00000{i}"), "SCAN", &ticket, now).await).await;
         }
         let all = app.wait_for_deliveries_to_settle().await;
         assert_eq!(all.len(), 4);
@@ -164,8 +165,9 @@ db_test! {
     async fn promoter_codes_credit_new_followers_and_never_collide_with_orders(db: TestDb) {
         let app = TestApp::spawn(db).await;
         // Order 7 and promoter 7 share a number; the ticket tells them apart.
+        let mut orders = Vec::new();
         for _ in 0..7 {
-            app.new_order().await;
+            orders.push(app.new_order().await);
         }
         let (status, created) = api(&app, reqwest::Method::POST, "/api/admin/promoters", Some(json!({"promoter": 7}))).await;
         assert_eq!(status, 201, "{created}");
@@ -180,7 +182,7 @@ db_test! {
         let ticket = created["ticket"].as_str().unwrap();
         let newcomer = app.sandbox_user("新粉丝").await;
         let follower = app.sandbox_user("老粉丝").await;
-        let order_ticket = app.qrcode(1).await["ticket"].as_str().unwrap().to_owned();
+        let order_ticket = app.ticket(&orders[0]).await;
         app.sandbox_scan(&follower, &order_ticket).await; // follows through an order first
         app.wait_for_inbox(&follower, 1).await;
         assert_eq!(app.sandbox_scan(&newcomer, ticket).await["event"], "subscribe");
@@ -213,8 +215,9 @@ db_test! {
         assert_eq!(status, 200);
         let (status, _) = api(&app, reqwest::Method::PUT, "/api/admin/settings", Some(json!({"delivery_mode": "pigeon"}))).await;
         assert_eq!(status, 400);
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let id = order.id;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("被动").await;
 
         let pushed = app.sandbox_scan(&openid, &ticket).await;

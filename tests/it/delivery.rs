@@ -14,14 +14,15 @@ async fn open(app: &TestApp, url: &str) -> (u16, String) {
 db_test! {
     async fn a_new_follower_gets_one_news_card_with_the_quote(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let id = order.id;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("新朋友").await;
 
         let pushed = app.sandbox_scan(&openid, &ticket).await;
 
         assert_eq!(pushed["event"], "subscribe");
-        assert_eq!(pushed["event_key"], format!("qrscene_{id}"));
+        assert_eq!(pushed["event_key"], format!("qrscene_{}", app.scene_of(&ticket).await));
         assert_eq!(pushed["outcome"], "200");
         assert_eq!(pushed["reply"], "success");
         let inbox = app.wait_for_inbox(&openid, 1).await;
@@ -44,10 +45,10 @@ db_test! {
         assert!(url.starts_with(&format!("{}/quote?openid={openid}&order_id={id}&sig=", app.base)), "{url}");
         let (status, page) = open(&app, url).await;
         assert_eq!(status, 200);
-        for figure in ["报价单 #", "88 ㎡", "110 ㎡", "12800 元", "16000.50 元", "3200.50 元", "微信用户"] {
+        for figure in ["报价单", "套内面积（㎡）</dt><dd>88</dd>", "建筑面积（㎡）</dt><dd>110</dd>", "12800 元", "16000.50 元", "3200.50 元", "微信用户"] {
             assert!(page.contains(figure), "quote page lacks {figure}");
         }
-        let status: Value = app.get(&format!("/api/orders/{id}/status")).await.json().await.unwrap();
+        let status: Value = app.get(&format!("/api/orders/{}/status", order.token)).await.json().await.unwrap();
         assert_eq!(status["status"], "sent");
         let deliveries = app.deliveries().await;
         assert_eq!(deliveries.len(), 1);
@@ -60,17 +61,18 @@ db_test! {
     async fn an_existing_follower_gets_one_card_per_scan(db: TestDb) {
         let app = TestApp::spawn(db).await;
         let openid = app.sandbox_user("老朋友").await;
-        let first = app.new_order().await;
-        let second = app.new_order().await;
-        let t1 = app.qrcode(first).await["ticket"].as_str().unwrap().to_owned();
-        let t2 = app.qrcode(second).await["ticket"].as_str().unwrap().to_owned();
+        let first_order = app.new_order().await;
+        let second_order = app.new_order().await;
+        let second = second_order.id;
+        let t1 = app.qrcode(&first_order).await["ticket"].as_str().unwrap().to_owned();
+        let t2 = app.qrcode(&second_order).await["ticket"].as_str().unwrap().to_owned();
         app.sandbox_scan(&openid, &t1).await;
         app.wait_for_inbox(&openid, 1).await;
 
         let pushed = app.sandbox_scan(&openid, &t2).await;
 
         assert_eq!(pushed["event"], "SCAN");
-        assert_eq!(pushed["event_key"], second.to_string());
+        assert_eq!(pushed["event_key"], app.scene_of(&t2).await);
         let inbox = app.wait_for_inbox(&openid, 2).await;
         assert_eq!(inbox.len(), 2);
         assert!(inbox[1]["url"].as_str().unwrap().contains(&format!("order_id={second}&")));
@@ -81,9 +83,11 @@ db_test! {
 db_test! {
     async fn a_tampered_link_is_not_found(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let other = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let id = order.id;
+        let other_order = app.new_order().await;
+        let other = other_order.id;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("链接").await;
         app.sandbox_scan(&openid, &ticket).await;
         let url = app.wait_for_inbox(&openid, 1).await[0]["url"].as_str().unwrap().to_owned();
@@ -112,14 +116,15 @@ db_test! {
 db_test! {
     async fn a_fresh_orders_scan_does_not_read_the_order_again(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let id = order.id;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("缓存").await;
         // Behind the service's back, the order's row goes: what the scan and the send
         // know of the order now comes only from what creating it left in the cache.
         use sea_orm::EntityTrait;
         entity::order::Entity::delete_by_id(id).exec(&app.state.domain.db).await.unwrap();
-        assert_eq!(app.get(&format!("/api/orders/{id}")).await.status(), 404, "the row is gone");
+        assert_eq!(app.get_order(&order.token).await.status(), 404, "the row is gone");
 
         app.sandbox_scan(&openid, &ticket).await;
 
@@ -131,7 +136,7 @@ db_test! {
 
 db_test! {
     async fn one_step_of_the_worker_sends_what_is_due_and_the_next_finds_nothing(db: TestDb) {
-        use scanquote::quote::orders::NewOrder;
+        use scanquote::quote::orders::input::read_json;
         use scanquote::quote::outbox::worker::{Step, Worker};
         use sea_orm::{ActiveModelTrait, Set};
         let (api, recorded) = crate::stand_in::stand_in().await;
@@ -145,10 +150,12 @@ db_test! {
         // Built, not served: no worker of its own runs, so the test's is the only one.
         let app = scanquote::App::build(config).await.unwrap();
         let domain = app.state().domain.clone();
-        let order = domain.orders.create(NewOrder { total_cents: 100, saved_cents: 0, room_area_centi: 100 }).await.unwrap();
+        let schema = domain.schemas.current().await.unwrap();
+        let new = read_json(br#"{"total_money": 1, "saved_money": 0, "room_area": 1}"#, &schema).unwrap();
+        let (order, _) = domain.orders.create(None, new).await.unwrap();
         let now = chrono::Utc::now().timestamp_millis();
         entity::delivery::ActiveModel {
-            scan_id: Set(1), openid: Set("oStep01".into()), order_id: Set(order.id),
+            kind: Set("message".into()), scan_id: Set(Some(1)), openid: Set("oStep01".into()), order_id: Set(Some(order.id)),
             status: Set("pending".into()), attempts: Set(0), next_attempt_at_ms: Set(now - 1),
             lease_until_ms: Set(0), deadline_at_ms: Set(now + 50_000), created_at_ms: Set(now),
             updated_at_ms: Set(now), ..Default::default()

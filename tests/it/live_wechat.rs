@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::db_test;
 use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
-use crate::support::{TestApp, TestDb, scan_xml};
+use crate::support::{OrderRef, TestApp, TestDb};
 
 async fn spawn_against(db: TestDb, base: &str) -> TestApp {
     TestApp::spawn_with(
@@ -21,21 +21,16 @@ async fn spawn_against(db: TestDb, base: &str) -> TestApp {
     .await
 }
 
-/// Pushes a subscribe-by-scan for `order_id` and waits until deliveries settle.
+/// Pushes a subscribe-by-scan of `order`'s code and waits until deliveries settle.
 async fn scan_and_settle(
     app: &TestApp,
     openid: &str,
-    order_id: i64,
+    order: &OrderRef,
 ) -> Vec<entity::delivery::Model> {
     let now = chrono::Utc::now().timestamp();
+    let ticket = app.ticket(order).await;
     let r = app
-        .push(scan_xml(
-            openid,
-            "subscribe",
-            &format!("qrscene_{order_id}"),
-            None,
-            now,
-        ))
+        .push(app.scan_of(openid, "subscribe", &ticket, now).await)
         .await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "success");
@@ -47,9 +42,9 @@ db_test! {
         let (base, recorded) = stand_in().await;
         let app = spawn_against(db, &base).await;
         assert!(app.get("/sandbox/").await.status() == 404, "no sandbox with real credentials");
-        let id = app.new_order().await;
+        let order = app.new_order().await;
 
-        let deliveries = scan_and_settle(&app, "oStandinUser0001", id).await;
+        let deliveries = scan_and_settle(&app, "oStandinUser0001", &order).await;
 
         assert_eq!(deliveries.len(), 1);
         assert_eq!(deliveries[0].status, "sent");
@@ -77,10 +72,10 @@ db_test! {
     async fn a_refused_token_is_refreshed_once_and_the_message_still_sent(db: TestDb) {
         let (base, recorded) = stand_in().await;
         let app = spawn_against(db, &base).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
         recorded.lock().unwrap().script.push_back(json!({ "errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest" }));
 
-        let deliveries = scan_and_settle(&app, "oStandinUser0002", id).await;
+        let deliveries = scan_and_settle(&app, "oStandinUser0002", &order).await;
 
         assert_eq!(deliveries[0].status, "sent");
         assert_eq!(deliveries[0].attempts, 1, "the refresh happens inside one attempt");
@@ -98,10 +93,10 @@ db_test! {
     async fn a_permanent_refusal_is_recorded_and_not_retried(db: TestDb) {
         let (base, recorded) = stand_in().await;
         let app = spawn_against(db, &base).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
         recorded.lock().unwrap().script.push_back(json!({ "errcode": 45015, "errmsg": "response out of time limit or subscription is canceled" }));
 
-        let deliveries = scan_and_settle(&app, "oStandinUser0003", id).await;
+        let deliveries = scan_and_settle(&app, "oStandinUser0003", &order).await;
 
         let d = &deliveries[0];
         assert_eq!(d.status, "failed");
@@ -109,7 +104,7 @@ db_test! {
         assert_eq!(d.errmsg.as_deref(), Some("response out of time limit or subscription is canceled"));
         tokio::time::sleep(Duration::from_millis(700)).await;
         assert_eq!(recorded.lock().unwrap().sends.len(), 1, "no second try");
-        let status: Value = app.get(&format!("/api/orders/{id}/status")).await.json().await.unwrap();
+        let status: Value = app.get(&format!("/api/orders/{}/status", order.token)).await.json().await.unwrap();
         assert_eq!(status["status"], "failed");
         app.stop().await;
     }
@@ -119,14 +114,14 @@ db_test! {
     async fn transient_failures_are_retried_until_sent(db: TestDb) {
         let (base, recorded) = stand_in().await;
         let app = spawn_against(db, &base).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
         {
             let mut r = recorded.lock().unwrap();
             r.script.push_back(json!({ "errcode": -1, "errmsg": "system error" }));
             r.script.push_back(json!({ "http_status": 502 }));
         }
 
-        let deliveries = scan_and_settle(&app, "oStandinUser0004", id).await;
+        let deliveries = scan_and_settle(&app, "oStandinUser0004", &order).await;
 
         let d = &deliveries[0];
         assert_eq!(d.status, "sent");
@@ -141,10 +136,10 @@ db_test! {
     async fn a_redirecting_api_is_not_followed_and_the_token_stays_home(db: TestDb) {
         let (base, recorded) = stand_in().await;
         let app = spawn_against(db, &base).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
         recorded.lock().unwrap().script.push_back(json!({ "redirect": "/elsewhere" }));
 
-        let deliveries = scan_and_settle(&app, "oStandinUser0005", id).await;
+        let deliveries = scan_and_settle(&app, "oStandinUser0005", &order).await;
 
         let d = &deliveries[0];
         assert_eq!(d.status, "failed", "an API that redirects is not WeChat's: not retried");

@@ -10,8 +10,8 @@ const IN_WECHAT: &str =
 
 /// A quote link for `nickname`'s scan of a fresh order.
 async fn link_for(app: &TestApp, nickname: &str) -> (String, String) {
-    let id = app.new_order().await;
-    let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+    let order = app.new_order().await;
+    let ticket = app.ticket(&order).await;
     let openid = app.sandbox_user(nickname).await;
     app.sandbox_scan(&openid, &ticket).await;
     let url = app.wait_for_inbox(&openid, 1).await[0]["url"]

@@ -5,11 +5,22 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN_TOKEN, TestApp, TestDb};
 
-const EXPECTED: [(&str, &str); 20] = [
+const EXPECTED: [(&str, &str); 31] = [
     ("/api/orders", "post"),
-    ("/api/orders/{id}", "get"),
-    ("/api/orders/{id}/qrcode", "get"),
-    ("/api/orders/{id}/status", "get"),
+    ("/api/orders/{ref}", "get"),
+    ("/api/orders/{token}/qrcode", "get"),
+    ("/api/orders/{token}/status", "get"),
+    ("/api/admin/site-keys", "get"),
+    ("/api/admin/site-keys", "post"),
+    ("/api/admin/site-keys/{id}", "delete"),
+    ("/api/admin/order-fields", "get"),
+    ("/api/admin/order-fields", "put"),
+    ("/api/admin/webhook", "get"),
+    ("/api/admin/webhook", "put"),
+    ("/api/admin/webhook", "delete"),
+    ("/api/admin/webhook/events", "get"),
+    ("/api/admin/webhook/events/{id}/resend", "post"),
+    ("/api/admin/foreign-scans", "get"),
     ("/api/admin/deliveries", "get"),
     ("/api/admin/deliveries.csv", "get"),
     ("/api/admin/deliveries/{id}/retry", "post"),
@@ -31,7 +42,8 @@ const EXPECTED: [(&str, &str); 20] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_lists_exactly_the_served_api() {
     let app = TestApp::spawn(TestDb::Sqlite).await;
-    let id = app.new_order().await;
+    let order = app.new_order().await;
+    let id = order.id;
     app.http
         .post(app.url("/api/admin/promoters"))
         .bearer_auth(ADMIN_TOKEN)
@@ -46,6 +58,7 @@ async fn the_openapi_document_lists_exactly_the_served_api() {
         "OpenAPI 3"
     );
     assert!(doc["components"]["securitySchemes"]["admin_token"].is_object());
+    assert!(doc["components"]["securitySchemes"]["site_key"].is_object());
     let mut listed: Vec<(String, String)> = Vec::new();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
@@ -66,6 +79,8 @@ async fn the_openapi_document_lists_exactly_the_served_api() {
 
     for (path, method) in EXPECTED {
         let concrete = path
+            .replace("{ref}", &order.token)
+            .replace("{token}", &order.token)
             .replace("{id}", &id.to_string())
             .replace("{promoter}", "p1")
             .replace("{scene}", "riddle");
@@ -73,6 +88,7 @@ async fn the_openapi_document_lists_exactly_the_served_api() {
             "get" => app.http.get(app.url(&concrete)),
             "post" => app.http.post(app.url(&concrete)).json(&json!({})),
             "put" => app.http.put(app.url(&concrete)).json(&json!({})),
+            "delete" => app.http.delete(app.url(&concrete)),
             other => panic!("{other}"),
         };
         let r = req.bearer_auth(ADMIN_TOKEN).send().await.unwrap();

@@ -17,7 +17,7 @@ db_test! {
         assert!(location.starts_with("/orders/"));
 
         let page = app.get(&location).await.text().await.unwrap();
-        for text in ["125 ㎡", "20000 元", "25000 元", "5000 元", "用微信扫一扫，保存这份报价", "qrcode.svg", "/sandbox/"] {
+        for text in ["<dd>100</dd>", "<dd>125</dd>", "20000 元", "25000 元", "5000 元", "用微信扫一扫，保存这份报价", "qrcode.svg", "/sandbox/"] {
             assert!(page.contains(text), "order page lacks {text}");
         }
         app.stop().await;
@@ -30,7 +30,7 @@ db_test! {
         let r = app.http.post(app.url("/")).form(&[("room_area", "100"), ("total_money", "-3"), ("saved_money", "5000")]).send().await.unwrap();
         assert_eq!(r.status(), 400);
         let page = r.text().await.unwrap();
-        assert!(page.contains("报价不能为负数"), "{page}");
+        assert!(page.contains("报价（total_money）不能为负数"), "{page}");
         assert!(page.contains("value=\"-3\""), "the form keeps what was typed");
         assert_eq!(app.count("orders").await, 0);
         app.stop().await;
@@ -40,7 +40,7 @@ db_test! {
 db_test! {
     async fn an_unknown_order_page_is_a_friendly_404(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        for path in ["/orders/12345", "/orders/nope"] {
+        for path in ["/orders/1", "/orders/12345", "/orders/nope", &format!("/orders/{}", "A".repeat(32))] {
             let r = app.get(path).await;
             assert_eq!(r.status(), 404);
             assert!(r.text().await.unwrap().contains("找不到这份报价"));

@@ -9,17 +9,17 @@ use crate::support::TestApp;
 db_test! {
     async fn an_order_gets_a_half_hour_ticket_that_reloading_reuses(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
 
-        let first = app.qrcode(id).await;
-        let again = app.qrcode(id).await;
+        let first = app.qrcode(&order).await;
+        let again = app.qrcode(&order).await;
 
         assert_eq!(first["ticket"], again["ticket"]);
         assert!(first["url"].as_str().unwrap().starts_with("http://weixin.qq.com/q/"));
         let left = first["expire_seconds"].as_i64().unwrap();
         assert!((1790..=1800).contains(&left), "{left}");
         assert!(first["expires_at"].as_str().unwrap().ends_with('Z'));
-        assert_eq!(first["image_url"], format!("{}/orders/{id}/qrcode.png", app.base));
+        assert_eq!(first["image_url"], format!("{}/orders/{}/qrcode.png", app.base, order.token));
         // The showqrcode address carries the ticket URL-encoded and serves an image.
         let show = first["showqrcode_url"].as_str().unwrap();
         assert!(!show.split("ticket=").nth(1).unwrap().contains(['+', '/', '=']), "{show}");
@@ -27,7 +27,7 @@ db_test! {
         assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
         // A fresh process (new cache) still reuses the stored ticket.
         app.state.domain.tickets.forget_all();
-        assert_eq!(app.qrcode(id).await["ticket"], first["ticket"]);
+        assert_eq!(app.qrcode(&order).await["ticket"], first["ticket"]);
         assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
         app.stop().await;
     }
@@ -41,8 +41,8 @@ db_test! {
             ids.push(app.new_order().await);
         }
         // 50 different orders and the same order 50 times, all at once.
-        let same = ids[0];
-        let requests = ids.iter().copied().chain(std::iter::repeat_n(same, 50)).map(|id| app.qrcode(id));
+        let same = ids[0].clone();
+        let requests = ids.iter().chain(std::iter::repeat_n(&same, 50)).map(|order| app.qrcode(order));
 
         let answers: Vec<Value> = join_all(requests).await;
 
@@ -58,9 +58,10 @@ db_test! {
 db_test! {
     async fn images_are_drawn_locally_and_cacheable(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
+        let token = &order.token;
 
-        let png = app.get(&format!("/orders/{id}/qrcode.png")).await;
+        let png = app.get(&format!("/orders/{token}/qrcode.png")).await;
         assert_eq!(png.status(), 200);
         assert_eq!(png.headers()["content-type"], "image/png");
         let cache = png.headers()["cache-control"].to_str().unwrap().to_owned();
@@ -69,13 +70,48 @@ db_test! {
         let etag = png.headers()["etag"].clone();
         assert!(png.bytes().await.unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
 
-        let svg = app.get(&format!("/orders/{id}/qrcode.svg")).await;
+        let svg = app.get(&format!("/orders/{token}/qrcode.svg")).await;
         assert_eq!(svg.headers()["content-type"], "image/svg+xml");
         assert!(svg.text().await.unwrap().contains("<svg"));
 
-        let again = app.http.get(app.url(&format!("/orders/{id}/qrcode.png"))).header("if-none-match", etag).send().await.unwrap();
+        let again = app.http.get(app.url(&format!("/orders/{token}/qrcode.png"))).header("if-none-match", etag).send().await.unwrap();
         assert_eq!(again.status(), 304);
         assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn order_codes_carry_random_scenes_above_the_permanent_range(db: TestDb) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+        let app = TestApp::spawn(db).await;
+        let mut orders = Vec::new();
+        for _ in 0..1000 {
+            orders.push(app.new_order().await);
+        }
+        for chunk in orders.chunks(50) {
+            join_all(chunk.iter().map(|o| app.qrcode(o))).await;
+        }
+
+        let scenes: Vec<String> = entity::qr_code::Entity::find()
+            .select_only()
+            .column(entity::qr_code::Column::Scene)
+            .filter(entity::qr_code::Column::Kind.eq("order"))
+            .order_by_asc(entity::qr_code::Column::Id)
+            .into_tuple()
+            .all(&app.state.domain.db)
+            .await
+            .unwrap();
+        let mut ids: Vec<u64> = scenes.iter().map(|s| s.parse().unwrap()).collect();
+        assert_eq!(ids.len(), 1000);
+        assert!(ids.iter().all(|id| *id > 100_000 && *id <= u64::from(u32::MAX)), "above the permanent range");
+        assert!(orders.iter().all(|o| !ids.contains(&(o.id as u64))), "no code carries its order's id");
+        let in_order = ids.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), 1000, "all distinct");
+        let neighbours = in_order.windows(2).filter(|w| w[1] == w[0] + 1).count();
+        assert_eq!(neighbours, 0, "none follows the one before");
         app.stop().await;
     }
 }

@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
 use crate::db_test;
-use crate::support::{ServiceProcess, TestApp, TestDb, create_order_at, push_signed_to, scan_xml};
+use crate::support::{ServiceProcess, TestApp, TestDb, order_ticket_at, push_signed_to, scan_xml};
 
 fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
@@ -17,9 +17,9 @@ db_test! {
     async fn two_instances_share_one_token_and_one_live_ticket(db: TestDb) {
         let a = TestApp::spawn(db).await;
         let b = a.spawn_sharing(&[]).await;
-        let id = a.new_order().await;
+        let order = a.new_order().await;
 
-        let asks = (0..40).map(|i| if i % 2 == 0 { a.qrcode(id) } else { b.qrcode(id) });
+        let asks = (0..40).map(|i| if i % 2 == 0 { a.qrcode(&order) } else { b.qrcode(&order) });
         let answers: Vec<Value> = join_all(asks).await;
 
         assert!(answers.iter().all(|q| q["ticket"] == answers[0]["ticket"]), "one live ticket");
@@ -36,13 +36,15 @@ db_test! {
         let a = TestApp::spawn(db).await;
         let b = a.spawn_sharing(&[]).await;
         a.sandbox_open_recipients().await;
-        let id = a.new_order().await;
+        let order = a.new_order().await;
+        let ticket = a.ticket(&order).await;
+        let mut xmls = Vec::new();
+        for i in 0..30 {
+            xmls.push(a.scan_of(&format!("oTwoInstances{i:04}"), "SCAN", &ticket, now_s()).await);
+        }
 
         // 30 scans, each pushed to both instances at once (a slow answer racing its retry).
-        let pushes = (0..30).flat_map(|i| {
-            let xml = scan_xml(&format!("oTwoInstances{i:04}"), "SCAN", &id.to_string(), None, now_s());
-            [a.push(xml.clone()), b.push(xml)]
-        });
+        let pushes = xmls.iter().flat_map(|xml| [a.push(xml.clone()), b.push(xml.clone())]);
         for r in join_all(pushes).await {
             assert_eq!(r.status(), 200);
         }
@@ -78,9 +80,10 @@ async fn claimed_message(app: &TestApp, openid: &str, order_id: i64, lease_until
     .await
     .unwrap();
     entity::delivery::ActiveModel {
-        scan_id: Set(scan.id),
+        kind: Set("message".into()),
+        scan_id: Set(Some(scan.id)),
         openid: Set(openid.into()),
-        order_id: Set(order_id),
+        order_id: Set(Some(order_id)),
         status: Set("sending".into()),
         attempts: Set(1),
         next_attempt_at_ms: Set(now),
@@ -102,7 +105,8 @@ db_test! {
     async fn a_claim_left_by_a_dead_instance_is_taken_over_once_its_lease_runs_out(db: TestDb) {
         let app = TestApp::spawn(db).await;
         app.sandbox_open_recipients().await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
+        let id = order.id;
         let now = chrono::Utc::now().timestamp_millis();
         claimed_message(&app, "oOrphaned00001", id, now - 1).await;
         claimed_message(&app, "oStillClaimed01", id, now + 60_000).await;
@@ -123,17 +127,18 @@ db_test! {
     async fn sandbox_faults_drive_retries_and_failures(db: TestDb) {
         let app = TestApp::spawn(db).await;
         app.sandbox_open_recipients().await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
         // First send: the connection drops; second: HTTP 503; third goes through.
         app.sandbox_fault(json!({"api": "custom_send", "drop": true, "count": 1})).await;
         app.sandbox_fault(json!({"api": "custom_send", "http_status": 503, "count": 1})).await;
-        assert_eq!(app.push(scan_xml("oFaulty000001", "SCAN", &id.to_string(), None, now_s())).await.status(), 200);
+        assert_eq!(app.push(app.scan_of("oFaulty000001", "SCAN", &ticket, now_s()).await).await.status(), 200);
         let d = app.wait_for_deliveries_to_settle().await;
         assert_eq!((d[0].status.as_str(), d[0].attempts), ("sent", 3));
 
         // A permanent refusal stops at once, with WeChat's reason.
         app.sandbox_fault(json!({"api": "custom_send", "errcode": 45047, "errmsg": "out of response count limit", "count": 1})).await;
-        assert_eq!(app.push(scan_xml("oFaulty000002", "SCAN", &id.to_string(), None, now_s())).await.status(), 200);
+        assert_eq!(app.push(app.scan_of("oFaulty000002", "SCAN", &ticket, now_s()).await).await.status(), 200);
         let d = app.wait_for_deliveries_to_settle().await;
         assert_eq!((d[1].status.as_str(), d[1].attempts, d[1].errcode), ("failed", 1, Some(45047)));
 
@@ -181,8 +186,7 @@ async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
         ("WECHAT_API_BASE", api.as_str()),
     ];
     let mut first = ServiceProcess::start(dir.path(), "first", &vars).await;
-    let order_id = create_order_at(&reqwest::Client::new(), &first.base).await;
-    let id = order_id;
+    let ticket = order_ticket_at(&reqwest::Client::new(), &first.base).await;
     for i in 0..6 {
         let r = push_signed_to(
             &reqwest::Client::new(),
@@ -190,8 +194,8 @@ async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
             &scan_xml(
                 &format!("oKilled{i:07}"),
                 "SCAN",
-                &id.to_string(),
-                None,
+                "100001",
+                Some(&ticket),
                 now_s(),
             ),
         )
@@ -261,14 +265,8 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
         ],
     )
     .await;
-    let order_id = create_order_at(&reqwest::Client::new(), &service.base).await;
-    let xml = scan_xml(
-        "oTerminated001",
-        "SCAN",
-        &order_id.to_string(),
-        None,
-        now_s(),
-    );
+    let ticket = order_ticket_at(&reqwest::Client::new(), &service.base).await;
+    let xml = scan_xml("oTerminated001", "SCAN", "100001", Some(&ticket), now_s());
     assert_eq!(
         push_signed_to(&reqwest::Client::new(), &service.base, &xml)
             .await
@@ -302,8 +300,8 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
 db_test! {
     async fn a_scans_message_is_handed_to_the_worker_and_its_retry_claimed(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("交接").await;
         // The first send fails, transiently.
         app.sandbox_fault(json!({"api": "custom_send", "errcode": -1, "errmsg": "system error", "count": 1})).await;
@@ -334,12 +332,12 @@ db_test! {
 db_test! {
     async fn concurrent_scans_and_their_outcomes_share_commits(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
+        let order = app.new_order().await;
         let mut users = Vec::new();
         for i in 0..64 {
             users.push(app.sandbox_user(&format!("同批{i}")).await);
         }
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         // Through the sandbox's phone, which pushes to the callback as WeChat would.
         join_all(users.iter().map(|openid| app.sandbox_scan(openid, &ticket))).await;
         let deliveries = app.wait_for_deliveries_to_settle().await;
@@ -368,8 +366,8 @@ db_test! {
     async fn scans_beyond_the_workers_send_slots_wait_pending_and_are_claimed(db: TestDb) {
         use scanquote::quote::outbox::handoff::IN_FLIGHT;
         let app = TestApp::spawn(db).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let n = IN_FLIGHT + 40;
         let mut users = Vec::new();
         for i in 0..n {

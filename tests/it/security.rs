@@ -60,8 +60,8 @@ async fn spawn_aes(db: TestDb, extra: &[(&str, &str)]) -> TestApp {
 db_test! {
     async fn a_scan_in_safe_mode_sends_its_card(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("安全模式").await;
 
         let pushed = app.sandbox_scan(&openid, &ticket).await;
@@ -78,8 +78,8 @@ db_test! {
 db_test! {
     async fn a_scan_in_compatible_mode_sends_its_card(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("兼容模式").await;
 
         let r = app.http.post(app.url("/sandbox/api/scan")).json(&json!({"openid": openid, "ticket": ticket, "mode": "compatible"})).send().await.unwrap();
@@ -148,8 +148,9 @@ db_test! {
     async fn bad_aes_pushes_are_refused_and_leave_nothing(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
         let appid = app.state.web.config.wechat.app_id.clone();
-        let id = app.new_order().await;
-        let event = scan_xml("oAttacker01", "SCAN", &id.to_string(), None, chrono::Utc::now().timestamp());
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let event = app.scan_of("oAttacker01", "SCAN", &ticket, chrono::Utc::now().timestamp()).await;
         let good = encrypt(SAMPLE_KEY, &appid, &event);
         let ts = now();
         let sign = |e: &str| sha1_signature(&[&app.token, &ts, "42", e]);
@@ -287,18 +288,23 @@ db_test! {
 }
 
 db_test! {
-    async fn order_creation_is_rate_limited_per_client(db: TestDb) {
+    async fn code_creation_is_rate_limited_per_client_but_the_shops_server_is_not(db: TestDb) {
         let app = TestApp::spawn_with(db, &[("RATE_LIMIT_PER_MINUTE", "3")]).await;
-        for _ in 0..3 {
-            app.new_order().await;
+        let mut orders = Vec::new();
+        for _ in 0..5 {
+            orders.push(app.new_order().await);
         }
-        let r = app.create_order(r#"{"total_money": 1, "saved_money": 1, "room_area": 1}"#).await;
+        assert_eq!(app.count("orders").await, 5, "a keyed server is not limited by its IP");
+        for order in &orders[..3] {
+            app.qrcode(order).await;
+        }
+        let r = app.get(&format!("/api/orders/{}/qrcode", orders[3].token)).await;
         assert_eq!(r.status(), 429);
         let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
         assert!((1..=20).contains(&wait));
-        assert_eq!(app.count("orders").await, 3);
-        // Reading an order is not limited.
-        assert_eq!(app.get("/api/orders/1").await.status(), 200);
+        assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 3);
+        // Reading an order's status is not limited.
+        assert_eq!(app.get(&format!("/api/orders/{}/status", orders[3].token)).await.status(), 200);
         app.stop().await;
     }
 }
@@ -328,10 +334,10 @@ db_test! {
 db_test! {
     async fn a_plaintext_push_is_refused_when_an_aes_key_is_set(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         // Signed with the token alone, as anyone who once saw a push's query could.
-        let forged = scan_xml("oForged01", "SCAN", &id.to_string(), Some(&ticket), chrono::Utc::now().timestamp());
+        let forged = app.scan_of("oForged01", "SCAN", &ticket, chrono::Utc::now().timestamp()).await;
 
         let r = app.push(&forged).await;
 
@@ -345,8 +351,8 @@ db_test! {
 db_test! {
     async fn plaintext_pushes_pass_in_aes_mode_only_while_a_switch_over_allows_them(db: TestDb) {
         let app = spawn_aes(db, &[("WECHAT_ALLOW_PLAINTEXT", "true")]).await;
-        let id = app.new_order().await;
-        let ticket = app.qrcode(id).await["ticket"].as_str().unwrap().to_owned();
+        let order = app.new_order().await;
+        let ticket = app.qrcode(&order).await["ticket"].as_str().unwrap().to_owned();
         let openid = app.sandbox_user("切换中").await;
 
         let r = app.http.post(app.url("/sandbox/api/scan")).json(&json!({"openid": openid, "ticket": ticket, "mode": "plaintext"})).send().await.unwrap();

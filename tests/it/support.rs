@@ -54,6 +54,13 @@ impl TestDb {
 
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
+/// An order as a test holds it: its internal id, and the token public addresses take.
+#[derive(Clone, Debug)]
+pub struct OrderRef {
+    pub id: i64,
+    pub token: String,
+}
+
 /// A database that exists for one test only.
 pub struct FreshDb {
     pub url: String,
@@ -122,6 +129,8 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub state: AppState,
     pub token: String,
+    /// A site key made at start, as a shop's server holds one.
+    pub site_key: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _db: FreshDb,
@@ -166,6 +175,13 @@ impl TestApp {
             .await
             .expect("server runs");
         });
+        let site_key = state
+            .domain
+            .site_keys
+            .create("测试网站")
+            .await
+            .expect("a site key")
+            .key;
         TestApp {
             base,
             http: reqwest::Client::builder()
@@ -174,6 +190,7 @@ impl TestApp {
                 .unwrap(),
             state,
             token,
+            site_key,
             stop: Some(stop),
             server: Some(server),
             _db: fresh,
@@ -236,9 +253,11 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// POSTs an order with the app's site key, as a shop's server does.
     pub async fn create_order(&self, body: &str) -> Response {
         self.http
             .post(self.url("/api/orders"))
+            .bearer_auth(&self.site_key)
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()
@@ -246,19 +265,74 @@ impl TestApp {
             .expect("POST /api/orders")
     }
 
-    /// Creates a valid order and returns its id.
-    pub async fn new_order(&self) -> i64 {
+    /// GETs one of the site key's orders, by its `external_id` or token.
+    pub async fn get_order(&self, reference: &str) -> Response {
+        self.http
+            .get(self.url(&format!("/api/orders/{reference}")))
+            .bearer_auth(&self.site_key)
+            .send()
+            .await
+            .expect("GET /api/orders/{ref}")
+    }
+
+    /// Creates a valid order (the article's three figures).
+    pub async fn new_order(&self) -> OrderRef {
         let r = self
             .create_order(r#"{"total_money": 12800, "saved_money": "3200.50", "room_area": 88}"#)
             .await;
         assert_eq!(r.status(), 201);
-        r.json::<Value>().await.unwrap()["id"].as_i64().unwrap()
+        let order: Value = r.json().await.unwrap();
+        OrderRef {
+            id: order["id"].as_i64().unwrap(),
+            token: order["token"].as_str().unwrap().to_owned(),
+        }
     }
 
-    pub async fn qrcode(&self, order_id: i64) -> Value {
-        let r = self.get(&format!("/api/orders/{order_id}/qrcode")).await;
-        assert_eq!(r.status(), 200, "qrcode for order {order_id}");
+    /// The order's code, as the shopper's page asks for it.
+    pub async fn qrcode(&self, order: &OrderRef) -> Value {
+        let r = self
+            .get(&format!("/api/orders/{}/qrcode", order.token))
+            .await;
+        assert_eq!(r.status(), 200, "qrcode for order {}", order.id);
         r.json().await.unwrap()
+    }
+
+    /// The order's live ticket.
+    pub async fn ticket(&self, order: &OrderRef) -> String {
+        self.qrcode(order).await["ticket"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// The scene WeChat was asked to put in the code of `ticket`.
+    pub async fn scene_of(&self, ticket: &str) -> String {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        entity::qr_code::Entity::find()
+            .filter(entity::qr_code::Column::Ticket.eq(ticket))
+            .one(&self.state.domain.db)
+            .await
+            .unwrap()
+            .expect("a code this service made")
+            .scene
+    }
+
+    /// What WeChat pushes when `openid` scans the code of `ticket` (`SCAN`: a follower;
+    /// `subscribe`: not yet one), with the code's scene as its EventKey.
+    pub async fn scan_of(
+        &self,
+        openid: &str,
+        event: &str,
+        ticket: &str,
+        create_time: i64,
+    ) -> String {
+        let scene = self.scene_of(ticket).await;
+        let key = if event == "subscribe" {
+            format!("qrscene_{scene}")
+        } else {
+            scene
+        };
+        scan_xml(openid, event, &key, Some(ticket), create_time)
     }
 
     // --- the sandbox --------------------------------------------------------------
@@ -366,9 +440,11 @@ impl TestApp {
         row.try_get::<i64>("", "n").unwrap()
     }
 
+    /// The outbox's messages (not its webhook events), oldest first.
     pub async fn deliveries(&self) -> Vec<entity::delivery::Model> {
-        use sea_orm::{EntityTrait, QueryOrder};
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
         entity::delivery::Entity::find()
+            .filter(entity::delivery::Column::Kind.eq("message"))
             .order_by_asc(entity::delivery::Column::Id)
             .all(&self.state.domain.db)
             .await
@@ -381,6 +457,7 @@ impl TestApp {
             let all = self.deliveries().await;
             if all
                 .iter()
+                .filter(|d| d.kind == "message")
                 .all(|d| d.status == "sent" || d.status == "failed")
             {
                 return all;
@@ -412,10 +489,26 @@ pub async fn push_signed_to(
         .await
 }
 
-/// Creates an order at a service process; returns its id.
-pub async fn create_order_at(http: &reqwest::Client, base: &str) -> i64 {
+/// Makes a site key at a service process whose admin token is `admin`.
+pub async fn site_key_at(http: &reqwest::Client, base: &str, admin: &str) -> String {
+    let made: Value = http
+        .post(format!("{base}/api/admin/site-keys"))
+        .bearer_auth(admin)
+        .json(&json!({"name": "测试网站"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    made["key"].as_str().expect("a site key").to_owned()
+}
+
+/// Creates an order at a service process with `key`; returns its token.
+pub async fn create_order_at(http: &reqwest::Client, base: &str, key: &str) -> String {
     let order: Value = http
         .post(format!("{base}/api/orders"))
+        .bearer_auth(key)
         .body(r#"{"total_money": 100, "saved_money": 1, "room_area": 10}"#)
         .send()
         .await
@@ -423,7 +516,27 @@ pub async fn create_order_at(http: &reqwest::Client, base: &str) -> i64 {
         .json()
         .await
         .unwrap();
-    order["id"].as_i64().expect("an order id")
+    order["token"].as_str().expect("an order token").to_owned()
+}
+
+/// An order's live ticket at a service process.
+pub async fn ticket_at(http: &reqwest::Client, base: &str, token: &str) -> String {
+    let code: Value = http
+        .get(format!("{base}/api/orders/{token}/qrcode"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    code["ticket"].as_str().expect("a ticket").to_owned()
+}
+
+/// A new order's live ticket at a service process started with the tests' admin token.
+pub async fn order_ticket_at(http: &reqwest::Client, base: &str) -> String {
+    let key = site_key_at(http, base, ADMIN_TOKEN).await;
+    let token = create_order_at(http, base, &key).await;
+    ticket_at(http, base, &token).await
 }
 
 /// A scan event as WeChat pushes it.

@@ -27,6 +27,8 @@ use subtle::ConstantTimeEq;
 use crate::{AppError, now_ms};
 
 pub const COOKIE_NAME: &str = "sq_admin";
+/// Why a request without the owner's credentials is refused.
+const NEEDS_ADMIN: &str = "需要管理员令牌（Authorization: Bearer 管理员令牌），或先登录控制台";
 const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 const SETTING_KEY: &str = "admin_token_sha256";
 
@@ -198,14 +200,14 @@ where
             return if key.accepts(token.trim()) {
                 Ok(Admin::Bearer)
             } else {
-                Err(AppError::Unauthorized)
+                Err(AppError::Unauthorized(NEEDS_ADMIN))
             };
         }
         match session_cookie(parts) {
             Some(session) if key.session_valid(&session) => Ok(Admin::Session {
                 csrf: key.csrf_for(&session),
             }),
-            _ => Err(AppError::Unauthorized),
+            _ => Err(AppError::Unauthorized(NEEDS_ADMIN)),
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The stylesheet and the default card picture, both cacheable.
+//! The stylesheet, the default card picture and the embed script, all cacheable.
 
 use axum::Router;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
@@ -11,6 +11,19 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/static/style.css", get(stylesheet))
         .route("/static/card.png", get(card_picture))
+        .route("/embed.js", get(embed_script))
+}
+
+/// The embed a shop's page loads (see `static/embed.js`): cached for a short while, so
+/// a new version reaches the shops' pages within minutes.
+async fn embed_script() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=300"),
+        ],
+        include_str!("../../../static/embed.js"),
+    )
 }
 
 async fn stylesheet() -> impl IntoResponse {

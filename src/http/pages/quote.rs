@@ -10,9 +10,8 @@ use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::figures::figures;
+use super::figures::order_context;
 use crate::http::web::Web;
-use crate::quote::orders::parse_order_id;
 use crate::quote::{Domain, authorization};
 use crate::sandbox::IN_WECHAT_COOKIE;
 use crate::{AppError, AppState};
@@ -41,7 +40,8 @@ async fn show_quote_page(
     let (Some(openid), Some(order_id), Some(sig)) = (link.openid, link.order_id, link.sig) else {
         return Ok(web.pages.not_found());
     };
-    let Ok(order_id) = parse_order_id(&order_id) else {
+    let digits = !order_id.is_empty() && order_id.bytes().all(|b| b.is_ascii_digit());
+    let Some(order_id) = order_id.parse::<i64>().ok().filter(|id| digits && *id > 0) else {
         return Ok(web.pages.not_found());
     };
     if openid.len() > 64 || !domain.links.verify(&openid, order_id, &sig) {
@@ -65,7 +65,7 @@ async fn show_quote_page(
     let page = web.pages.render(
         "quote.html",
         context! {
-            order => figures(&order),
+            order => order_context(&order),
             nickname => profile.nickname.clone(),
             avatar_url => profile.avatar_url.clone(),
             base_url => domain.base_url.as_str(),

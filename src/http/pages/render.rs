@@ -16,7 +16,7 @@ pub struct Pages {
 }
 
 /// Every template, by the name pages render it with.
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
     ("base.html", include_str!("../../../templates/base.html")),
     ("index.html", include_str!("../../../templates/index.html")),
     ("order.html", include_str!("../../../templates/order.html")),
@@ -29,6 +29,10 @@ const TEMPLATES: [(&str, &str); 7] = [
     (
         "admin_login.html",
         include_str!("../../../templates/admin_login.html"),
+    ),
+    (
+        "admin_site.html",
+        include_str!("../../../templates/admin_site.html"),
     ),
 ];
 

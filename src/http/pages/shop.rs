@@ -1,5 +1,9 @@
-//! The demo shop's side: its landing page with the quote form, and the shopper's order
-//! page with the QR code and its live status.
+//! The demo shop's side (sandbox mode, or `DEMO_SHOP`): its landing page with a quote
+//! form of the schema's fields, which creates orders without a site key as the shop's
+//! own server would; and the shopper's order page, by the order's token, with the QR
+//! code and its live status.
+
+use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
@@ -9,74 +13,71 @@ use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::figures::figures;
+use super::figures::order_context;
 use crate::http::limit::Throttle;
 use crate::http::web::Web;
 use crate::quote::Domain;
-use crate::quote::orders::{FieldText, NewOrder, parse_order_id};
+use crate::quote::orders::input::read_form;
 use crate::{AppError, AppState};
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(index).post(create_from_form))
-        .route("/orders/{id}", get(show_order_page))
+        .route("/orders/{token}", get(show_order_page))
 }
 
-async fn index(State(web): State<Web>) -> Result<Html<String>, AppError> {
-    web.pages
-        .render("index.html", context! { sandbox => web.sandbox() })
+/// What the demo form starts with for the article's own fields.
+fn example(name: &str) -> &'static str {
+    match name {
+        "total_money" => "12800",
+        "saved_money" => "3200",
+        "room_area" => "88",
+        _ => "",
+    }
 }
 
-#[derive(Deserialize)]
-struct OrderForm {
-    total_money: Option<String>,
-    saved_money: Option<String>,
-    room_area: Option<String>,
+async fn index(
+    State(domain): State<Domain>,
+    State(web): State<Web>,
+) -> Result<Html<String>, AppError> {
+    let schema = domain.schemas.current().await?;
+    let values: BTreeMap<&str, &str> = schema
+        .iter()
+        .map(|f| (f.name.as_str(), example(&f.name)))
+        .collect();
+    web.pages.render(
+        "index.html",
+        context! { demo => web.config.demo_shop, sandbox => web.sandbox(), schema => schema.as_ref(), values },
+    )
 }
 
-/// The landing page's form: the same checks as the API, errors shown on the form.
+/// The demo form: the same checks as the API, refusals shown on the form with what was
+/// typed.
 async fn create_from_form(
     _: Throttle,
     State(domain): State<Domain>,
     State(web): State<Web>,
-    Form(form): Form<OrderForm>,
+    Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
-    fn text(v: &Option<String>) -> Option<FieldText<'_>> {
-        v.as_deref()
-            .filter(|s| !s.trim().is_empty())
-            .map(FieldText::Text)
+    if !web.config.demo_shop {
+        return Ok(web.pages.not_found());
     }
-    let new = NewOrder::from_fields(
-        text(&form.total_money),
-        text(&form.saved_money),
-        text(&form.room_area),
-    );
-    match new {
+    let schema = domain.schemas.current().await?;
+    match read_form(&form, &schema) {
         Ok(new) => {
-            let order = domain.orders.create(new).await?;
-            Ok(Redirect::to(&format!("/orders/{}", order.id)).into_response())
+            let (order, _) = domain.orders.create(None, new).await?;
+            Ok(Redirect::to(&format!("/orders/{}", order.token)).into_response())
         }
         Err(refused) => {
             let page = web.pages.render(
                 "index.html",
                 context! {
-                    sandbox => web.sandbox(),
-                    error => format!("{}{}", refused.field.map(label).unwrap_or(""), refused.problem.zh()),
-                    total_money => form.total_money, saved_money => form.saved_money, room_area => form.room_area,
+                    demo => true, sandbox => web.sandbox(), schema => schema.as_ref(),
+                    values => form, error => refused.reason,
                 },
             )?;
             Ok((StatusCode::BAD_REQUEST, page).into_response())
         }
-    }
-}
-
-/// The form's label of a field.
-fn label(field: &'static str) -> &'static str {
-    match field {
-        "total_money" => "报价",
-        "saved_money" => "节省金额",
-        "room_area" => "套内面积",
-        _ => field,
     }
 }
 
@@ -86,31 +87,29 @@ struct OrderPageQuery {
 }
 
 /// The shopper's page; `?embed=1` is the compact card a shop puts in an iframe on its
-/// own site (and only that variant may be framed by other sites).
+/// own site (which only the sites of `EMBED_ORIGINS` may frame).
 async fn show_order_page(
     State(domain): State<Domain>,
     State(web): State<Web>,
-    Path(id): Path<String>,
+    Path(token): Path<String>,
     Query(q): Query<OrderPageQuery>,
 ) -> Result<Response, AppError> {
     let embed = matches!(q.embed.as_deref(), Some("1" | "true"));
-    let order = match parse_order_id(&id) {
-        Ok(id) => domain.orders.find(id).await,
-        Err(e) => Err(e),
-    };
-    let order = match order {
+    let order = match domain.orders.by_token(&token).await {
         Ok(order) => order,
         Err(AppError::NotFound) => return Ok(web.pages.not_found()),
         Err(e) => return Err(e),
     };
     let page = web.pages.render(
         "order.html",
-        context! { order => figures(&order), sandbox => web.sandbox(), embed },
+        context! { order => order_context(&order), sandbox => web.sandbox(), embed },
     )?;
     let frame = if embed {
-        "frame-ancestors *"
+        let mut ancestors = vec!["'self'".to_owned()];
+        ancestors.extend(web.config.embed_origins.iter().cloned());
+        format!("frame-ancestors {}", ancestors.join(" "))
     } else {
-        "frame-ancestors 'self'"
+        "frame-ancestors 'self'".to_owned()
     };
     Ok(([("content-security-policy", frame)], page).into_response())
 }

@@ -14,15 +14,16 @@ pub mod versions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use entity::{order, template};
-use minijinja::{Environment, UndefinedBehavior, Value, context};
+use entity::template;
+use minijinja::{Environment, UndefinedBehavior, Value};
 use moka::future::Cache;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
 };
 use url::Url;
 
-use super::orders::{building_area, market_cents, plain};
+use super::orders::Order;
+use super::orders::view::{derived, figure, item_lines};
 use crate::wechat::message::Article;
 use crate::{AppError, now_ms};
 
@@ -208,20 +209,30 @@ fn first_unknown(tpl: &minijinja::Template<'_, '_>, ctx: &Value) -> String {
     unknown.into_iter().next().unwrap_or_default()
 }
 
-/// What a template can use: the order's figures (plain, for people), the shopper's
-/// openid, the signed quote link and the service's base URL.
-pub fn context_for(order: &order::Model, openid: &str, quote_url: &str, base_url: &Url) -> Value {
-    context! {
-        order_id => order.id,
-        total_money => plain(order.total_cents),
-        saved_money => plain(order.saved_cents),
-        market_money => plain(market_cents(order)),
-        room_area => plain(order.room_area_centi),
-        building_area => building_area(order),
-        openid => openid,
-        quote_url => quote_url,
-        base_url => base_url.as_str(),
-    }
+/// What a template can use: each of the order's fields by its name, as people read it
+/// (`{{ total_money }}` is `12800`, a date `2026年12月1日`), the article's derived
+/// figures when the order has what they come from (`market_money`, `building_area`),
+/// `items` (each with `name`, `quantity`, `unit_price`, `amount`), `external_id`,
+/// `order_id`, the shopper's `openid`, the signed `quote_url` and the service's
+/// `base_url`.
+pub fn context_for(order: &Order, openid: &str, quote_url: &str, base_url: &Url) -> Value {
+    let mut vars: std::collections::BTreeMap<String, Value> = order
+        .fields
+        .iter()
+        .map(figure)
+        .chain(derived(order))
+        .map(|f| (f.name, Value::from(f.value)))
+        .collect();
+    vars.insert("order_id".into(), Value::from(order.id));
+    vars.insert(
+        "external_id".into(),
+        Value::from(order.external_id.clone().unwrap_or_default()),
+    );
+    vars.insert("items".into(), Value::from_serialize(item_lines(order)));
+    vars.insert("openid".into(), Value::from(openid));
+    vars.insert("quote_url".into(), Value::from(quote_url));
+    vars.insert("base_url".into(), Value::from(base_url.as_str()));
+    Value::from(vars)
 }
 
 /// The template in force, compiled, for a second at most (this instance drops it on a
@@ -313,14 +324,8 @@ mod tests {
         }
     }
 
-    fn sample_order() -> order::Model {
-        order::Model {
-            id: 42,
-            total_cents: 1_280_000,
-            saved_cents: 320_050,
-            room_area_centi: 88_00,
-            created_at_ms: 0,
-        }
+    fn sample_order() -> Order {
+        versions::sample_order(&crate::quote::orders::schema::default_schema())
     }
 
     fn render(tpl: &template::Model, ctx: &Value) -> Result<Article, TemplateError> {

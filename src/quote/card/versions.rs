@@ -4,7 +4,7 @@
 //! version in force stays; every version is kept and can be restored (as a new,
 //! newest version).
 
-use entity::{order, template};
+use entity::template;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, QuerySelect, Set,
 };
@@ -13,6 +13,8 @@ use url::Url;
 
 use super::{Compiled, Part, TemplateError, TemplateProblem, context_for};
 use crate::quote::Domain;
+use crate::quote::orders::schema::{FieldType, Schema};
+use crate::quote::orders::{FieldValue, Item, Order};
 use crate::wechat::message::Article;
 use crate::{AppError, now_ms};
 
@@ -80,21 +82,48 @@ impl From<&template::Model> for Version {
     }
 }
 
-/// An order to check templates against when the shop has none yet.
-fn sample_order() -> order::Model {
-    order::Model {
+/// An order of the schema in force to check templates against: every field has a
+/// value of its type (the article's own figures for its three), and one item.
+pub fn sample_order(schema: &Schema) -> Order {
+    let fields = schema
+        .iter()
+        .map(|f| FieldValue {
+            name: f.name.clone(),
+            label: f.label.clone(),
+            kind: f.kind,
+            value: match (f.name.as_str(), f.kind) {
+                ("total_money", FieldType::Money) => "12800.00".into(),
+                ("saved_money", FieldType::Money) => "3200.50".into(),
+                ("room_area", _) => "88".into(),
+                (_, FieldType::Money) => "1000.00".into(),
+                (_, FieldType::Decimal | FieldType::Integer) => "1".into(),
+                (_, FieldType::Date) => chrono::Utc::now().format("%Y-%m-%d").to_string(),
+                (_, FieldType::Text) => f.label.clone(),
+            },
+        })
+        .collect();
+    Order {
         id: 1,
-        total_cents: 1_280_000,
-        saved_cents: 320_050,
-        room_area_centi: 8_800,
+        token: "preview".into(),
+        site_key_id: None,
+        external_id: Some("PREVIEW-1".into()),
+        fields,
+        items: vec![Item {
+            name: "示例项目".into(),
+            quantity: "1".into(),
+            unit_price: "1000.00".into(),
+            amount: "1000.00".into(),
+        }],
         created_at_ms: now_ms(),
     }
 }
 
-/// Renders `parts` for `order` (the sample order when `None`), as a send would.
+/// Renders `parts` for `order` (a sample order of `schema` when `None`), as a send
+/// would: a field the schema does not have is refused by name.
 pub fn preview(
     parts: &TemplateParts,
-    order: Option<&order::Model>,
+    order: Option<&Order>,
+    schema: &Schema,
     base_url: &Url,
 ) -> Result<Article, TemplateError> {
     let refuse = |part, problem| TemplateError {
@@ -111,7 +140,7 @@ pub fn preview(
     {
         return Err(refuse(part, TemplateProblem::TooLong));
     }
-    let sample = sample_order();
+    let sample = sample_order(schema);
     let order = order.unwrap_or(&sample);
     let quote_url = format!(
         "{base_url}quote?openid=oPreview&order_id={}&sig=preview",
@@ -124,7 +153,8 @@ pub fn preview(
 /// Stores `parts` as the version in force, after checking them, and drops this
 /// instance's compiled template (other instances pick it up within a second).
 pub async fn save(domain: &Domain, parts: &TemplateParts) -> Result<Version, AppError> {
-    preview(parts, None, &domain.base_url)?;
+    let schema = domain.schemas.current().await?;
+    preview(parts, None, &schema, &domain.base_url)?;
     let stored = template::ActiveModel {
         title: Set(parts.title.clone()),
         description: Set(parts.description.clone()),
@@ -162,6 +192,19 @@ pub async fn restore(domain: &Domain, id: i64) -> Result<Version, AppError> {
 mod tests {
     use super::*;
 
+    fn preview_default(
+        p: &TemplateParts,
+        order: Option<&Order>,
+        base: &Url,
+    ) -> Result<Article, TemplateError> {
+        preview(
+            p,
+            order,
+            &crate::quote::orders::schema::default_schema(),
+            base,
+        )
+    }
+
     fn parts(title: &str) -> TemplateParts {
         TemplateParts {
             title: title.into(),
@@ -174,16 +217,19 @@ mod tests {
     #[test]
     fn broken_templates_are_refused_with_their_part_and_line() {
         let base = Url::parse("https://q.example/").unwrap();
-        let err = preview(&parts("报价 {{ total_money "), None, &base).unwrap_err();
+        let err = preview_default(&parts("报价 {{ total_money "), None, &base).unwrap_err();
         assert_eq!((err.part, err.line), (Part::Title, Some(1)));
         let mut p = parts("ok");
         p.description = "第一行\n{{ no_such_field }}".into();
-        let err = preview(&p, None, &base).unwrap_err();
+        let err = preview_default(&p, None, &base).unwrap_err();
         assert_eq!((err.part, err.line), (Part::Description, Some(2)));
         let mut p = parts("ok");
         p.link = "not a url".into();
-        assert_eq!(preview(&p, None, &base).unwrap_err().part, Part::Link);
-        let err = preview(&parts(" "), None, &base).unwrap_err();
+        assert_eq!(
+            preview_default(&p, None, &base).unwrap_err().part,
+            Part::Link
+        );
+        let err = preview_default(&parts(" "), None, &base).unwrap_err();
         assert_eq!(
             (err.part, err.problem),
             (Part::Title, TemplateProblem::Required)
@@ -193,7 +239,7 @@ mod tests {
     #[test]
     fn a_good_template_previews_with_the_orders_figures() {
         let base = Url::parse("https://q.example/").unwrap();
-        let a = preview(&parts("{{ building_area }}㎡"), None, &base).unwrap();
+        let a = preview_default(&parts("{{ building_area }}㎡"), None, &base).unwrap();
         assert_eq!(
             (a.title.as_str(), a.description.as_str()),
             ("110㎡", "12800 元")

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use entity::qr_code;
 use moka::future::Cache;
-use sea_orm::{ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, Set,
+};
 
 use super::CodeKind;
 use crate::wechat::qrcode::QrTicket;
@@ -75,6 +77,28 @@ impl Registry {
                 .await;
         }
         Ok(found)
+    }
+
+    /// The code a push without a `Ticket` names by its scene: a live order code or a
+    /// permanent code this service made with that scene. Such pushes are rare (WeChat
+    /// sends the ticket with every scan of a parametric code), so this is not cached.
+    pub async fn by_scene(&self, scene: &str) -> Result<Option<Registered>, AppError> {
+        let live = sea_orm::Condition::any()
+            .add(qr_code::Column::ExpiresAtMs.is_null())
+            .add(qr_code::Column::ExpiresAtMs.gt(now_ms()));
+        let found = Box::pin(
+            qr_code::Entity::find()
+                .filter(qr_code::Column::Scene.eq(scene))
+                .filter(live)
+                .order_by_desc(qr_code::Column::Id)
+                .one(&self.db),
+        )
+        .await?;
+        Ok(found.map(|c| Registered {
+            id: c.id,
+            kind: CodeKind::parse(&c.kind),
+            target: c.target,
+        }))
     }
 
     /// Registers a code WeChat made.

@@ -1,5 +1,10 @@
 //! Each order's temporary QR ticket, reused while it has life left.
 //!
+//! A ticket's scene id is random, above the permanent range (so a "follow us" code the
+//! account made elsewhere, scene 1–100000, never shares one) and unique among live
+//! tickets; never the order's id or any counter, so nothing about one code tells
+//! another.
+//!
 //! The page of an order may be reloaded any number of times; it must cost no API call
 //! while the ticket has more than a minute to live. Tickets are kept in the QR registry
 //! (the database, shared by instances) and in a moka cache in front of it, whose
@@ -11,11 +16,13 @@ use std::time::{Duration, Instant};
 use entity::qr_code;
 use moka::Expiry;
 use moka::future::Cache;
+use rand::Rng;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use super::CodeKind;
 use super::registry::{NewCode, Registry};
 use crate::db;
+use crate::wechat::scene::PERMANENT_ID_MAX;
 use crate::wechat::{Lifetime, Scene, WechatClient, WechatError};
 use crate::{AppError, now_ms};
 
@@ -143,8 +150,24 @@ impl Tickets {
         }))
     }
 
+    /// A scene id for a new order code: random above [`PERMANENT_ID_MAX`], and not the
+    /// scene of a live ticket.
+    async fn fresh_scene(&self) -> Result<u32, AppError> {
+        loop {
+            let scene_id = rand::thread_rng().gen_range(PERMANENT_ID_MAX + 1..=u32::MAX);
+            let taken = qr_code::Entity::find()
+                .filter(qr_code::Column::Scene.eq(scene_id.to_string()))
+                .filter(qr_code::Column::ExpiresAtMs.gt(now_ms()))
+                .one(&self.db)
+                .await?;
+            if taken.is_none() {
+                return Ok(scene_id);
+            }
+        }
+    }
+
     async fn create(&self, order_id: i64) -> Result<Arc<LiveTicket>, AppError> {
-        let scene_id = u32::try_from(order_id).map_err(|_| AppError::NotFound)?;
+        let scene_id = self.fresh_scene().await?;
         let asked_at = now_ms();
         let created = self
             .wechat

@@ -1,6 +1,6 @@
-//! The rows a scan push becomes: the scan, and the message it queues when it points at
-//! an order, in one transaction. Written by the [`journal`](super::journal) in
-//! group-committed batches.
+//! The rows a scan push becomes: the scan, the message it queues when it points at an
+//! order, and the shop's webhook event, in one transaction. Written by the
+//! [`journal`](super::journal) in group-committed batches.
 //!
 //! A retried push is caught by its event identity, within the batch and against what is
 //! stored; the unique index on it is the last word between instances.
@@ -14,7 +14,8 @@ use sea_orm::{
     QueryFilter, QuerySelect, Set,
 };
 
-use super::retry::WINDOW_MS;
+use super::kind::Kind;
+use super::retry::{WEBHOOK_WINDOW_MS, WINDOW_MS};
 use super::status::Status;
 use crate::db;
 
@@ -25,6 +26,47 @@ pub struct NewScan {
     /// The rest of the scan's row.
     pub row: scan::ActiveModel,
     pub message: Message,
+    /// The shop's webhook event for it, when a webhook is set.
+    pub event: Option<NewEvent>,
+}
+
+/// A webhook event to queue.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// The shopper it is about.
+    pub openid: String,
+    pub order_id: Option<i64>,
+    /// The event's JSON body, as it will be POSTed.
+    pub payload: String,
+}
+
+/// Queues webhook events: pending, due at once, tried for a day.
+pub async fn insert_events(
+    txn: &DatabaseTransaction,
+    events: &[&NewEvent],
+    now: i64,
+) -> Result<(), DbErr> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    delivery::Entity::insert_many(events.iter().map(|e| delivery::ActiveModel {
+        kind: Set(Kind::Webhook.as_str().into()),
+        scan_id: Set(None),
+        openid: Set(e.openid.clone()),
+        order_id: Set(e.order_id),
+        payload: Set(Some(e.payload.clone())),
+        status: Set(Status::Pending.as_str().into()),
+        attempts: Set(0),
+        next_attempt_at_ms: Set(now),
+        lease_until_ms: Set(0),
+        deadline_at_ms: Set(now + WEBHOOK_WINDOW_MS),
+        created_at_ms: Set(now),
+        updated_at_ms: Set(now),
+        ..Default::default()
+    }))
+    .exec_without_returning(txn)
+    .await
+    .map(|_| ())
 }
 
 /// What a scan queues.
@@ -132,7 +174,8 @@ pub async fn insert(
                 .await?;
         }
     }
-    Ok(())
+    let events: Vec<&NewEvent> = fresh.iter().filter_map(|s| s.event.as_ref()).collect();
+    insert_events(txn, &events, crate::now_ms()).await
 }
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`: the

@@ -155,7 +155,7 @@ async fn run(
         let now = now_ms();
         let changes: Vec<Change> = outcomes
             .iter()
-            .map(|(d, o)| retry::decide(d, o, now))
+            .map(|o| retry::decide(&o.delivery, &o.result, now))
             .collect();
         // The batch's messages go to the worker claimed when it has a slot for each.
         let queued = scans.iter().filter(|s| s.message == Message::Queue).count();
@@ -216,6 +216,12 @@ async fn run(
                     Some(_) => {}
                     None if queued_any => handoff.wake(),
                     None => {}
+                }
+                // Webhook events are written pending: the worker claims them.
+                if scans.iter().any(|s| s.event.is_some())
+                    || outcomes.iter().any(|o| o.tell_shop.is_some())
+                {
+                    handoff.wake();
                 }
                 for (reply, result) in scan_replies.into_iter().zip(results) {
                     let _ = reply.send(Ok(result));

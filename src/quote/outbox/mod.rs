@@ -1,5 +1,6 @@
 //! The outbox: every message a scan queues, from the scan's transaction to WeChat's
-//! answer, durable at each step.
+//! answer, durable at each step; and, through the same machinery, the events the
+//! shop's webhook is told of ([`kind`]).
 //!
 //! The pipeline, in the order a message meets it:
 //! 1. [`enqueue`]: the callback's scan and its message are written in one transaction
@@ -23,6 +24,7 @@ pub mod claims;
 pub mod enqueue;
 pub mod handoff;
 pub mod journal;
+pub mod kind;
 pub mod outcomes;
 pub mod retry;
 pub mod send;
@@ -32,6 +34,7 @@ pub mod worker;
 
 use std::sync::Arc;
 
+pub use kind::Kind;
 pub use status::Status;
 
 /// The outbox's live parts: the journal every write goes through, and the way to this

@@ -15,13 +15,61 @@ use entity::delivery;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
 
+use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
 use crate::db;
 use crate::metrics::Metrics;
+use crate::quote::webhooks::{EventType, event, rfc3339};
+use crate::wechat::api::errcode_zh;
 
-/// A message as claimed (its attempt number and claim token) and how its send went.
-pub type Outcome = (delivery::Model, Result<(), Failure>);
+/// A delivery as claimed (its attempt number and claim token) and how its send went.
+pub struct Outcome {
+    pub delivery: delivery::Model,
+    pub result: Result<(), Failure>,
+    /// For a message, what the shop's webhook is told of how it ended (when one is set).
+    pub tell_shop: Option<ShopNotice>,
+}
+
+/// The order a message was for, as the shop knows it.
+#[derive(Debug, Clone)]
+pub struct ShopNotice {
+    pub external_id: Option<String>,
+    pub order_token: String,
+}
+
+/// The webhook event for a message that ended as `change` (sent, or failed for good).
+fn notice(d: &delivery::Model, shop: &ShopNotice, change: &Change, now: i64) -> Option<NewEvent> {
+    let mut data = serde_json::json!({
+        "external_id": shop.external_id,
+        "order_token": shop.order_token,
+        "openid": d.openid,
+    });
+    let kind = match change {
+        Change::Sent => {
+            data["sent_at"] = rfc3339(now).into();
+            EventType::MessageSent
+        }
+        Change::Fail {
+            errcode, errmsg, ..
+        } => {
+            data["errcode"] = (*errcode).into();
+            data["reason"] = errcode
+                .and_then(|c| errcode_zh(i64::from(c)))
+                .map(str::to_owned)
+                .unwrap_or_else(|| errmsg.clone())
+                .into();
+            data["failed_at"] = rfc3339(now).into();
+            EventType::MessageFailed
+        }
+        Change::Retry { .. } => return None,
+    };
+    Some(NewEvent {
+        openid: d.openid.clone(),
+        order_id: d.order_id,
+        payload: event(kind, now, data),
+    })
+}
 
 /// Applies `changes` (one per outcome) inside `txn`.
 pub async fn apply(
@@ -30,10 +78,29 @@ pub async fn apply(
     changes: &[Change],
     now: i64,
 ) -> Result<(), DbErr> {
-    // Sent messages are the bulk: one update per claim covers all of that claim's.
+    // Sent messages are the bulk: one update per claim covers all of that claim's. A
+    // message the shop is told of is updated alone, and the event queued only if the
+    // update applied (had its claim been taken over, the other instance tells).
     let mut sent: BTreeMap<&str, Vec<i64>> = BTreeMap::new();
-    for ((d, _), change) in batch.iter().zip(changes) {
+    let mut events = Vec::new();
+    for (outcome, change) in batch.iter().zip(changes) {
+        let d = &outcome.delivery;
         let token = d.claim_token.as_deref().unwrap_or_default();
+        if let Some(shop) = &outcome.tell_shop
+            && let Some(event) = notice(d, shop, change, now)
+        {
+            let update = match change {
+                Change::Sent => mark_sent(ours(token, [d.id]), now),
+                Change::Fail {
+                    errcode, errmsg, ..
+                } => unsent(token, d.id, Status::Failed, *errcode, errmsg, now),
+                Change::Retry { .. } => unreachable!("no notice for a retry"),
+            };
+            if update.exec(txn).await?.rows_affected == 1 {
+                events.push(event);
+            }
+            continue;
+        }
         match change {
             Change::Sent => sent.entry(token).or_default().push(d.id),
             Change::Retry {
@@ -57,20 +124,28 @@ pub async fn apply(
     }
     for (token, ids) in sent {
         for some in db::chunks(&ids) {
-            ours(token, some.iter().copied())
-                .col_expr(delivery::Column::Status, Expr::value(Status::Sent.as_str()))
-                .col_expr(delivery::Column::SentAtMs, Expr::value(now))
-                .col_expr(delivery::Column::Errcode, Expr::value(Option::<i32>::None))
-                .col_expr(
-                    delivery::Column::Errmsg,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
+            mark_sent(ours(token, some.iter().copied()), now)
                 .exec(txn)
                 .await?;
         }
     }
-    Ok(())
+    let events: Vec<&NewEvent> = events.iter().collect();
+    insert_events(txn, &events, now).await
+}
+
+fn mark_sent(
+    update: sea_orm::UpdateMany<delivery::Entity>,
+    now: i64,
+) -> sea_orm::UpdateMany<delivery::Entity> {
+    update
+        .col_expr(delivery::Column::Status, Expr::value(Status::Sent.as_str()))
+        .col_expr(delivery::Column::SentAtMs, Expr::value(now))
+        .col_expr(delivery::Column::Errcode, Expr::value(Option::<i32>::None))
+        .col_expr(
+            delivery::Column::Errmsg,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
 }
 
 /// Message `id`, not sent this time: its new status and why.
@@ -102,8 +177,13 @@ fn ours(token: &str, ids: impl IntoIterator<Item = i64>) -> sea_orm::UpdateMany<
 
 /// Metrics and logs, once the outcomes are committed (a retried transaction counts once).
 pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
-    for ((d, _), change) in batch.iter().zip(changes) {
+    for (outcome, change) in batch.iter().zip(changes) {
+        let d = &outcome.delivery;
         let attempt = d.attempts;
+        if d.kind == super::Kind::Webhook.as_str() {
+            report_webhook(metrics, d, change);
+            continue;
+        }
         let (errcode, errmsg, what) = match change {
             Change::Sent => {
                 Metrics::bump(&metrics.messages_sent);
@@ -133,5 +213,33 @@ pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
             errmsg,
             "{what}"
         );
+    }
+}
+
+/// A webhook event's outcome: counted apart from messages.
+fn report_webhook(metrics: &Metrics, d: &delivery::Model, change: &Change) {
+    let attempt = d.attempts;
+    match change {
+        Change::Sent => {
+            Metrics::bump(&metrics.webhooks_sent);
+            tracing::info!(delivery = d.id, attempt, "webhook event delivered");
+        }
+        Change::Retry { errmsg, .. } => {
+            tracing::warn!(
+                delivery = d.id,
+                attempt,
+                errmsg,
+                "webhook event not taken, will retry"
+            )
+        }
+        Change::Fail { errmsg, .. } => {
+            Metrics::bump(&metrics.webhooks_failed);
+            tracing::warn!(
+                delivery = d.id,
+                attempt,
+                errmsg,
+                "webhook event given up on"
+            );
+        }
     }
 }

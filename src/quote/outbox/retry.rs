@@ -1,11 +1,15 @@
-//! The retry policy: what a send's outcome does to its message.
+//! The retry policy: what a send's outcome does to its delivery, by kind.
 //!
-//! WeChat accepts customer-service messages for one minute after a scan ([`WINDOW_MS`]
-//! keeps a margin); after it, it answers 45015. So a transient failure (network,
-//! timeout, HTTP 5xx, "system busy", a token that needed a refresh) is retried with
-//! capped exponential backoff and jitter, but only while the retry still lands inside
-//! that minute; past it, or on a permanent error, the message is failed with WeChat's
-//! errcode and errmsg (or our own reason), for the site owner to read.
+//! Messages: WeChat accepts customer-service messages for one minute after a scan
+//! ([`WINDOW_MS`] keeps a margin); after it, it answers 45015. So a transient failure
+//! (network, timeout, HTTP 5xx, "system busy", a token that needed a refresh) is
+//! retried with capped exponential backoff and jitter, but only while the retry still
+//! lands inside that minute; past it, or on a permanent error, the message is failed
+//! with WeChat's errcode and errmsg (or our own reason), for the site owner to read.
+//!
+//! Webhook events: whatever the shop's server answered other than 2xx, the event is
+//! tried again, 1 s, 4 s, 16 s … after, four times longer each time up to an hour, for
+//! a day ([`WEBHOOK_WINDOW_MS`]); the shop drops repeats by the event's id.
 
 use std::time::Duration;
 
@@ -18,28 +22,46 @@ use crate::wechat::WechatError;
 /// WeChat accepts messages for one minute after a scan; keep a margin for clock skew
 /// and the request's own time in flight.
 pub const WINDOW_MS: i64 = 55_000;
+/// How long the shop's webhook is tried with an event.
+pub const WEBHOOK_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// The longest wait between two tries of a webhook event.
+const WEBHOOK_MAX_WAIT_MS: i64 = 60 * 60 * 1000;
 
 /// Why a send did not succeed.
 #[derive(Debug)]
 pub enum Failure {
     Wechat(WechatError),
+    Webhook(WebhookRefused),
     /// Something on our side that retrying will not fix.
     Local(LocalFailure),
 }
 
-/// Reasons on our side, recorded as the message's reason.
+/// Reasons on our side, recorded as the delivery's reason, for the site owner.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalFailure {
-    #[error("the minute after the scan in which WeChat accepts messages has passed")]
+    #[error("扫码后已超过 1 分钟，微信不再接受这条消息")]
     WindowPassed,
-    #[error("order no longer exists")]
+    #[error("订单已不存在")]
     OrderGone,
-    #[error("no message template")]
+    #[error("没有消息模板")]
     NoTemplate,
-    #[error("template: {0}")]
+    #[error("消息模板有误：{0}")]
     Template(#[from] TemplateError),
-    #[error("the stored template does not compile: {0}")]
+    #[error("保存的消息模板无法使用：{0}")]
     BrokenTemplate(String),
+    #[error("网站通知已关闭")]
+    WebhookOff,
+    #[error("一天之内网站都没有收下这条通知")]
+    WebhookDayPassed,
+}
+
+/// Why the shop's server did not take a webhook event (tried again).
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookRefused {
+    #[error("网站返回 HTTP {0}")]
+    Status(u16),
+    #[error("无法连接网站：{0}")]
+    Network(String),
 }
 
 /// What one outcome does to its row.
@@ -67,18 +89,34 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((base_ms as f64 * factor) as u64)
 }
 
+/// How long before try `attempt + 1` of a webhook event: 4^(attempt-1) seconds up to
+/// an hour, plus up to a tenth more so many events do not come back together.
+pub fn webhook_backoff(attempt: u32) -> Duration {
+    let base_ms = 1000i64
+        .saturating_mul(4i64.saturating_pow(attempt.saturating_sub(1).min(10)))
+        .min(WEBHOOK_MAX_WAIT_MS);
+    let jitter = rand::thread_rng().gen_range(0..=base_ms / 10);
+    Duration::from_millis((base_ms + jitter) as u64)
+}
+
 /// What the outcome of attempt `d.attempts` does to `d`, decided at `now`.
 pub fn decide(d: &delivery::Model, outcome: &Result<(), Failure>, now: i64) -> Change {
     let (errcode, errmsg, transient) = match outcome {
         Ok(()) => return Change::Sent,
         Err(Failure::Local(reason)) => (None, reason.to_string(), false),
+        Err(Failure::Webhook(refused)) => (None, refused.to_string(), true),
         Err(Failure::Wechat(e)) => (
             e.errcode().and_then(|c| i32::try_from(c).ok()),
             e.errmsg(),
             e.is_transient(),
         ),
     };
-    let retry_at = now + backoff(d.attempts as u32).as_millis() as i64;
+    let wait = if d.kind == super::Kind::Webhook.as_str() {
+        webhook_backoff(d.attempts as u32)
+    } else {
+        backoff(d.attempts as u32)
+    };
+    let retry_at = now + wait.as_millis() as i64;
     if transient && retry_at < d.deadline_at_ms {
         return Change::Retry {
             at_ms: retry_at,
@@ -105,9 +143,11 @@ mod tests {
     fn message(attempts: i32, deadline_at_ms: i64) -> delivery::Model {
         delivery::Model {
             id: 1,
-            scan_id: 1,
+            kind: "message".into(),
+            scan_id: Some(1),
             openid: "o".into(),
-            order_id: 1,
+            order_id: Some(1),
+            payload: None,
             status: "sending".into(),
             attempts,
             next_attempt_at_ms: 0,
@@ -136,6 +176,24 @@ mod tests {
                 let ms = backoff(attempt).as_millis() as u64;
                 assert!(ms >= full / 2 && ms < full, "attempt {attempt}: {ms} ms");
             }
+        }
+    }
+
+    #[test]
+    fn webhook_retries_wait_four_times_longer_each_time_up_to_an_hour() {
+        for (attempt, base) in [
+            (1, 1000),
+            (2, 4000),
+            (3, 16_000),
+            (6, 1_024_000),
+            (7, 3_600_000),
+            (30, 3_600_000),
+        ] {
+            let ms = webhook_backoff(attempt).as_millis() as u64;
+            assert!(
+                ms >= base && ms <= base + base / 10,
+                "attempt {attempt}: {ms} ms"
+            );
         }
     }
 

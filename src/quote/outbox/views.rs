@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use super::kind::Kind;
 use super::status::Status;
 use crate::metrics::OutboxGauge;
 use crate::quote::Domain;
@@ -19,7 +20,7 @@ use crate::{AppError, now_ms};
 pub struct DeliveryView {
     pub id: i64,
     pub openid: String,
-    pub order_id: i64,
+    pub order_id: Option<i64>,
     pub status: Status,
     pub attempts: i32,
     pub errcode: Option<i32>,
@@ -49,6 +50,94 @@ impl From<delivery::Model> for DeliveryView {
     }
 }
 
+/// The messages of the outbox (not the webhook events).
+fn messages() -> sea_orm::Select<delivery::Entity> {
+    delivery::Entity::find().filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
+}
+
+/// A webhook event as the console lists it: what it said, and how its tries went.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    pub id: i64,
+    /// `scan`, `message.sent` or `message.failed`.
+    pub event_type: String,
+    /// The event's own id, the one the shop dedupes by.
+    pub event_id: String,
+    pub status: Status,
+    pub attempts: i32,
+    /// Why the last try was not taken.
+    pub errmsg: Option<String>,
+    pub created_at_ms: i64,
+    pub sent_at_ms: Option<i64>,
+    pub next_attempt_at_ms: i64,
+    /// The JSON body POSTed.
+    pub payload: String,
+}
+
+impl From<delivery::Model> for EventView {
+    fn from(d: delivery::Model) -> Self {
+        let payload = d.payload.unwrap_or_default();
+        let head: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+        let text = |k: &str| head[k].as_str().unwrap_or_default().to_owned();
+        EventView {
+            id: d.id,
+            event_type: text("type"),
+            event_id: text("id"),
+            status: Status::parse(&d.status).unwrap_or(Status::Pending),
+            attempts: d.attempts,
+            errmsg: d.errmsg,
+            created_at_ms: d.created_at_ms,
+            sent_at_ms: d.sent_at_ms,
+            next_attempt_at_ms: d.next_attempt_at_ms,
+            payload,
+        }
+    }
+}
+
+/// The latest webhook events, newest first.
+pub async fn events(db: &DatabaseConnection, limit: u64) -> Result<Vec<EventView>, DbErr> {
+    Ok(delivery::Entity::find()
+        .filter(delivery::Column::Kind.eq(Kind::Webhook.as_str()))
+        .order_by_desc(delivery::Column::Id)
+        .limit(limit.clamp(1, 200))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(EventView::from)
+        .collect())
+}
+
+/// Sends a webhook event again (the same body, the same id), for another day of tries:
+/// one the shop's server missed or lost. One still pending is left as it is.
+pub async fn resend_event(domain: &Domain, id: i64) -> Result<EventView, AppError> {
+    let now = now_ms();
+    let updated = delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(Status::Pending.as_str()),
+        )
+        .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(now))
+        .col_expr(
+            delivery::Column::DeadlineAtMs,
+            Expr::value(now + super::retry::WEBHOOK_WINDOW_MS),
+        )
+        .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
+        .filter(delivery::Column::Id.eq(id))
+        .filter(delivery::Column::Kind.eq(Kind::Webhook.as_str()))
+        .filter(delivery::Column::Status.is_in([Status::Sent.as_str(), Status::Failed.as_str()]))
+        .exec(&domain.db)
+        .await?;
+    let row = delivery::Entity::find_by_id(id)
+        .filter(delivery::Column::Kind.eq(Kind::Webhook.as_str()))
+        .one(&domain.db)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if updated.rows_affected == 1 {
+        domain.outbox.handoff.wake();
+    }
+    Ok(row.into())
+}
+
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StatusCounts {
     pub pending: u64,
@@ -59,7 +148,7 @@ pub struct StatusCounts {
 
 pub async fn status_counts(db: &DatabaseConnection) -> Result<StatusCounts, DbErr> {
     let count = |status: Status| {
-        delivery::Entity::find()
+        messages()
             .filter(delivery::Column::Status.eq(status.as_str()))
             .count(db)
     };
@@ -99,7 +188,7 @@ pub async fn page(
     page: u64,
     per_page: u64,
 ) -> Result<(Vec<DeliveryView>, u64), DbErr> {
-    let mut query = delivery::Entity::find().order_by_desc(delivery::Column::Id);
+    let mut query = messages().order_by_desc(delivery::Column::Id);
     if let Some(status) = status {
         query = query.filter(delivery::Column::Status.eq(status.as_str()));
     }
@@ -121,6 +210,7 @@ pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
         .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(now))
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
         .filter(delivery::Column::Id.eq(id))
+        .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
         .filter(delivery::Column::Status.eq(Status::Failed.as_str()))
         .filter(delivery::Column::DeadlineAtMs.gt(now))
         .exec(&domain.db)
@@ -157,7 +247,7 @@ fn iso(ms: i64) -> String {
 
 /// Every delivery as CSV (newest first, at most 100,000 rows).
 pub async fn csv(db: &DatabaseConnection) -> Result<String, DbErr> {
-    let rows = delivery::Entity::find()
+    let rows = messages()
         .order_by_desc(delivery::Column::Id)
         .limit(100_000)
         .all(db)
@@ -168,7 +258,7 @@ pub async fn csv(db: &DatabaseConnection) -> Result<String, DbErr> {
         let line = [
             d.id.to_string(),
             iso(d.created_at_ms),
-            d.order_id.to_string(),
+            d.order_id.map(|id| id.to_string()).unwrap_or_default(),
             csv_field(&d.openid),
             d.status,
             d.attempts.to_string(),

@@ -146,8 +146,8 @@ impl Worker {
     fn start_send(&mut self, d: delivery::Model, slot: OwnedSemaphorePermit) {
         let domain = self.domain.clone();
         self.sends.spawn(Box::pin(async move {
-            let outcome = send(&domain, &d).await;
-            domain.outbox.journal.outcome((d, outcome)).await;
+            let outcome = send(&domain, d).await;
+            domain.outbox.journal.outcome(outcome).await;
             drop(slot);
         }));
     }

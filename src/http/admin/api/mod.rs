@@ -5,6 +5,7 @@
 
 pub mod codes;
 pub mod deliveries;
+pub mod integration;
 pub mod settings;
 pub mod template;
 

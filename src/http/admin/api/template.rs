@@ -72,9 +72,11 @@ async fn preview_template(
         })?),
         None => None,
     };
+    let schema = domain.schemas.current().await?;
     Ok(Json(versions::preview(
         &req.parts,
         order.as_ref(),
+        &schema,
         &domain.base_url,
     )?))
 }

@@ -112,7 +112,7 @@ async fn promoter_rows(app: &AppState) -> Result<Vec<minijinja::Value>, AppError
 }
 
 /// How a refused input reads on the page: the field, then why.
-pub fn refusal(field: Option<&'static str>, reason: String) -> String {
+pub fn refusal(field: Option<String>, reason: String) -> String {
     match field {
         Some(f) => format!("{f}: {reason}"),
         None => reason,

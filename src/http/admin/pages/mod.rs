@@ -1,13 +1,15 @@
 //! The console's pages: login and logout ([`session`]), and one page ([`dashboard`])
 //! with the message template ([`template`]: edit, preview, versions), the deliveries
 //! ([`deliveries`]: filter, pages, retry, CSV), promoter codes and scene replies
-//! ([`codes`]) and the delivery mode ([`settings`]). Every form that changes
+//! ([`codes`]) and the delivery mode ([`settings`]); and the page that plugs the
+//! shop's website in ([`integration`]). Every form that changes
 //! something carries the session's CSRF token; each file has its routes, which
 //! `http::router` merges.
 
 pub mod codes;
 pub mod dashboard;
 pub mod deliveries;
+pub mod integration;
 pub mod session;
 pub mod settings;
 pub mod template;

@@ -66,7 +66,8 @@ async fn edit_template(
         },
     };
     // Checked the way a send renders it; refused, the page says which part and line.
-    match versions::preview(&parts, order.as_ref(), &app.domain.base_url) {
+    let schema = app.domain.schemas.current().await?;
+    match versions::preview(&parts, order.as_ref(), &schema, &app.domain.base_url) {
         Err(e) => refused(&app, &admin, feedback, e.to_string()).await,
         Ok(article) if previewing => {
             feedback.order_id = order.as_ref().map(|o| o.id);
