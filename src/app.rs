@@ -204,7 +204,12 @@ impl App {
     ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (worker_stop_tx, worker_stop_rx) = watch::channel(false);
-        let worker = outbox::worker::spawn(self.state.domain.clone(), worker_stop_rx);
+        let worker = outbox::worker::spawn(self.state.domain.clone(), worker_stop_rx.clone());
+        let sweeper = quote::sweeper::spawn(
+            self.state.domain.db.clone(),
+            self.state.web.config.timestamp_window_secs,
+            worker_stop_rx,
+        );
         let router = http::router(self.state.clone());
         let mut server_stop = stop_rx.clone();
         let server = tokio::spawn(
@@ -226,6 +231,7 @@ impl App {
             let served = server.await;
             let _ = worker_stop_tx.send(true);
             let _ = worker.await;
+            let _ = sweeper.await;
             served
         })
         .await;

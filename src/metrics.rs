@@ -24,6 +24,8 @@ struct Histogram {
 pub struct Metrics {
     pub scans_received: AtomicU64,
     pub duplicate_pushes: AtomicU64,
+    /// Pushes refused because their query came before with another body.
+    pub replays_refused: AtomicU64,
     pub messages_sent: AtomicU64,
     pub messages_retried: AtomicU64,
     pub messages_failed: AtomicU64,
@@ -95,6 +97,11 @@ impl Metrics {
                 "scanquote_duplicate_pushes_total",
                 "Retried pushes dropped",
                 self.duplicate_pushes.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_replays_refused_total",
+                "Pushes whose signed query came before with another body",
+                self.replays_refused.load(Ordering::Relaxed),
             ),
             (
                 "scanquote_messages_sent_total",

@@ -6,11 +6,13 @@
 //! hundredths of a square metre; neither ever passes through a float.
 
 pub mod access_token;
+pub mod admin_session;
 pub mod delivery;
 pub mod lease;
 pub mod oauth_state;
 pub mod order;
 pub mod profile;
+pub mod push_signature;
 pub mod qr_code;
 pub mod scan;
 pub mod scene_reply;

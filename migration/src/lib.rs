@@ -8,6 +8,7 @@ mod m20261122_000004_delivery_claims;
 mod m20261122_000005_oauth_states;
 mod m20261122_000006_scan_indexes;
 mod m20261201_000007_shop_integration;
+mod m20261202_000008_hardening;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000005_oauth_states::Migration),
             Box::new(m20261122_000006_scan_indexes::Migration),
             Box::new(m20261201_000007_shop_integration::Migration),
+            Box::new(m20261202_000008_hardening::Migration),
         ]
     }
 }

@@ -17,6 +17,7 @@ pub mod openapi;
 pub mod orders;
 pub mod pages;
 pub mod qrcode;
+pub mod query;
 pub mod site_key;
 pub mod time;
 pub mod web;

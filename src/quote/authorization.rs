@@ -10,15 +10,15 @@
 use entity::oauth_state;
 use rand::Rng;
 use rand::distributions::Alphanumeric;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 
 use super::Domain;
 use super::profiles::Reported;
 use crate::wechat::oauth;
 use crate::{AppError, now_ms};
 
-/// How long a started round trip stays valid.
-const STATE_TTL_MS: i64 = 10 * 60 * 1000;
+/// How long a started round trip stays valid (then the sweeper takes it).
+pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 const TAG_PURPOSE: &str = "oauth-state";
 
 /// Starts a round trip for the owner of this link; returns the address of WeChat's
@@ -38,11 +38,6 @@ pub async fn begin(domain: &Domain, openid: &str, order_id: i64) -> Result<Strin
     }
     .insert(&domain.db)
     .await?;
-    // Old, unused states (declined consents) are cleared as new ones are made.
-    oauth_state::Entity::delete_many()
-        .filter(oauth_state::Column::CreatedAtMs.lt(now - STATE_TTL_MS))
-        .exec(&domain.db)
-        .await?;
     let param = format!("{nonce}{}", domain.links.tag(TAG_PURPOSE, &nonce));
     let redirect = domain
         .base_url

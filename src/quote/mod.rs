@@ -24,6 +24,7 @@ pub mod profiles;
 pub mod scans;
 pub mod settings;
 pub mod site_keys;
+pub mod sweeper;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -17,7 +17,7 @@ use super::Domain;
 use super::card::context_for;
 use super::codes::{CodeKind, replies};
 use super::orders::Order;
-use super::outbox::enqueue::{Message, NewEvent, NewScan, Written};
+use super::outbox::enqueue::{Message, NewEvent, NewScan, Seen, Written};
 use super::outbox::{Kind, Status};
 use super::settings::DeliveryMode;
 use super::webhooks::{EventType, event, rfc3339};
@@ -68,8 +68,13 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
 
 /// Records a scan push and queues what it asks for; returns the passive reply to answer
 /// with, if any. A retried push gets the same reply again: WeChat retries because it
-/// did not get our answer, so the retry must get it. One log line per push.
-pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Reply>, AppError> {
+/// did not get our answer, so the retry must get it. A replay (`seen`'s query with
+/// another body) is refused. One log line per push.
+pub async fn record_scan(
+    domain: &Domain,
+    event: &ScanEvent,
+    seen: Option<Seen>,
+) -> Result<Option<Reply>, AppError> {
     // Reads happen outside the write transaction: on SQLite a transaction that starts
     // with a write takes the write lock at once instead of failing to upgrade it.
     let (qr_code_id, target) = resolve(domain, event).await?;
@@ -121,8 +126,14 @@ pub async fn record_scan(domain: &Domain, event: &ScanEvent) -> Result<Option<Re
                 (Some(_), true) => Message::PassiveSent,
             },
             event: shop_event,
+            seen,
         })
         .await?;
+    if written == Written::Replayed {
+        Metrics::bump(&domain.metrics.replays_refused);
+        tracing::warn!(%identity, "push refused: its query was seen before with another body");
+        return Err(AppError::Forbidden);
+    }
     if written == Written::Duplicate {
         Metrics::bump(&domain.metrics.duplicate_pushes);
         tracing::info!(%identity, "duplicate push dropped");

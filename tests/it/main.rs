@@ -12,6 +12,7 @@ mod cli;
 mod console;
 mod delivery;
 mod embed;
+mod hardening;
 mod independent_client;
 mod live_wechat;
 mod oauth;

@@ -363,3 +363,37 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn a_replayed_query_with_another_body_is_refused_and_with_the_same_body_is_one_message(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        app.sandbox_open_recipients().await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let now = chrono::Utc::now().timestamp();
+        let genuine = app.scan_of("oGenuine00001", "SCAN", &ticket, now).await;
+        let forged = app.scan_of("oForgedVictim", "SCAN", &ticket, now).await;
+        let ts = now.to_string();
+        let sig = sha1_signature(&[&app.token, &ts, "31337"]);
+
+        let first = app.push_signed(&genuine, &sig, &ts, "31337").await;
+        let replay = app.push_signed(&forged, &sig, &ts, "31337").await;
+        let retry = app.push_signed(&genuine, &sig, &ts, "31337").await;
+
+        assert_eq!(first.status(), 200);
+        assert_eq!(replay.status(), 403, "the captured query with another body");
+        assert_eq!(retry.status(), 200, "WeChat's retry: same query, same body");
+        assert_eq!(retry.text().await.unwrap(), "success");
+        let sent = app.wait_for_deliveries_to_settle().await;
+        let to: Vec<&str> = sent.iter().map(|d| d.openid.as_str()).collect();
+        assert_eq!(to, ["oGenuine00001"], "one message, to the genuine scanner");
+        assert_eq!(app.count("scans").await, 1);
+        // Another instance on the same database knows the query too.
+        let other = app.spawn_sharing(&[]).await;
+        assert_eq!(other.push_signed(&forged, &sig, &ts, "31337").await.status(), 403);
+        other.stop().await;
+        let metrics = app.get("/metrics").await.text().await.unwrap();
+        assert!(metrics.lines().any(|l| l == "scanquote_replays_refused_total 1"), "{metrics}");
+        app.stop().await;
+    }
+}

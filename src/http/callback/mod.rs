@@ -49,7 +49,7 @@ async fn receive_push(
     pushed: VerifiedPush,
 ) -> Result<Response, AppError> {
     let reply = match &pushed.push {
-        Push::Scan(event) => scans::record_scan(&domain, event).await?,
+        Push::Scan(event) => scans::record_scan(&domain, event, Some(pushed.seen.clone())).await?,
         Push::Other {
             msg_type, event, ..
         } => {

@@ -9,8 +9,10 @@ use axum::extract::{FromRef, FromRequest, Query, Request};
 use axum::http::StatusCode;
 use secrecy::ExposeSecret;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 
 use crate::http::web::Web;
+use crate::quote::outbox::enqueue::Seen;
 use crate::wechat::crypto::CryptoError;
 use crate::wechat::{Push, inbound, signature};
 use crate::{AppError, now_ms};
@@ -70,6 +72,8 @@ pub enum Mode {
 pub struct VerifiedPush {
     pub push: Push,
     pub mode: Mode,
+    /// Its query's signature and body, to tell WeChat's retries from replays.
+    pub seen: Seen,
 }
 
 impl<S: Send + Sync> FromRequest<S> for VerifiedPush
@@ -88,6 +92,10 @@ where
                 _ => AppError::bad_request(format!("body could not be read: {e}")),
             })?;
         q.check_freshness(&web)?;
+        let seen = Seen {
+            signature: q.signature.clone().unwrap_or_default().to_ascii_lowercase(),
+            body_sha256: hex::encode(Sha256::digest(&body)),
+        };
         if q.encrypt_type
             .as_deref()
             .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
@@ -114,6 +122,7 @@ where
                 mode: Mode::Aes {
                     nonce: nonce.to_owned(),
                 },
+                seen,
             });
         }
         q.check_signature(&web)?;
@@ -134,6 +143,7 @@ where
         Ok(VerifiedPush {
             push,
             mode: Mode::Plain,
+            seen,
         })
     }
 }

@@ -11,6 +11,7 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::figures::order_context;
+use crate::http::limit::Throttle;
 use crate::http::web::Web;
 use crate::quote::{Domain, authorization};
 use crate::sandbox::IN_WECHAT_COOKIE;
@@ -30,8 +31,10 @@ struct QuoteLink {
 }
 
 /// The message's link. Anything short of a valid signature is simply not found, so the
-/// page gives nothing away about which orders or users exist.
+/// page gives nothing away about which orders or users exist. Limited per client: an
+/// open inside WeChat may start a web authorization, which writes a row.
 async fn show_quote_page(
+    _: Throttle,
     State(domain): State<Domain>,
     State(web): State<Web>,
     headers: HeaderMap,

@@ -9,6 +9,7 @@
 //! template; every error is a [`TemplateError`] naming the part, the line and what was
 //! wrong, for the console to say in words.
 
+pub mod safety;
 pub mod versions;
 
 use std::sync::Arc;
@@ -81,6 +82,12 @@ pub enum TemplateProblem {
     /// The link (or a non-empty picture) rendered to something other than an http(s)
     /// address.
     NotHttp(String),
+    /// It uses something a card may not (see [`safety`]): what, as written.
+    NotAllowed(String),
+    /// Rendering took more steps than a card needs ([`FUEL`]).
+    TooMuchWork,
+    /// A part rendered to more than [`MAX_OUTPUT_BYTES`].
+    OutputTooLong,
 }
 
 /// A template refused: which part, which line of it (when minijinja knows), and why.
@@ -102,6 +109,9 @@ impl TemplateProblem {
             TemplateProblem::Required => "is required".into(),
             TemplateProblem::TooLong => "is longer than 2000 characters".into(),
             TemplateProblem::NotHttp(_) => "must render to an http(s) address".into(),
+            TemplateProblem::NotAllowed(what) => format!("a card may not use {what}"),
+            TemplateProblem::TooMuchWork => "takes too many steps to render".into(),
+            TemplateProblem::OutputTooLong => "renders to more than 16 KiB".into(),
         }
     }
 }
@@ -109,6 +119,29 @@ impl TemplateProblem {
 impl From<TemplateError> for AppError {
     fn from(e: TemplateError) -> Self {
         AppError::bad_field(e.part.field(), e.to_string())
+    }
+}
+
+/// Steps one render of one part may take: a card with a hundred items takes a few
+/// thousand; a loop nested in loops is cut short long before it could stall a thread.
+pub const FUEL: u64 = 20_000;
+/// What one part may render to at most.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024;
+
+/// A writer that refuses to hold more than [`MAX_OUTPUT_BYTES`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_OUTPUT_BYTES {
+            return Err(std::io::Error::other("output cap"));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -120,11 +153,17 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Parses all four parts.
+    /// Parses all four parts, after checking each keeps to what a card may do.
     pub fn new(tpl: &template::Model) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_fuel(Some(FUEL));
         for part in Part::ALL {
+            safety::check(part.source(tpl)).map_err(|refused| TemplateError {
+                part,
+                line: Some(refused.line),
+                problem: TemplateProblem::NotAllowed(refused.what),
+            })?;
             env.add_template_owned(part.field(), part.source(tpl).to_owned())
                 .map_err(|e| TemplateError {
                     part,
@@ -142,8 +181,9 @@ impl Compiled {
                 .env
                 .get_template(part.field())
                 .expect("every part was added");
-            tpl.render(ctx)
-                .map(|s| s.trim().to_owned())
+            let mut out = Capped(Vec::new());
+            tpl.render_captured_to(ctx, &mut out)
+                .map(drop)
                 .map_err(|e| TemplateError {
                     part,
                     line: e.line(),
@@ -151,9 +191,12 @@ impl Compiled {
                         minijinja::ErrorKind::UndefinedError => {
                             TemplateProblem::UnknownField(first_unknown(&tpl, ctx))
                         }
+                        minijinja::ErrorKind::OutOfFuel => TemplateProblem::TooMuchWork,
+                        minijinja::ErrorKind::WriteFailure => TemplateProblem::OutputTooLong,
                         _ => TemplateProblem::Render(detail(&e)),
                     },
-                })
+                })?;
+            Ok(String::from_utf8_lossy(&out.0).trim().to_owned())
         };
         let article = Article {
             title: part(Part::Title)?,
@@ -398,5 +441,38 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.part, Part::PicUrl);
+    }
+
+    #[test]
+    fn a_render_is_cut_short_in_steps_and_in_size() {
+        let base = Url::parse("https://q.example/").unwrap();
+        let ctx = context_for(&sample_order(), "o", "https://q.example/q", &base);
+        let mut vars: std::collections::BTreeMap<String, Value> = Default::default();
+        vars.insert("s".into(), Value::from("x".repeat(500)));
+        for key in [
+            "building_area",
+            "total_money",
+            "market_money",
+            "saved_money",
+            "quote_url",
+            "base_url",
+        ] {
+            vars.insert(key.into(), ctx.get_attr(key).unwrap());
+        }
+        let ctx = Value::from(vars);
+        let mut tpl = default_template();
+        // 500^4 steps if it ran: a loop over a 500-character field, four deep.
+        tpl.description = "{% for a in s %}{% for b in s %}{% for c in s %}{% for d in s %}.{% endfor %}{% endfor %}{% endfor %}{% endfor %}".into();
+        let started = std::time::Instant::now();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert_eq!(err.problem, TemplateProblem::TooMuchWork);
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
+        // 500 × 500 bytes, in few steps.
+        tpl.description = "{% for a in s %}{{ s }}{% endfor %}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert_eq!(err.problem, TemplateProblem::OutputTooLong);
+        tpl.description = "{{ 'x' * 99999999 }}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert_eq!(err.problem, TemplateProblem::NotAllowed("*".into()));
     }
 }

@@ -3,11 +3,14 @@
 //! [`journal`](super::journal) in group-committed batches.
 //!
 //! A retried push is caught by its event identity, within the batch and against what is
-//! stored; the unique index on it is the last word between instances.
+//! stored; the unique index on it is the last word between instances. A replay (a
+//! captured push's query, valid for the timestamp window, sent again with another
+//! body) is caught by the query's signature, kept with a hash of the body it came with:
+//! the same signature with the same body is WeChat's retry, with another body a forgery.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use entity::{delivery, scan};
+use entity::{delivery, push_signature, scan};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
@@ -28,6 +31,15 @@ pub struct NewScan {
     pub message: Message,
     /// The shop's webhook event for it, when a webhook is set.
     pub event: Option<NewEvent>,
+    /// The push's query signature and body, as they came.
+    pub seen: Option<Seen>,
+}
+
+/// What identifies the push as sent: its query's signature and its body's hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub signature: String,
+    pub body_sha256: String,
 }
 
 /// A webhook event to queue.
@@ -95,17 +107,44 @@ impl NewScan {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
     Recorded,
+    /// WeChat's retry of a push recorded before: nothing written again.
     Duplicate,
+    /// A push's query seen before with another body: refused, nothing written.
+    Replayed,
 }
 
-/// Which scans of the batch to record: not those `stored` already, and of several with
+/// What the database holds already of a batch's scans.
+#[derive(Debug, Default)]
+pub struct Stored {
+    identities: HashSet<String>,
+    /// Signature → the body hash it came with.
+    signatures: HashMap<String, String>,
+}
+
+/// Which scans of the batch to record: not replays of a query seen with another body
+/// (stored, or earlier in the batch), not those `stored` already, and of several with
 /// one identity only the first.
-pub fn sort_out(scans: &[NewScan], stored: &HashSet<String>) -> Vec<Written> {
+pub fn sort_out(scans: &[NewScan], stored: &Stored) -> Vec<Written> {
     let mut taken = HashSet::with_capacity(scans.len());
+    let mut signed: HashMap<&str, &str> = HashMap::new();
     scans
         .iter()
         .map(|s| {
-            if stored.contains(s.identity()) || !taken.insert(s.identity()) {
+            if let Some(seen) = &s.seen {
+                let before = stored
+                    .signatures
+                    .get(&seen.signature)
+                    .map(String::as_str)
+                    .or_else(|| signed.get(seen.signature.as_str()).copied());
+                match before {
+                    Some(hash) if hash != seen.body_sha256 => return Written::Replayed,
+                    Some(_) => {}
+                    None => {
+                        signed.insert(&seen.signature, &seen.body_sha256);
+                    }
+                }
+            }
+            if stored.identities.contains(s.identity()) || !taken.insert(s.identity()) {
                 Written::Duplicate
             } else {
                 Written::Recorded
@@ -114,13 +153,10 @@ pub fn sort_out(scans: &[NewScan], stored: &HashSet<String>) -> Vec<Written> {
         .collect()
 }
 
-/// The identities of the batch that the database holds already.
-pub async fn already_stored(
-    conn: &DatabaseConnection,
-    scans: &[NewScan],
-) -> Result<HashSet<String>, DbErr> {
+/// The identities and signatures of the batch that the database holds already.
+pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Result<Stored, DbErr> {
     let identities: Vec<&str> = scans.iter().map(NewScan::identity).collect();
-    let mut stored = HashSet::new();
+    let mut stored = Stored::default();
     for some in db::chunks(&identities) {
         let found: Vec<String> = scan::Entity::find()
             .select_only()
@@ -129,7 +165,20 @@ pub async fn already_stored(
             .into_tuple()
             .all(conn)
             .await?;
-        stored.extend(found);
+        stored.identities.extend(found);
+    }
+    let signatures: Vec<&str> = scans
+        .iter()
+        .filter_map(|s| s.seen.as_ref().map(|seen| seen.signature.as_str()))
+        .collect();
+    for some in db::chunks(&signatures) {
+        let found = push_signature::Entity::find()
+            .filter(push_signature::Column::Signature.is_in(some.iter().copied()))
+            .all(conn)
+            .await?;
+        stored
+            .signatures
+            .extend(found.into_iter().map(|p| (p.signature, p.body_sha256)));
     }
     Ok(stored)
 }
@@ -163,6 +212,22 @@ pub async fn insert(
     scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row()))
         .exec_without_returning(txn)
         .await?;
+    let signed: Vec<push_signature::ActiveModel> = fresh
+        .iter()
+        .filter_map(|s| {
+            let seen = s.seen.as_ref()?;
+            Some(push_signature::ActiveModel {
+                signature: Set(seen.signature.clone()),
+                body_sha256: Set(seen.body_sha256.clone()),
+                received_at_ms: s.row.received_at_ms.clone(),
+            })
+        })
+        .collect();
+    if !signed.is_empty() {
+        push_signature::Entity::insert_many(signed)
+            .exec_without_returning(txn)
+            .await?;
+    }
     for message in [Message::Queue, Message::PassiveSent] {
         let queued: Vec<&str> = fresh
             .iter()

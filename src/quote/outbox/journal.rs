@@ -14,7 +14,6 @@
 //! worker when it has room for them ([`handoff`]), or else written pending and the
 //! worker woken to claim them.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -273,7 +272,7 @@ async fn write(
     claims: &[NewClaim],
     now: i64,
 ) -> Result<Vec<Written>, DbErr> {
-    let mut stored = HashSet::new();
+    let mut stored = enqueue::Stored::default();
     let mut tries = 0;
     loop {
         tries += 1;

@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 use super::AdminAction;
 use crate::http::admin::auth::Admin;
 use crate::http::error::ErrorBody;
+use crate::http::query;
 use crate::quote::Domain;
 use crate::quote::outbox::Status;
 use crate::quote::outbox::views::{self, DeliveryView};
@@ -28,8 +29,8 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize)]
 struct DeliveryQuery {
     status: Option<String>,
-    page: Option<u64>,
-    per_page: Option<u64>,
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -59,7 +60,8 @@ async fn list_deliveries(
     Query(q): Query<DeliveryQuery>,
 ) -> Result<Json<DeliveryPage>, AppError> {
     let status = check_status(q.status.as_deref())?;
-    let (page, per_page) = (q.page.unwrap_or(0), q.per_page.unwrap_or(50).clamp(1, 200));
+    let page = query::number(q.page.as_deref(), "page", 0, query::MAX_PAGE, 0)?;
+    let per_page = query::number(q.per_page.as_deref(), "per_page", 1, 200, 50)?;
     let (items, total) = views::page(&domain.db, status, page, per_page).await?;
     Ok(Json(DeliveryPage {
         items,

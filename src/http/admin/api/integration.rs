@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::{AdminAction, AdminChange};
 use crate::http::admin::auth::Admin;
 use crate::http::error::ErrorBody;
+use crate::http::query;
 use crate::quote::Domain;
 use crate::quote::orders::schema::{FieldDef, Schema};
 use crate::quote::outbox::views::{self, EventView};
@@ -138,7 +139,7 @@ async fn delete_webhook(
 
 #[derive(Deserialize)]
 struct Latest {
-    limit: Option<u64>,
+    limit: Option<String>,
 }
 
 /// The latest webhook events and how their tries went, newest first.
@@ -150,9 +151,8 @@ async fn webhook_events(
     State(domain): State<Domain>,
     Query(q): Query<Latest>,
 ) -> Result<Json<Vec<EventView>>, AppError> {
-    Ok(Json(
-        views::events(&domain.db, q.limit.unwrap_or(50)).await?,
-    ))
+    let limit = query::number(q.limit.as_deref(), "limit", 1, 200, 50)?;
+    Ok(Json(views::events(&domain.db, limit).await?))
 }
 
 /// Sends an event again (same body, same id).
@@ -175,7 +175,6 @@ async fn list_foreign_scans(
     State(domain): State<Domain>,
     Query(q): Query<Latest>,
 ) -> Result<Json<Vec<ForeignScan>>, AppError> {
-    Ok(Json(
-        foreign_scans(&domain.db, q.limit.unwrap_or(50)).await?,
-    ))
+    let limit = query::number(q.limit.as_deref(), "limit", 1, 500, 50)?;
+    Ok(Json(foreign_scans(&domain.db, limit).await?))
 }

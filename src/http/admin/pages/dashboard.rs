@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::session::login_page;
 use crate::http::admin::api::deliveries::check_status;
 use crate::http::admin::auth::Admin;
+use crate::http::query;
 use crate::quote::card::versions::{self, TemplateParts};
 use crate::quote::codes::replies::list_replies;
 use crate::quote::codes::{permanent, promoters};
@@ -28,7 +29,7 @@ const PER_PAGE: u64 = 20;
 #[derive(Deserialize, Default)]
 pub struct DashboardQuery {
     status: Option<String>,
-    page: Option<u64>,
+    page: Option<String>,
 }
 
 /// What a form hands back to the page besides the stored state.
@@ -60,7 +61,7 @@ pub async fn render(
 ) -> Result<Response, AppError> {
     let db = &app.domain.db;
     let status = check_status(q.status.as_deref()).unwrap_or(None);
-    let page = q.page.unwrap_or(0);
+    let page = query::number(q.page.as_deref(), "page", 0, query::MAX_PAGE, 0)?;
     let (deliveries, total) = views::page(db, status, page, PER_PAGE).await?;
     let versions = versions::versions(db, 10).await?;
     let draft = feedback

@@ -1,0 +1,20 @@
+//! The signature of each scan push lately taken, with a hash of its body: WeChat's
+//! retry of a push comes with the same query and body, a replay of a captured query
+//! with another body. Kept for the timestamp window, then swept.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "push_signatures")]
+pub struct Model {
+    /// The query's `signature` (hex SHA-1 of token, timestamp and nonce).
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub signature: String,
+    /// Hex SHA-256 of the push's body.
+    pub body_sha256: String,
+    pub received_at_ms: i64,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
