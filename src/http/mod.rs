@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod callback;
+pub mod csv;
 pub mod error;
 pub mod health;
 pub mod limit;

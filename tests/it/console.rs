@@ -113,9 +113,13 @@ db_test! {
         let csv = app.http.get(app.url("/api/admin/deliveries.csv")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
         assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
         let csv = csv.text().await.unwrap();
-        assert!(csv.starts_with("id,created_at,order_id,openid,status,attempts,errcode,errmsg,sent_at\n"));
+        assert!(csv.starts_with("\u{feff}编号,创建时间,订单,网站订单号,用户 openid,昵称,状态,尝试次数,错误码,原因,发送时间\r\n"), "{csv}");
         assert_eq!(csv.lines().count(), 5);
-        assert!(csv.contains(",failed,1,40003,invalid openid,"), "{csv}");
+        assert!(csv.contains(",失败,1,40003,openid 无效：不是本公众号的用户,"), "{csv}");
+        assert!(csv.contains("+08:00"), "Beijing times: {csv}");
+        assert!(!csv.contains('Z'), "no UTC times: {csv}");
+        let failed_only = app.http.get(app.url("/api/admin/deliveries.csv?status=failed")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+        assert_eq!(failed_only.lines().count(), 2, "the filter is kept in the export: {failed_only}");
 
         let failed_id = failed["items"][0]["id"].as_i64().unwrap();
         let (status, _) = api(&app, reqwest::Method::POST, &format!("/api/admin/deliveries/{failed_id}/retry"), None).await;

@@ -129,3 +129,26 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn exported_cells_cannot_turn_into_formulas(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        app.sandbox_open_recipients().await;
+        let created: Value = app.create_order(r#"{"external_id": "=HYPERLINK(\"http://evil\",\"x\")", "total_money": 1, "saved_money": 0, "room_area": 1}"#).await.json().await.unwrap();
+        let token = created["token"].as_str().unwrap();
+        let code: Value = app.get(&format!("/api/orders/{token}/qrcode")).await.json().await.unwrap();
+        let ticket = code["ticket"].as_str().unwrap();
+        app.push(app.scan_of("oFormula00001", "SCAN", ticket, chrono::Utc::now().timestamp()).await).await;
+        app.wait_for_deliveries_to_settle().await;
+
+        let csv = app.http.get(app.url("/api/admin/deliveries.csv")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
+        assert!(csv.starts_with('\u{feff}'), "a BOM for Excel");
+        assert!(csv.contains(r#","'=HYPERLINK(""http://evil"",""x"")","#), "neutralised and quoted: {csv}");
+        for line in csv.lines().skip(1) {
+            for cell in line.split(',') {
+                assert!(!cell.trim_start_matches('"').starts_with(['=', '+', '-', '@']), "{cell} in {csv}");
+            }
+        }
+        app.stop().await;
+    }
+}

@@ -63,7 +63,7 @@ pub fn check(source: &str) -> Result<(), NotAllowed> {
     let Ok(ast) = parse(
         source,
         "card",
-        SyntaxConfig::default(),
+        SyntaxConfig,
         WhitespaceConfig::default(),
     ) else {
         return Ok(());

@@ -45,6 +45,16 @@ impl Status {
         }
     }
 
+    /// What the site owner reads.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Status::Pending => "等待发送",
+            Status::Sending => "发送中",
+            Status::Sent => "已发送",
+            Status::Failed => "失败",
+        }
+    }
+
     /// The status stored as `text`.
     pub fn parse(text: &str) -> Option<Status> {
         Status::ALL.into_iter().find(|s| s.as_str() == text)

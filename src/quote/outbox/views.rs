@@ -1,6 +1,6 @@
-//! The outbox as the site owner and `/metrics` read it: pages of deliveries, counts by
-//! status, the CSV export, the backlog gauge, and sending a failed message again by
-//! hand.
+//! The outbox as the site owner and `/metrics` read it: pages of deliveries (with the
+//! order's reference, the shopper's nickname and the reason in words), counts by
+//! status, the backlog gauge, webhook events, and sending again by hand.
 
 use entity::delivery;
 use sea_orm::sea_query::Expr;
@@ -10,25 +10,49 @@ use sea_orm::{
 };
 use serde::Serialize;
 
+use std::collections::HashMap;
+
+use entity::{order, profile};
+
 use super::kind::Kind;
 use super::status::Status;
 use crate::metrics::OutboxGauge;
 use crate::quote::Domain;
-use crate::{AppError, now_ms};
+use crate::wechat::api::errcode_zh;
+use crate::{AppError, db, now_ms};
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DeliveryView {
     pub id: i64,
     pub openid: String,
+    /// The shopper's nickname, when web authorization gave it.
+    pub nickname: Option<String>,
     pub order_id: Option<i64>,
+    /// The shop's reference of the order, when it gave one.
+    pub external_id: Option<String>,
     pub status: Status,
     pub attempts: i32,
     pub errcode: Option<i32>,
     pub errmsg: Option<String>,
+    /// Why it failed (or why the last try did), in words: WeChat's errcode explained,
+    /// or our own reason.
+    pub reason: Option<String>,
     pub created_at_ms: i64,
     pub sent_at_ms: Option<i64>,
     /// WeChat would still accept a retry (failed, and within the minute after the scan).
     pub retryable: bool,
+}
+
+/// Why a delivery did not go out, in words.
+fn reason(errcode: Option<i32>, errmsg: Option<&str>) -> Option<String> {
+    match (errcode.and_then(|c| errcode_zh(i64::from(c))), errmsg) {
+        (Some(words), _) => Some(words.to_owned()),
+        (None, Some(msg)) if !msg.is_empty() => Some(match errcode {
+            Some(code) => format!("微信错误 {code}：{msg}"),
+            None => msg.to_owned(),
+        }),
+        _ => None,
+    }
 }
 
 impl From<delivery::Model> for DeliveryView {
@@ -38,9 +62,12 @@ impl From<delivery::Model> for DeliveryView {
         DeliveryView {
             id: d.id,
             openid: d.openid,
+            nickname: None,
             order_id: d.order_id,
+            external_id: None,
             status,
             attempts: d.attempts,
+            reason: reason(d.errcode, d.errmsg.as_deref()),
             errcode: d.errcode,
             errmsg: d.errmsg,
             created_at_ms: d.created_at_ms,
@@ -195,7 +222,63 @@ pub async fn page(
     let pages = query.paginate(db, per_page.clamp(1, 200));
     let total = pages.num_items().await?;
     let rows = pages.fetch_page(page).await?;
-    Ok((rows.into_iter().map(DeliveryView::from).collect(), total))
+    Ok((described(db, rows).await?, total))
+}
+
+/// The newest `limit` messages, optionally of one status, for an export.
+pub async fn latest(
+    db: &DatabaseConnection,
+    status: Option<Status>,
+    limit: u64,
+) -> Result<Vec<DeliveryView>, DbErr> {
+    let mut query = messages().order_by_desc(delivery::Column::Id).limit(limit);
+    if let Some(status) = status {
+        query = query.filter(delivery::Column::Status.eq(status.as_str()));
+    }
+    described(db, query.all(db).await?).await
+}
+
+/// Rows as the owner reads them: with the order's reference and the shopper's nickname.
+async fn described(db: &DatabaseConnection, rows: Vec<delivery::Model>) -> Result<Vec<DeliveryView>, DbErr> {
+    let mut order_ids: Vec<i64> = rows.iter().filter_map(|d| d.order_id).collect();
+    order_ids.sort_unstable();
+    order_ids.dedup();
+    let mut openids: Vec<String> = rows.iter().map(|d| d.openid.clone()).collect();
+    openids.sort_unstable();
+    openids.dedup();
+    let mut references: HashMap<i64, String> = HashMap::new();
+    for some in db::chunks(&order_ids) {
+        let found: Vec<(i64, Option<String>)> = order::Entity::find()
+            .select_only()
+            .column(order::Column::Id)
+            .column(order::Column::ExternalId)
+            .filter(order::Column::Id.is_in(some.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        references.extend(found.into_iter().filter_map(|(id, r)| Some((id, r?))));
+    }
+    let mut nicknames: HashMap<String, String> = HashMap::new();
+    for some in db::chunks(&openids) {
+        let found: Vec<(String, Option<String>)> = profile::Entity::find()
+            .select_only()
+            .column(profile::Column::Openid)
+            .column(profile::Column::Nickname)
+            .filter(profile::Column::Openid.is_in(some.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        nicknames.extend(found.into_iter().filter_map(|(o, n)| Some((o, n?))));
+    }
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            let mut view = DeliveryView::from(d);
+            view.external_id = view.order_id.and_then(|id| references.get(&id).cloned());
+            view.nickname = nicknames.get(&view.openid).cloned();
+            view
+        })
+        .collect())
 }
 
 /// Sends a failed message again, if WeChat would still take it (within the minute after
@@ -221,53 +304,9 @@ pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
         .ok_or(AppError::NotFound)?;
     if updated.rows_affected != 1 {
         return Err(AppError::Conflict(
-            "WeChat no longer accepts this message: only failed messages less than a minute after their scan can be retried".into(),
+            "微信已不再接受这条消息：只有扫码后一分钟内失败的消息可以重试".into(),
         ));
     }
     domain.outbox.handoff.wake();
     Ok(row.into())
-}
-
-fn csv_field(text: &str) -> String {
-    if text.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
-}
-
-fn iso(ms: i64) -> String {
-    use chrono::TimeZone;
-    chrono::Utc
-        .timestamp_millis_opt(ms)
-        .single()
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_default()
-}
-
-/// Every delivery as CSV (newest first, at most 100,000 rows).
-pub async fn csv(db: &DatabaseConnection) -> Result<String, DbErr> {
-    let rows = messages()
-        .order_by_desc(delivery::Column::Id)
-        .limit(100_000)
-        .all(db)
-        .await?;
-    let mut out =
-        String::from("id,created_at,order_id,openid,status,attempts,errcode,errmsg,sent_at\n");
-    for d in rows {
-        let line = [
-            d.id.to_string(),
-            iso(d.created_at_ms),
-            d.order_id.map(|id| id.to_string()).unwrap_or_default(),
-            csv_field(&d.openid),
-            d.status,
-            d.attempts.to_string(),
-            d.errcode.map(|c| c.to_string()).unwrap_or_default(),
-            csv_field(d.errmsg.as_deref().unwrap_or_default()),
-            d.sent_at_ms.map(iso).unwrap_or_default(),
-        ];
-        out.push_str(&line.join(","));
-        out.push('\n');
-    }
-    Ok(out)
 }

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +12,7 @@ use utoipa_axum::routes;
 
 use super::AdminChange;
 use crate::http::admin::auth::Admin;
+use crate::http::csv::Csv;
 use crate::http::error::ErrorBody;
 use crate::quote::Domain;
 use crate::quote::codes::replies::{SceneReplyView, list_replies, save_reply};
@@ -120,21 +120,9 @@ async fn promoters_csv(
     _: Admin,
     State(domain): State<Domain>,
 ) -> Result<impl IntoResponse, AppError> {
-    let mut out = String::from("promoter,scans,new_followers,url\n");
+    let mut csv = Csv::new(&["推广员", "扫码次数", "新关注", "二维码内容"]);
     for p in promoters::list(&domain.db).await? {
-        out.push_str(&format!(
-            "{},{},{},{}\n",
-            p.promoter, p.scans, p.new_followers, p.url
-        ));
+        csv.row(&[p.promoter, p.scans.to_string(), p.new_followers.to_string(), p.url]);
     }
-    Ok((
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"promoters.csv\"",
-            ),
-        ],
-        out,
-    ))
+    Ok(csv.download("推广码.csv"))
 }

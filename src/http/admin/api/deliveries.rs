@@ -3,8 +3,7 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
-use axum::response::IntoResponse;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -12,7 +11,9 @@ use utoipa_axum::routes;
 
 use super::AdminAction;
 use crate::http::admin::auth::Admin;
+use crate::http::csv::Csv;
 use crate::http::error::ErrorBody;
+use crate::http::time::beijing_rfc3339;
 use crate::http::query;
 use crate::quote::Domain;
 use crate::quote::outbox::Status;
@@ -71,23 +72,47 @@ async fn list_deliveries(
     }))
 }
 
+#[derive(Deserialize)]
+struct CsvQuery {
+    status: Option<String>,
+}
+
+/// Messages as a spreadsheet (newest first, at most 100,000), of one status when asked:
+/// Chinese headers, Beijing times.
 #[utoipa::path(get, path = "/api/admin/deliveries.csv", tag = "admin", security(("admin_token" = [])),
-    responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorBody)))]
+    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed")),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn deliveries_csv(
     _: Admin,
     State(domain): State<Domain>,
-) -> Result<impl IntoResponse, AppError> {
-    let body = views::csv(&domain.db).await?;
-    Ok((
-        [
-            (CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                CONTENT_DISPOSITION,
-                "attachment; filename=\"deliveries.csv\"",
-            ),
-        ],
-        body,
-    ))
+    Query(q): Query<CsvQuery>,
+) -> Result<Response, AppError> {
+    let status = check_status(q.status.as_deref())?;
+    let rows = views::latest(&domain.db, status, 100_000).await?;
+    let mut csv = Csv::new(&[
+        "编号", "创建时间", "订单", "网站订单号", "用户 openid", "昵称", "状态", "尝试次数",
+        "错误码", "原因", "发送时间",
+    ]);
+    for d in rows {
+        csv.row(&[
+            d.id.to_string(),
+            beijing_rfc3339(d.created_at_ms),
+            d.order_id.map(|id| id.to_string()).unwrap_or_default(),
+            d.external_id.unwrap_or_default(),
+            d.openid,
+            d.nickname.unwrap_or_default(),
+            d.status.zh().to_owned(),
+            d.attempts.to_string(),
+            d.errcode.map(|c| c.to_string()).unwrap_or_default(),
+            d.reason.unwrap_or_default(),
+            d.sent_at_ms.map(beijing_rfc3339).unwrap_or_default(),
+        ]);
+    }
+    let name = match status {
+        Some(s) => format!("消息记录-{}.csv", s.zh()),
+        None => "消息记录.csv".to_owned(),
+    };
+    Ok(csv.download(&name))
 }
 
 /// Sends a failed message again, while WeChat would still accept it.
