@@ -15,7 +15,9 @@ use url::Url;
 
 use crate::config::Config;
 use crate::db::token_store::DbTokenStore;
-use crate::http::admin::auth::AdminKey;
+use crate::http::admin::auth::{AdminKey, Gate};
+use crate::http::admin::sessions::Sessions;
+use crate::http::limit::AuthFailures;
 use crate::http::limit::Limiter;
 use crate::http::web::{Web, WebParts};
 use crate::metrics::Metrics;
@@ -48,8 +50,8 @@ impl FromRef<AppState> for Web {
 }
 
 /// For the [`Admin`](crate::http::admin::auth::Admin) extractor.
-impl FromRef<AppState> for AdminKey {
-    fn from_ref(state: &AppState) -> AdminKey {
+impl FromRef<AppState> for Gate {
+    fn from_ref(state: &AppState) -> Gate {
         state.web.admin.clone()
     }
 }
@@ -166,7 +168,11 @@ impl App {
             }),
             limiter: Limiter::new(config.rate_limit_per_minute, config.trust_forwarded_for),
             pages: http::pages::Pages::new(),
-            admin,
+            admin: Gate {
+                key: admin,
+                sessions: Sessions::new(db.clone()),
+                failures: Arc::new(AuthFailures::new(config.trust_forwarded_for)),
+            },
             config: Arc::new(config),
         });
         Ok(App {

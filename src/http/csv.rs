@@ -45,7 +45,10 @@ impl Csv {
     pub fn download(self, filename: &str) -> Response {
         let disposition = format!(
             "attachment; filename=\"{}\"; filename*=UTF-8''{}",
-            filename.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-', "_"),
+            filename.replace(
+                |c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '-',
+                "_"
+            ),
             urlencoding::encode(filename)
         );
         (

@@ -33,23 +33,7 @@ impl Limiter {
     }
 
     fn client_ip(&self, parts: &Parts) -> Option<IpAddr> {
-        if self.trust_forwarded_for {
-            // The proxy appends the address it saw: the last entry is the one to trust.
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok());
-            if let Some(ip) = forwarded
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|ip| ip.trim().parse().ok())
-            {
-                return Some(ip);
-            }
-        }
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip())
+        client_ip(parts, self.trust_forwarded_for)
     }
 
     fn check(&self, ip: IpAddr) -> Result<(), AppError> {
@@ -62,6 +46,94 @@ impl Limiter {
                 retry_after_secs: wait.as_secs().max(1),
             }
         })
+    }
+}
+
+/// The client's address: the last `X-Forwarded-For` entry behind a trusted proxy (the
+/// proxy appends the address it saw), else the connection's peer.
+pub fn client_ip(parts: &Parts, trust_forwarded_for: bool) -> Option<IpAddr> {
+    let peer = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0);
+    client_ip_from(&parts.headers, peer, trust_forwarded_for)
+}
+
+/// [`client_ip`] from a request's headers and its peer.
+pub fn client_ip_from(
+    headers: &axum::http::HeaderMap,
+    peer: Option<SocketAddr>,
+    trust_forwarded_for: bool,
+) -> Option<IpAddr> {
+    if trust_forwarded_for {
+        let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+        if let Some(ip) = forwarded
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|ip| ip.trim().parse().ok())
+        {
+            return Some(ip);
+        }
+    }
+    peer.map(|p| p.ip())
+}
+
+/// Failed tries at the owner's credentials allowed per client and minute; past them the
+/// client is refused (429) until the minute is over, right guess or not, so guessing
+/// gets nowhere. Always on: it is not the quota limit that `RATE_LIMIT_PER_MINUTE` sets.
+pub const AUTH_FAILURES_PER_MINUTE: u32 = 60;
+
+/// Failed tries at the admin token (bearer or login form), per client, per minute.
+pub struct AuthFailures {
+    /// Client → (the minute, failures in it).
+    seen: std::sync::Mutex<std::collections::HashMap<IpAddr, (i64, u32)>>,
+    trust_forwarded_for: bool,
+}
+
+impl AuthFailures {
+    pub fn new(trust_forwarded_for: bool) -> Self {
+        AuthFailures {
+            seen: Default::default(),
+            trust_forwarded_for,
+        }
+    }
+
+    pub fn client(&self, parts: &Parts) -> Option<IpAddr> {
+        client_ip(parts, self.trust_forwarded_for)
+    }
+
+    fn minute() -> i64 {
+        crate::now_ms() / 60_000
+    }
+
+    /// Refused for now: the client used up its failures this minute.
+    pub fn check(&self, ip: Option<IpAddr>) -> Result<(), AppError> {
+        let Some(ip) = ip else { return Ok(()) };
+        let seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        match seen.get(&ip) {
+            Some((minute, n)) if *minute == Self::minute() && *n >= AUTH_FAILURES_PER_MINUTE => {
+                let left = 60 - (crate::now_ms() / 1000) % 60;
+                Err(AppError::RateLimited {
+                    retry_after_secs: left.max(1) as u64,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed try.
+    pub fn failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        let now = Self::minute();
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > MAX_TRACKED {
+            seen.retain(|_, (minute, _)| *minute == now);
+        }
+        let entry = seen.entry(ip).or_insert((now, 0));
+        if entry.0 != now {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+        tracing::warn!(%ip, failures = entry.1, "a wrong admin token");
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::admin::auth::AdminKey;
+use super::admin::auth::Gate;
 use super::limit::Limiter;
 use super::pages::Pages;
 use crate::config::Config;
@@ -26,7 +26,7 @@ pub struct WebParts {
     pub config: Arc<Config>,
     pub pages: Pages,
     /// Checks the site owner's token and sessions.
-    pub admin: AdminKey,
+    pub admin: Gate,
     /// Per-IP limit on the endpoints that cost WeChat quota; `None` when turned off.
     pub limiter: Option<Limiter>,
     /// Set in AES mode: decrypts pushes and seals passive replies.

@@ -152,3 +152,51 @@ db_test! {
         app.stop().await;
     }
 }
+
+db_test! {
+    async fn guessing_the_admin_token_is_stopped_after_sixty_tries_a_minute(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        // Near a minute's end the window could turn over mid-test: start in a fresh one.
+        let second = chrono::Utc::now().timestamp() % 60;
+        if second > 50 {
+            tokio::time::sleep(Duration::from_secs((61 - second) as u64)).await;
+        }
+        for i in 0..60 {
+            let r = app.http.get(app.url("/api/admin/deliveries")).bearer_auth(format!("guess-{i:016}")).send().await.unwrap();
+            assert_eq!(r.status(), 401, "try {i}");
+        }
+        let sixty_first = app.http.get(app.url("/api/admin/deliveries")).bearer_auth("guess-again-00000000").send().await.unwrap();
+        assert_eq!(sixty_first.status(), 429);
+        assert!(sixty_first.headers().contains_key("retry-after"));
+        let right = app.http.get(app.url("/api/admin/deliveries")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
+        assert_eq!(right.status(), 429, "a right guess now tells nothing either");
+        let form = app.http.post(app.url("/admin/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
+        assert_eq!(form.status(), 429, "nor does the login form");
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn a_logged_out_session_is_refused_everywhere(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let other = app.spawn_sharing(&[]).await;
+        let login = app.http.post(app.url("/admin/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
+        let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
+        let page = app.http.get(app.url("/admin")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+        let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+        for base in [&app, &other] {
+            let r = base.http.get(base.url("/api/admin/deliveries")).header("cookie", &session).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+        }
+
+        let out = app.http.post(app.url("/admin/logout")).header("cookie", &session).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        assert_eq!(out.status(), 303);
+
+        for base in [&app, &other] {
+            let r = base.http.get(base.url("/api/admin/deliveries")).header("cookie", &session).send().await.unwrap();
+            assert_eq!(r.status(), 401, "the old cookie, replayed");
+        }
+        other.stop().await;
+        app.stop().await;
+    }
+}

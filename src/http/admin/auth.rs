@@ -4,9 +4,12 @@
 //! Bearer …`, for scripts) or once through the login form, which sets an HttpOnly,
 //! SameSite=Strict session cookie. Only the token's SHA-256 is kept in memory (and in the
 //! database when the token was generated), and all comparisons are constant-time.
-//! Cookie sessions are HMACs under that hash, so changing the token ends every session.
-//! Forms and cookie-authenticated API calls that change state must carry a CSRF token
-//! derived from the session; bearer calls need none (a browser never adds the header).
+//! A session cookie names a session kept in the database ([`super::sessions`]) and
+//! carries an HMAC under that hash, so changing the token ends every session and a
+//! logout ends one everywhere. Forms and cookie-authenticated API calls that change
+//! state must carry a CSRF token derived from the session; bearer calls need none (a
+//! browser never adds the header). Wrong tokens count against the client
+//! ([`AuthFailures`]): past 60 a minute it is refused whatever it sends.
 
 use std::sync::Arc;
 
@@ -24,13 +27,23 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::sessions::Sessions;
+use crate::http::limit::AuthFailures;
 use crate::{AppError, now_ms};
 
 pub const COOKIE_NAME: &str = "sq_admin";
 /// Why a request without the owner's credentials is refused.
 const NEEDS_ADMIN: &str = "需要管理员令牌（Authorization: Bearer 管理员令牌），或先登录控制台";
-const SESSION_MS: i64 = 12 * 60 * 60 * 1000;
 const SETTING_KEY: &str = "admin_token_sha256";
+
+/// What checks the owner's credentials: the token's hash, the sessions, the count of
+/// wrong tries.
+#[derive(Clone)]
+pub struct Gate {
+    pub key: AdminKey,
+    pub sessions: Sessions,
+    pub failures: Arc<AuthFailures>,
+}
 
 /// The SHA-256 of the admin token.
 #[derive(Clone)]
@@ -119,21 +132,20 @@ impl AdminKey {
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 
-    /// A new session cookie value: its expiry and an HMAC of it.
-    pub fn new_session(&self) -> String {
-        let expires = now_ms() + SESSION_MS;
-        format!("{expires}.{}", self.mac("session", &expires.to_string()))
+    /// The cookie value for session `id` ending at `expires`: both, and an HMAC of them.
+    pub fn session_cookie(&self, id: &str, expires: i64) -> String {
+        let named = format!("{id}.{expires}");
+        format!("{named}.{}", self.mac("session", &named))
     }
 
-    fn session_valid(&self, cookie: &str) -> bool {
-        let Some((expires, mac)) = cookie.split_once('.') else {
-            return false;
-        };
-        let Ok(at) = expires.parse::<i64>() else {
-            return false;
-        };
-        let expected = self.mac("session", expires);
-        at > now_ms() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))
+    /// The session a cookie names, if its HMAC holds and it has not expired (whether it
+    /// is still open, the database says).
+    fn signed_session<'c>(&self, cookie: &'c str) -> Option<&'c str> {
+        let (named, mac) = cookie.rsplit_once('.')?;
+        let (id, expires) = named.split_once('.')?;
+        let at = expires.parse::<i64>().ok()?;
+        let expected = self.mac("session", named);
+        (at > now_ms() && bool::from(expected.as_bytes().ct_eq(mac.as_bytes()))).then_some(id)
     }
 
     /// The CSRF token that goes with a session.
@@ -147,7 +159,7 @@ pub enum Admin {
     /// `Authorization: Bearer <ADMIN_TOKEN>`.
     Bearer,
     /// The login cookie; `csrf` is what state-changing requests must echo.
-    Session { csrf: String },
+    Session { id: String, csrf: String },
 }
 
 impl Admin {
@@ -155,7 +167,7 @@ impl Admin {
     pub fn check_csrf(&self, sent: Option<&str>) -> Result<(), AppError> {
         match self {
             Admin::Bearer => Ok(()),
-            Admin::Session { csrf } => match sent {
+            Admin::Session { csrf, .. } => match sent {
                 Some(s) if bool::from(s.as_bytes().ct_eq(csrf.as_bytes())) => Ok(()),
                 _ => Err(AppError::Forbidden),
             },
@@ -165,7 +177,15 @@ impl Admin {
     pub fn csrf(&self) -> &str {
         match self {
             Admin::Bearer => "",
-            Admin::Session { csrf } => csrf,
+            Admin::Session { csrf, .. } => csrf,
+        }
+    }
+
+    /// The session this request came with, if it came with one.
+    pub fn session(&self) -> Option<&str> {
+        match self {
+            Admin::Bearer => None,
+            Admin::Session { id, .. } => Some(id),
         }
     }
 }
@@ -185,27 +205,33 @@ pub fn session_cookie(parts: &Parts) -> Option<String> {
 
 impl<S: Send + Sync> FromRequestParts<S> for Admin
 where
-    AdminKey: FromRef<S>,
+    Gate: FromRef<S>,
 {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
-        let key = AdminKey::from_ref(state);
+        let gate = Gate::from_ref(state);
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
+            let client = gate.failures.client(parts);
+            gate.failures.check(client)?;
             let token = value
                 .to_str()
                 .ok()
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or_default();
-            return if key.accepts(token.trim()) {
-                Ok(Admin::Bearer)
-            } else {
-                Err(AppError::Unauthorized(NEEDS_ADMIN))
-            };
+            if gate.key.accepts(token.trim()) {
+                return Ok(Admin::Bearer);
+            }
+            gate.failures.failed(client);
+            return Err(AppError::Unauthorized(NEEDS_ADMIN));
         }
-        match session_cookie(parts) {
-            Some(session) if key.session_valid(&session) => Ok(Admin::Session {
-                csrf: key.csrf_for(&session),
+        let Some(cookie) = session_cookie(parts) else {
+            return Err(AppError::Unauthorized(NEEDS_ADMIN));
+        };
+        match gate.key.signed_session(&cookie) {
+            Some(id) if gate.sessions.is_open(id).await? => Ok(Admin::Session {
+                id: id.to_owned(),
+                csrf: gate.key.csrf_for(&cookie),
             }),
             _ => Err(AppError::Unauthorized(NEEDS_ADMIN)),
         }
@@ -217,20 +243,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sessions_verify_only_under_their_token_and_until_they_expire() {
+    fn session_cookies_verify_only_under_their_token_and_until_they_expire() {
         let key = AdminKey::from_token("correct horse battery staple");
-        let session = key.new_session();
-        assert!(key.session_valid(&session));
-        assert!(!AdminKey::from_token("another token, longer").session_valid(&session));
-        let (expires, mac) = session.split_once('.').unwrap();
-        let later: i64 = expires.parse::<i64>().unwrap() + 1;
-        assert!(
-            !key.session_valid(&format!("{later}.{mac}")),
+        let expires = now_ms() + 60_000;
+        let cookie = key.session_cookie("abc", expires);
+        assert_eq!(key.signed_session(&cookie), Some("abc"));
+        assert_eq!(
+            AdminKey::from_token("another token, longer").signed_session(&cookie),
+            None
+        );
+        let mac = cookie.rsplit_once('.').unwrap().1;
+        assert_eq!(
+            key.signed_session(&format!("abc.{}.{mac}", expires + 1)),
+            None,
             "the expiry is signed"
         );
+        assert_eq!(
+            key.signed_session(&format!("abd.{expires}.{mac}")),
+            None,
+            "the id is signed"
+        );
         let past = now_ms() - 1;
-        assert!(!key.session_valid(&format!("{past}.{}", key.mac("session", &past.to_string()))));
-        assert!(!key.session_valid("garbage"));
+        assert_eq!(key.signed_session(&key.session_cookie("abc", past)), None);
+        assert_eq!(key.signed_session("garbage"), None);
     }
 
     #[test]

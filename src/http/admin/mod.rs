@@ -4,3 +4,4 @@
 pub mod api;
 pub mod auth;
 pub mod pages;
+pub mod sessions;

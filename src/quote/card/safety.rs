@@ -60,12 +60,7 @@ pub struct NotAllowed {
 /// Checks `source` against the subset; `Ok` also when it does not parse (compiling it
 /// then says why, with minijinja's own reason).
 pub fn check(source: &str) -> Result<(), NotAllowed> {
-    let Ok(ast) = parse(
-        source,
-        "card",
-        SyntaxConfig,
-        WhitespaceConfig::default(),
-    ) else {
+    let Ok(ast) = parse(source, "card", SyntaxConfig, WhitespaceConfig::default()) else {
         return Ok(());
     };
     stmt(&ast)

@@ -239,7 +239,10 @@ pub async fn latest(
 }
 
 /// Rows as the owner reads them: with the order's reference and the shopper's nickname.
-async fn described(db: &DatabaseConnection, rows: Vec<delivery::Model>) -> Result<Vec<DeliveryView>, DbErr> {
+async fn described(
+    db: &DatabaseConnection,
+    rows: Vec<delivery::Model>,
+) -> Result<Vec<DeliveryView>, DbErr> {
     let mut order_ids: Vec<i64> = rows.iter().filter_map(|d| d.order_id).collect();
     order_ids.sort_unstable();
     order_ids.dedup();

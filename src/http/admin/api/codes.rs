@@ -122,7 +122,12 @@ async fn promoters_csv(
 ) -> Result<impl IntoResponse, AppError> {
     let mut csv = Csv::new(&["推广员", "扫码次数", "新关注", "二维码内容"]);
     for p in promoters::list(&domain.db).await? {
-        csv.row(&[p.promoter, p.scans.to_string(), p.new_followers.to_string(), p.url]);
+        csv.row(&[
+            p.promoter,
+            p.scans.to_string(),
+            p.new_followers.to_string(),
+            p.url,
+        ]);
     }
     Ok(csv.download("推广码.csv"))
 }

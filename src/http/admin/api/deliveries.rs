@@ -13,8 +13,8 @@ use super::AdminAction;
 use crate::http::admin::auth::Admin;
 use crate::http::csv::Csv;
 use crate::http::error::ErrorBody;
-use crate::http::time::beijing_rfc3339;
 use crate::http::query;
+use crate::http::time::beijing_rfc3339;
 use crate::quote::Domain;
 use crate::quote::outbox::Status;
 use crate::quote::outbox::views::{self, DeliveryView};
@@ -90,8 +90,17 @@ async fn deliveries_csv(
     let status = check_status(q.status.as_deref())?;
     let rows = views::latest(&domain.db, status, 100_000).await?;
     let mut csv = Csv::new(&[
-        "编号", "创建时间", "订单", "网站订单号", "用户 openid", "昵称", "状态", "尝试次数",
-        "错误码", "原因", "发送时间",
+        "编号",
+        "创建时间",
+        "订单",
+        "网站订单号",
+        "用户 openid",
+        "昵称",
+        "状态",
+        "尝试次数",
+        "错误码",
+        "原因",
+        "发送时间",
     ]);
     for d in rows {
         csv.row(&[

@@ -14,7 +14,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
-use super::auth::{Admin, AdminKey};
+use super::auth::{Admin, Gate};
 use crate::AppError;
 
 /// A change the site owner asked for with no body: a bearer token, or a session
@@ -24,7 +24,7 @@ pub struct AdminAction(pub Admin);
 impl<S> FromRequestParts<S> for AdminAction
 where
     S: Send + Sync,
-    AdminKey: FromRef<S>,
+    Gate: FromRef<S>,
 {
     type Rejection = AppError;
 
@@ -47,7 +47,7 @@ impl<S, T> FromRequest<S> for AdminChange<T>
 where
     S: Send + Sync,
     T: DeserializeOwned,
-    AdminKey: FromRef<S>,
+    Gate: FromRef<S>,
 {
     type Rejection = AppError;
 

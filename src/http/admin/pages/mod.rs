@@ -19,7 +19,7 @@ use axum::extract::{FromRef, FromRequest, FromRequestParts, Request};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::auth::{Admin, AdminKey};
+use super::auth::{Admin, Gate};
 use crate::AppError;
 
 /// A form the site owner sent: the session is checked (401 without one), then the
@@ -43,7 +43,7 @@ impl<S, T> FromRequest<S> for AdminForm<T>
 where
     S: Send + Sync,
     T: DeserializeOwned,
-    AdminKey: FromRef<S>,
+    Gate: FromRef<S>,
 {
     type Rejection = AppError;
 

@@ -1,9 +1,9 @@
 //! Logging in with the admin token (a session cookie) and out.
 
 use axum::Router;
-use axum::extract::{Form, State};
-use axum::http::StatusCode;
+use axum::extract::{ConnectInfo, Form, State};
 use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::post;
 use minijinja::context;
@@ -11,7 +11,8 @@ use serde::Deserialize;
 
 use super::{AdminForm, NoFields};
 use crate::http::admin::auth::COOKIE_NAME;
-use crate::http::limit::Throttle;
+use crate::http::admin::sessions::SESSION_MS;
+use crate::http::limit::{Throttle, client_ip_from};
 use crate::http::web::Web;
 use crate::quote::Domain;
 use crate::{AppError, AppState};
@@ -54,16 +55,28 @@ async fn login(
     _: Throttle,
     State(domain): State<Domain>,
     State(web): State<Web>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Result<Response, AppError> {
+    let gate = &web.admin;
+    let client = client_ip_from(&headers, Some(peer), web.config.trust_forwarded_for);
+    if gate.failures.check(client).is_err() {
+        return login_page(
+            &web,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some("尝试次数太多，请一分钟后再试"),
+        );
+    }
     let token = form.token.unwrap_or_default();
-    if !web.admin.accepts(token.trim()) {
-        tracing::warn!("admin login refused");
+    if !gate.key.accepts(token.trim()) {
+        gate.failures.failed(client);
         return login_page(&web, StatusCode::UNAUTHORIZED, Some("令牌不正确"));
     }
-    let session = web.admin.new_session();
+    let (id, expires) = gate.sessions.open().await?;
+    let value = gate.key.session_cookie(&id, expires);
     Ok((
-        [(SET_COOKIE, cookie(&domain, &session, 12 * 3600))],
+        [(SET_COOKIE, cookie(&domain, &value, SESSION_MS / 1000))],
         Redirect::to("/admin"),
     )
         .into_response())
@@ -71,8 +84,12 @@ async fn login(
 
 async fn logout(
     State(domain): State<Domain>,
-    _: AdminForm<NoFields>,
+    State(web): State<Web>,
+    AdminForm { admin, .. }: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
+    if let Some(id) = admin.session() {
+        web.admin.sessions.end(id).await?;
+    }
     Ok((
         [(SET_COOKIE, cookie(&domain, "", 0))],
         Redirect::to("/admin"),
