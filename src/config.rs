@@ -46,6 +46,28 @@ pub struct Config {
     pub demo_shop: bool,
 }
 
+/// The sandbox has no authentication by design (anyone may scan as anyone, read any
+/// inbox), so it listens on a loopback address unless `SANDBOX_ALLOW_PUBLIC` says the
+/// operator knows what they are showing to whom.
+fn check_sandbox_bind(
+    sandbox: bool,
+    bind_addr: SocketAddr,
+    allow: bool,
+) -> Result<(), ConfigError> {
+    if sandbox && !bind_addr.ip().is_loopback() && !allow {
+        return Err(invalid(
+            "BIND_ADDR",
+            format!(
+                "{bind_addr} is reachable from other machines, and sandbox mode (no WECHAT_APP_ID) \
+                 lets anyone scan and read messages as any user: bind 127.0.0.1, or set \
+                 SANDBOX_ALLOW_PUBLIC=true to show the sandbox on purpose \
+                 (沙盒模式没有任何鉴权，默认只监听本机地址)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How to reach WeChat. `Debug` shows no secret (`SecretString` redacts itself).
 #[derive(Debug, Clone)]
 pub struct WechatConfig {
@@ -67,6 +89,9 @@ pub struct WechatConfig {
     /// Where web authorization starts (`WECHAT_OAUTH_BASE`); `None`: WeChat's own, or the
     /// sandbox's in sandbox mode.
     pub oauth_base: Option<Url>,
+    /// The account's original id (`WECHAT_ORIGINAL_ID`, `gh_…`): when set, a push whose
+    /// `ToUserName` names another account is refused.
+    pub original_id: Option<String>,
 }
 
 /// The account's message keys: the current one, and the one before a rotation.
@@ -137,6 +162,7 @@ impl Config {
                 aes: None,
                 allow_plaintext: false,
                 oauth_base: None,
+                original_id: None,
             },
             (Some(_), None) => {
                 return Err(invalid(
@@ -174,6 +200,7 @@ impl Config {
                     aes: None,
                     allow_plaintext: false,
                     oauth_base: None,
+                    original_id: None,
                 }
             }
         };
@@ -207,7 +234,23 @@ impl Config {
                 "only means something with WECHAT_ENCODING_AES_KEY set (without a key every push is plaintext)",
             ));
         }
+        wechat.original_id = get("WECHAT_ORIGINAL_ID")
+            .map(|id| {
+                let plain = id.starts_with("gh_")
+                    && id.len() <= 32
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if plain {
+                    Ok(id)
+                } else {
+                    Err(invalid(
+                        "WECHAT_ORIGINAL_ID",
+                        "must be the account's original id, like gh_1234567890ab (公众号设置 → 账号详情 → 原始ID)",
+                    ))
+                }
+            })
+            .transpose()?;
         let sandbox = wechat.sandbox;
+        check_sandbox_bind(sandbox, bind_addr, boolean(&get, "SANDBOX_ALLOW_PUBLIC")?)?;
         Ok(Config {
             database_url,
             bind_addr,
@@ -312,6 +355,42 @@ mod tests {
         assert!(c.wechat.sandbox);
         assert_eq!(c.bind_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database_url, "sqlite://scanquote.db?mode=rwc");
+    }
+
+    #[test]
+    fn the_sandbox_stays_on_loopback_unless_told() {
+        let e = config(&[("BIND_ADDR", "0.0.0.0:8080")]).unwrap_err();
+        assert_eq!(e.variable, "BIND_ADDR");
+        assert!(e.reason.contains("SANDBOX_ALLOW_PUBLIC"), "{e}");
+        assert!(config(&[("BIND_ADDR", "[::]:8080")]).is_err());
+        assert!(config(&[("BIND_ADDR", "[::1]:8080")]).is_ok());
+        assert!(
+            config(&[
+                ("BIND_ADDR", "0.0.0.0:8080"),
+                ("SANDBOX_ALLOW_PUBLIC", "true")
+            ])
+            .is_ok()
+        );
+        let real = [
+            ("BIND_ADDR", "0.0.0.0:8080"),
+            ("WECHAT_APP_ID", "wx1"),
+            ("WECHAT_APP_SECRET", "s"),
+            ("WECHAT_TOKEN", "tok123"),
+        ];
+        assert!(
+            config(&real).is_ok(),
+            "real credentials may listen anywhere"
+        );
+    }
+
+    #[test]
+    fn the_original_id_must_look_like_one() {
+        let c = config(&[("WECHAT_ORIGINAL_ID", "gh_1234567890ab")]).unwrap();
+        assert_eq!(c.wechat.original_id.as_deref(), Some("gh_1234567890ab"));
+        for bad in ["wx1234", "gh_ab cd", "gh_<script>"] {
+            let e = config(&[("WECHAT_ORIGINAL_ID", bad)]).unwrap_err();
+            assert_eq!(e.variable, "WECHAT_ORIGINAL_ID", "{bad}");
+        }
     }
 
     #[test]

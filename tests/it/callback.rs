@@ -9,16 +9,26 @@ use crate::support::{TestApp, fresh_database, scan_xml};
 db_test! {
     async fn server_verification_echoes_only_with_a_valid_signature(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        let sig = signature::sign(&[&app.token, "1700000000", "42"]);
+        let now = chrono::Utc::now().timestamp().to_string();
+        let sig = signature::sign(&[&app.token, &now, "42"]);
 
-        let ok = app.get(&format!("/wechat?signature={sig}&timestamp=1700000000&nonce=42&echostr=hello123")).await;
+        let ok = app.get(&format!("/wechat?signature={sig}&timestamp={now}&nonce=42&echostr=hello123")).await;
         assert_eq!(ok.status(), 200);
+        assert_eq!(ok.headers()["x-content-type-options"], "nosniff");
+        assert!(ok.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
         assert_eq!(ok.text().await.unwrap(), "hello123");
 
+        // A check signed correctly but long ago (1970, or a captured one from 2023) is
+        // a replay: the same window as pushes applies.
+        let old = signature::sign(&[&app.token, "1700000000", "42"]);
+        let epoch = signature::sign(&[&app.token, "0", "42"]);
+        let later = (chrono::Utc::now().timestamp() + 1).to_string();
         for query in [
-            format!("signature={sig}&timestamp=1700000001&nonce=42&echostr=x"),
-            "signature=deadbeef&timestamp=1700000000&nonce=42&echostr=x".to_owned(),
-            "timestamp=1700000000&nonce=42&echostr=x".to_owned(),
+            format!("signature={sig}&timestamp={later}&nonce=42&echostr=x"),
+            format!("signature={old}&timestamp=1700000000&nonce=42&echostr=x"),
+            format!("signature={epoch}&timestamp=0&nonce=42&echostr=x"),
+            format!("signature=deadbeef&timestamp={now}&nonce=42&echostr=x"),
+            format!("timestamp={now}&nonce=42&echostr=x"),
             String::new(),
         ] {
             let r = app.get(&format!("/wechat?{query}")).await;

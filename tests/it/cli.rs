@@ -39,6 +39,17 @@ fn a_bad_bind_address_is_named() {
 }
 
 #[test]
+fn the_sandbox_refuses_a_public_address_unless_told() {
+    let out = scanquote(&[("BIND_ADDR", "0.0.0.0:0")], &["serve"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("BIND_ADDR") && err.contains("SANDBOX_ALLOW_PUBLIC"),
+        "{err}"
+    );
+}
+
+#[test]
 fn migrate_applies_the_schema_and_exits() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());

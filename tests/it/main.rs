@@ -22,4 +22,5 @@ mod pages;
 mod qrcodes;
 mod reliability;
 mod security;
+mod strictness;
 mod webhooks;

@@ -31,6 +31,8 @@ pub struct Recorded {
     /// Query strings of requests that arrived anywhere a redirect pointed.
     pub redirected: Vec<String>,
     pub qrcodes: Vec<Value>,
+    /// How long `qrcode/create` takes to answer, so two requests can overlap.
+    pub qrcode_delay_ms: u64,
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
@@ -115,18 +117,36 @@ async fn elsewhere(State(s): State<Shared>, uri: Uri) -> StatusCode {
     StatusCode::OK
 }
 
+/// Like WeChat, a permanent code is one per scene: asking again for the same scene
+/// answers the same ticket. Temporary codes get a new ticket each time.
 async fn create_qrcode(
     State(s): State<Shared>,
     Query(q): Query<Vec<(String, String)>>,
     Json(body): Json<Value>,
 ) -> Json<Value> {
+    let delay = s.lock().unwrap().qrcode_delay_ms;
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
     let mut s = s.lock().unwrap();
     if !token_ok(&s, &q) {
         return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
     }
     s.qrcodes.push(body.clone());
     let n = s.qrcodes.len();
-    let mut answer = json!({ "ticket": format!("gQStandin{n}+/="), "url": format!("http://weixin.qq.com/q/standin{n}") });
+    let permanent = body["action_name"]
+        .as_str()
+        .is_some_and(|a| a.starts_with("QR_LIMIT"));
+    let id = if permanent {
+        let scene = &body["action_info"]["scene"];
+        let scene = scene
+            .get("scene_str")
+            .or(scene.get("scene_id"))
+            .cloned()
+            .unwrap_or_default();
+        format!("p{}", urlencoding::encode(&scene.to_string()))
+    } else {
+        n.to_string()
+    };
+    let mut answer = json!({ "ticket": format!("gQStandin{id}+/="), "url": format!("http://weixin.qq.com/q/standin{id}") });
     if let Some(seconds) = body.get("expire_seconds") {
         answer["expire_seconds"] = seconds.clone();
     }

@@ -11,7 +11,7 @@ mod verify;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rand::Rng;
@@ -33,14 +33,26 @@ pub fn router() -> Router<AppState> {
         .layer(DefaultBodyLimit::max(MAX_PUSH_BYTES))
 }
 
-/// The platform's server check: echo `echostr` only when the signature holds.
+/// The platform's server check: echo `echostr` only when the signature holds and the
+/// timestamp is recent (a captured check cannot be replayed later). The echo is sent as
+/// plain text the browser must not sniff, since its content is the caller's.
 async fn verify_server(
     State(web): State<Web>,
     Query(q): Query<Signed>,
-) -> Result<String, AppError> {
+) -> Result<Response, AppError> {
+    q.check_freshness(&web)?;
     q.check_signature(&web)?;
-    q.echostr
-        .ok_or_else(|| AppError::bad_field("echostr", "is required"))
+    let echo = q
+        .echostr
+        .ok_or_else(|| AppError::bad_field("echostr", "is required"))?;
+    Ok((
+        [
+            (CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        echo,
+    )
+        .into_response())
 }
 
 async fn receive_push(

@@ -47,7 +47,7 @@ impl Signed {
 
     /// Refuses timestamps far from now, so a captured push cannot be replayed later.
     /// WeChat's own retries come within seconds and pass.
-    fn check_freshness(&self, web: &Web) -> Result<(), AppError> {
+    pub fn check_freshness(&self, web: &Web) -> Result<(), AppError> {
         let window = web.config.timestamp_window_secs as i64;
         if window == 0 {
             return Ok(());
@@ -55,7 +55,10 @@ impl Signed {
         let (ts, _) = self.parts()?;
         let ts: i64 = ts.parse().map_err(|_| AppError::Forbidden)?;
         if (now_ms() / 1000 - ts).abs() > window {
-            tracing::warn!(timestamp = ts, "push refused: timestamp outside the window");
+            tracing::warn!(
+                timestamp = ts,
+                "request refused: timestamp outside the window"
+            );
             return Err(AppError::Forbidden);
         }
         Ok(())
@@ -117,6 +120,7 @@ where
                 other => AppError::bad_request(format!("Encrypt: {other}")),
             })?;
             let push = inbound::parse(xml.as_bytes()).map_err(|e| AppError::bad_request(e.0))?;
+            addressed_to_us(&web, &push)?;
             return Ok(VerifiedPush {
                 push,
                 mode: Mode::Aes {
@@ -140,10 +144,27 @@ where
             );
         }
         let push = inbound::parse(&body).map_err(|e| AppError::bad_request(e.0))?;
+        addressed_to_us(&web, &push)?;
         Ok(VerifiedPush {
             push,
             mode: Mode::Plain,
             seen,
         })
+    }
+}
+
+/// With the account's original id configured, a push for another account is not ours
+/// to answer (a token shared between accounts, or a forged `ToUserName`).
+fn addressed_to_us(web: &Web, push: &Push) -> Result<(), AppError> {
+    match &web.config.wechat.original_id {
+        Some(id) if push.account() != id => {
+            tracing::warn!(
+                to = push.account(),
+                expected = id.as_str(),
+                "push refused: ToUserName is another account"
+            );
+            Err(AppError::Forbidden)
+        }
+        _ => Ok(()),
     }
 }

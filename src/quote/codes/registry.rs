@@ -13,6 +13,7 @@ use sea_orm::{
 };
 
 use super::CodeKind;
+use crate::db::errors::is_duplicate;
 use crate::wechat::qrcode::QrTicket;
 use crate::{AppError, now_ms};
 
@@ -101,19 +102,55 @@ impl Registry {
         }))
     }
 
-    /// Registers a code WeChat made.
+    /// Registers a code WeChat made. WeChat answers the same scene with the same ticket
+    /// (a permanent code asked for twice, say by two requests at once): that is the same
+    /// code, and the row already there is returned. A ticket already registered for
+    /// something else is refused rather than pointed elsewhere, since other instances
+    /// may have cached where it points.
     pub async fn register(&self, code: NewCode<'_>) -> Result<qr_code::Model, AppError> {
-        Ok(qr_code::ActiveModel {
+        let inserted = qr_code::ActiveModel {
             ticket: Set(code.created.ticket.clone()),
             url: Set(code.created.url.clone()),
             kind: Set(code.kind.as_str().into()),
-            scene: Set(code.scene),
-            target: Set(code.target),
+            scene: Set(code.scene.clone()),
+            target: Set(code.target.clone()),
             expires_at_ms: Set(code.expires_at_ms),
             created_at_ms: Set(now_ms()),
             ..Default::default()
         }
         .insert(&self.db)
-        .await?)
+        .await;
+        let e = match inserted {
+            Ok(row) => return Ok(row),
+            Err(e) if is_duplicate(&e) => e,
+            Err(e) => return Err(e.into()),
+        };
+        let existing = qr_code::Entity::find()
+            .filter(qr_code::Column::Ticket.eq(&code.created.ticket))
+            .one(&self.db)
+            .await?
+            .ok_or(e)?;
+        if existing.kind != code.kind.as_str() || existing.target != code.target {
+            tracing::error!(
+                ticket = code.created.ticket,
+                registered = format!("{} {}", existing.kind, existing.target),
+                asked = format!("{} {}", code.kind.as_str(), code.target),
+                "WeChat issued a ticket already registered for another code"
+            );
+            return Err(AppError::Conflict(format!(
+                "微信返回的二维码已登记给另一个用途（{} {}），本次未保存",
+                existing.kind, existing.target
+            )));
+        }
+        // The same code asked for again: a temporary one lives as long as its latest
+        // issue says.
+        match (existing.expires_at_ms, code.expires_at_ms) {
+            (Some(had), Some(now)) if now > had => {
+                let mut longer: qr_code::ActiveModel = existing.into();
+                longer.expires_at_ms = Set(Some(now));
+                Ok(longer.update(&self.db).await?)
+            }
+            _ => Ok(existing),
+        }
     }
 }
