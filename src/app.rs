@@ -3,7 +3,7 @@
 //! [`App::run_until_stopped`] serves until told to stop and drains. `main` and the
 //! tests start the service the same way.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -217,17 +217,8 @@ impl App {
             worker_stop_rx,
         );
         let router = http::router(self.state.clone());
-        let mut server_stop = stop_rx.clone();
-        let server = tokio::spawn(
-            axum::serve(
-                self.listener,
-                router.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|stop| *stop).await;
-            })
-            .into_future(),
-        );
+        let limits = http::serve::Limits::for_this_process(self.state.web.config.max_connections);
+        let server = tokio::spawn(http::serve::serve(self.listener, router, limits, stop_rx));
         shutdown.await;
         tracing::info!("stopping: no new connections; finishing in-flight work");
         let _ = stop_tx.send(true);
@@ -242,7 +233,7 @@ impl App {
         })
         .await;
         match drained {
-            Ok(Ok(result)) => Ok(result?),
+            Ok(Ok(())) => Ok(()),
             Ok(Err(join)) => Err(anyhow::anyhow!("the server task failed: {join}")),
             Err(_) => {
                 tracing::warn!(

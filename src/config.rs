@@ -44,6 +44,9 @@ pub struct Config {
     /// Serve the demo shop's order form on `/` (`DEMO_SHOP`; on by default in sandbox
     /// mode only): it creates orders without a site key.
     pub demo_shop: bool,
+    /// At most this many connections at once (`MAX_CONNECTIONS`); `None`: as many as
+    /// the descriptor limit leaves room for, up to 16,384.
+    pub max_connections: Option<usize>,
 }
 
 /// The sandbox has no authentication by design (anyone may scan as anyone, read any
@@ -278,6 +281,13 @@ impl Config {
             demo_shop: match get("DEMO_SHOP") {
                 None => sandbox,
                 Some(_) => boolean(&get, "DEMO_SHOP")?,
+            },
+            max_connections: match get("MAX_CONNECTIONS") {
+                None => None,
+                Some(_) => match number(&get, "MAX_CONNECTIONS", 0usize)? {
+                    n @ 16.. => Some(n),
+                    _ => return Err(invalid("MAX_CONNECTIONS", "must be at least 16")),
+                },
             },
         })
     }

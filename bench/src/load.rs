@@ -34,7 +34,9 @@ fn push_request(
          <EventKey><![CDATA[100001]]></EventKey><Ticket><![CDATA[{ticket}]]></Ticket></xml>"
     );
     let ts = now.to_string();
-    let nonce = "1234567";
+    // A nonce per push, as WeChat sends: the service refuses the same query with
+    // another body as a replay.
+    let nonce = &signature::sign(&[&xml])[..10];
     let sig = signature::sign(&[TOKEN, &ts, nonce]);
     let url = format!("{base}/wechat");
     match crypto {

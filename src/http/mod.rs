@@ -6,7 +6,8 @@
 //! [`orders`] and [`qrcode`] (the public order API and code images), [`pages`] (the
 //! shopper's pages), [`admin`] (the console and its API), [`health`] (`/healthz`,
 //! `/metrics`); [`web`] is the state only the web side needs, [`limit`] the per-client
-//! rate limit, [`error`] how errors are answered, [`openapi`] the document's head.
+//! rate limit, [`error`] how errors are answered, [`openapi`] the document's head,
+//! [`serve`] the server loop with its connection limits.
 
 pub mod admin;
 pub mod callback;
@@ -19,6 +20,7 @@ pub mod orders;
 pub mod pages;
 pub mod qrcode;
 pub mod query;
+pub mod serve;
 pub mod site_key;
 pub mod time;
 pub mod web;

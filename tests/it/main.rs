@@ -9,6 +9,7 @@ mod browser;
 mod callback;
 mod chaos;
 mod cli;
+mod connections;
 mod console;
 mod delivery;
 mod embed;

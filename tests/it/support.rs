@@ -476,12 +476,17 @@ pub async fn push_signed_to(
     xml: &str,
 ) -> reqwest::Result<Response> {
     let ts = chrono::Utc::now().timestamp().to_string();
-    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, "1"]);
+    // One nonce per body, as WeChat does: its retry of a push repeats the query, and
+    // another push gets its own (the same query with another body is a replay).
+    let nonce = u32::from_str_radix(&signature::sign(&[xml])[..8], 16)
+        .unwrap()
+        .to_string();
+    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, &nonce]);
     http.post(format!("{base}/wechat"))
         .query(&[
             ("signature", sig.as_str()),
             ("timestamp", ts.as_str()),
-            ("nonce", "1"),
+            ("nonce", nonce.as_str()),
         ])
         .body(xml.to_owned())
         .timeout(Duration::from_secs(5))
