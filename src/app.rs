@@ -129,6 +129,7 @@ impl App {
             metrics.clone(),
             handoff.clone(),
             instance_id.clone(),
+            config.delivery_guarantee,
         );
         let registry = quote::codes::registry::Registry::new(db.clone());
         let domain = Domain::new(Parts {
@@ -146,6 +147,7 @@ impl App {
             profiles: quote::profiles::Profiles::new(db.clone(), wechat.clone()),
             delivery_mode: quote::settings::DeliveryModes::new(db.clone()),
             outbox: Outbox { journal, handoff },
+            guarantee: config.delivery_guarantee,
             db: db.clone(),
             wechat,
             links,

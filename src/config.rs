@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::quote::outbox::retry::Guarantee;
 use crate::wechat::crypto::AesKey;
 
 /// The fixed dev token the sandbox signs its pushes with when `WECHAT_TOKEN` is unset.
@@ -47,6 +48,8 @@ pub struct Config {
     /// At most this many connections at once (`MAX_CONNECTIONS`); `None`: as many as
     /// the descriptor limit leaves room for, up to 16,384.
     pub max_connections: Option<usize>,
+    /// What a message whose outcome is unknown gets (`DELIVERY_GUARANTEE`).
+    pub delivery_guarantee: Guarantee,
 }
 
 /// The sandbox has no authentication by design (anyone may scan as anyone, read any
@@ -289,6 +292,15 @@ impl Config {
                     _ => return Err(invalid("MAX_CONNECTIONS", "must be at least 16")),
                 },
             },
+            delivery_guarantee: match get("DELIVERY_GUARANTEE") {
+                None => Guarantee::default(),
+                Some(v) => Guarantee::parse(&v).ok_or_else(|| {
+                    invalid(
+                        "DELIVERY_GUARANTEE",
+                        "must be at-least-once (a card may arrive twice) or at-most-once (a card may not arrive)",
+                    )
+                })?,
+            },
         })
     }
 }
@@ -391,6 +403,15 @@ mod tests {
             config(&real).is_ok(),
             "real credentials may listen anywhere"
         );
+    }
+
+    #[test]
+    fn the_delivery_guarantee_is_one_of_two_words() {
+        assert_eq!(config(&[]).unwrap().delivery_guarantee, Guarantee::AtLeastOnce);
+        let c = config(&[("DELIVERY_GUARANTEE", "at-most-once")]).unwrap();
+        assert_eq!(c.delivery_guarantee, Guarantee::AtMostOnce);
+        let e = config(&[("DELIVERY_GUARANTEE", "exactly-once")]).unwrap_err();
+        assert_eq!(e.variable, "DELIVERY_GUARANTEE");
     }
 
     #[test]

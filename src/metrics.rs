@@ -29,6 +29,8 @@ pub struct Metrics {
     pub messages_sent: AtomicU64,
     pub messages_retried: AtomicU64,
     pub messages_failed: AtomicU64,
+    /// At most once: messages whose outcome is unknown, left for the owner.
+    pub messages_unknown: AtomicU64,
     /// Webhook events the shop's server took, and those given up on after a day.
     pub webhooks_sent: AtomicU64,
     pub webhooks_failed: AtomicU64,
@@ -117,6 +119,11 @@ impl Metrics {
                 "scanquote_messages_failed_total",
                 "Messages given up on",
                 self.messages_failed.load(Ordering::Relaxed),
+            ),
+            (
+                "scanquote_messages_unknown_total",
+                "Messages whose outcome is unknown, not sent again (at most once)",
+                self.messages_unknown.load(Ordering::Relaxed),
             ),
             (
                 "scanquote_messages_handed_over_total",

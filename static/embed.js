@@ -18,7 +18,8 @@
     waiting: "等待扫码",
     sending: "扫码成功，正在发送到您的微信…",
     sent: "已发送到您的微信",
-    failed: "发送失败，请重新扫码"
+    failed: "发送失败，请重新扫码",
+    unknown: "可能已发送，请在微信中查看；没有收到请重新扫码"
   };
 
   var box = document.createElement("div");

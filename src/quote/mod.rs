@@ -73,6 +73,8 @@ pub struct Parts {
     pub profiles: profiles::Profiles,
     pub delivery_mode: settings::DeliveryModes,
     pub outbox: outbox::Outbox,
+    /// What a message whose outcome is unknown gets: sent again, or left to the owner.
+    pub guarantee: outbox::retry::Guarantee,
 }
 
 impl Domain {

@@ -196,6 +196,8 @@ pub enum OrderStatus {
     Sending,
     Sent,
     Failed,
+    /// At most once: the message may or may not have arrived.
+    Unknown,
 }
 
 pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<OrderStatus, DbErr> {
@@ -210,6 +212,7 @@ pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<Orde
             None => OrderStatus::Waiting,
             Some(Status::Sent) => OrderStatus::Sent,
             Some(Status::Failed) => OrderStatus::Failed,
+            Some(Status::Unknown) => OrderStatus::Unknown,
             Some(Status::Pending | Status::Sending) => OrderStatus::Sending,
         },
     )

@@ -191,6 +191,7 @@ pub enum EventType {
     Scan,
     MessageSent,
     MessageFailed,
+    MessageUnknown,
 }
 
 impl EventType {
@@ -199,6 +200,7 @@ impl EventType {
             EventType::Scan => "scan",
             EventType::MessageSent => "message.sent",
             EventType::MessageFailed => "message.failed",
+            EventType::MessageUnknown => "message.unknown",
         }
     }
 }

@@ -8,13 +8,17 @@ use url::Url;
 /// What went wrong with a WeChat call, grouped by what the caller can do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WechatError {
-    /// Transient: network failure, timeout, HTTP 5xx or `errcode` -1 (system busy).
-    /// Trying again shortly may work.
+    /// Transient, and WeChat did not act on the request: no connection, HTTP 5xx or
+    /// `errcode` -1 (system busy). Trying again shortly may work.
     #[error("transient failure: {reason}")]
     Retry {
         errcode: Option<i64>,
         reason: String,
     },
+    /// Transient, but the request may have reached WeChat: it left, and no answer came
+    /// back (a timeout, the connection lost). Whether it took effect is unknown.
+    #[error("no answer: {reason}")]
+    Unanswered { reason: String },
     /// The access token was refused even after one refresh.
     #[error("access token refused ({errcode}: {errmsg})")]
     RefreshToken { errcode: i64, errmsg: String },
@@ -31,7 +35,9 @@ impl WechatError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            WechatError::Retry { .. } | WechatError::RefreshToken { .. }
+            WechatError::Retry { .. }
+                | WechatError::Unanswered { .. }
+                | WechatError::RefreshToken { .. }
         )
     }
 
@@ -42,7 +48,7 @@ impl WechatError {
             WechatError::RefreshToken { errcode, .. } | WechatError::Rejected { errcode, .. } => {
                 Some(*errcode)
             }
-            WechatError::Unexpected { .. } => None,
+            WechatError::Unexpected { .. } | WechatError::Unanswered { .. } => None,
         }
     }
 
@@ -59,13 +65,19 @@ impl WechatError {
     pub(crate) fn network(e: reqwest::Error) -> Self {
         // The URL carries the access token in its query: never let it reach a log.
         let e = e.without_url();
+        if e.is_connect() {
+            // No connection, so the request never left.
+            return WechatError::Retry {
+                errcode: None,
+                reason: format!("cannot connect: {e}"),
+            };
+        }
         let kind = if e.is_timeout() {
             "timeout"
         } else {
             "network error"
         };
-        WechatError::Retry {
-            errcode: None,
+        WechatError::Unanswered {
             reason: format!("{kind}: {e}"),
         }
     }

@@ -1,10 +1,13 @@
 //! The chaos run: 2,000 distinct scans, each pushed twice (a slow answer racing its
 //! retry), against two service processes on one MariaDB database, while the WeChat
-//! stand-in fails 30% of sends and one instance is killed and restarted mid-run. At the
-//! end every scan must have a delivered message, nothing may be stuck, and the access
-//! token must have been fetched once. Run twice: killed as operators and orchestrators
-//! stop a process (SIGTERM), every scan has exactly one message; killed with SIGKILL,
-//! none is lost, and only sends caught in flight may arrive twice. Needs `TEST_MYSQL_URL`.
+//! stand-in fails 30% of sends and answers the rest after 30 ms, and one instance is
+//! killed and restarted mid-run. At the end nothing may be stuck and the access token
+//! must have been fetched once. Killed as operators and orchestrators stop a process
+//! (SIGTERM), every scan has exactly one message. Killed with SIGKILL, under each
+//! delivery guarantee, at 200 and 2,000 scans: at least once, none is lost and only
+//! sends caught in flight may arrive twice; at most once, none arrives twice and every
+//! scan without a message is marked unknown. Each run prints its figures (the
+//! duplicate window). Needs `TEST_MYSQL_URL`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +23,6 @@ use crate::support::{
     site_key_at, ticket_at,
 };
 
-const SCANS: usize = 2000;
 const ORDERS: usize = 50;
 const CONCURRENCY: usize = 32;
 
@@ -36,15 +38,31 @@ enum Kill {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_sigterm_restart_every_scan_gets_exactly_one_message() {
-    chaos(Kill::Term).await;
+    chaos(Kill::Term, "at-least-once", 2000).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_sigkill_restart_loses_no_scan() {
-    chaos(Kill::Kill9).await;
+    chaos(Kill::Kill9, "at-least-once", 2000).await;
 }
 
-async fn chaos(kill: Kill) {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_at_200_scans_loses_no_scan() {
+    chaos(Kill::Kill9, "at-least-once", 200).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_at_most_once_sends_no_scan_twice() {
+    chaos(Kill::Kill9, "at-most-once", 2000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_sigkill_at_most_once_at_200_scans_sends_no_scan_twice() {
+    chaos(Kill::Kill9, "at-most-once", 200).await;
+}
+
+async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
+    let at_most_once = guarantee == "at-most-once";
     let Some(mysql) = TestDb::mysql() else {
         eprintln!("TEST_MYSQL_URL is not set: the chaos run needs MariaDB; skipped");
         return;
@@ -52,6 +70,11 @@ async fn chaos(kill: Kill) {
     let wechat = TestApp::spawn(TestDb::Sqlite).await;
     wechat.sandbox_open_recipients().await;
     wechat.sandbox_fault(json!({"api": "custom_send", "errcode": -1, "errmsg": "system error", "probability": 0.3})).await;
+    // The rest answered as a real API answers, after a round trip, so that a kill
+    // catches sends in flight as it would in production.
+    wechat
+        .sandbox_fault(json!({"api": "custom_send", "delay_ms": 30}))
+        .await;
     let db = fresh_database(&mysql).await;
     let dir = tempfile::tempdir().unwrap();
     let api = format!("{}/sandbox", wechat.base);
@@ -59,6 +82,7 @@ async fn chaos(kill: Kill) {
         ("DATABASE_URL", db.url.as_str()),
         ("WECHAT_API_BASE", api.as_str()),
         ("RUST_LOG", "warn"),
+        ("DELIVERY_GUARANTEE", guarantee),
     ];
     let a = ServiceProcess::start(dir.path(), "a", &vars).await;
     let b = ServiceProcess::start(dir.path(), "b", &vars).await;
@@ -85,7 +109,7 @@ async fn chaos(kill: Kill) {
     let (acked, refused) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
     let started = Instant::now();
 
-    let scans = stream::iter(0..SCANS).map(|i| {
+    let pushes = stream::iter(0..scans).map(|i| {
         let (http, bases, a, acked, refused) = (
             http.clone(),
             bases.clone(),
@@ -98,7 +122,7 @@ async fn chaos(kill: Kill) {
         let (dir, vars) = (dir.path().to_owned(), vars.map(|(k, v)| (k, v.to_owned())));
         let ticket = tickets[i % ORDERS].clone();
         async move {
-            if i == SCANS / 2 {
+            if i == scans / 2 {
                 // Mid-run: kill instance A, and bring it back a second later.
                 match kill {
                     Kill::Kill9 => a.lock().unwrap().kill9(),
@@ -157,7 +181,7 @@ async fn chaos(kill: Kill) {
             }
         }
     });
-    scans
+    pushes
         .buffer_unordered(CONCURRENCY)
         .collect::<Vec<()>>()
         .await;
@@ -205,57 +229,78 @@ async fn chaos(kill: Kill) {
     );
 
     let sandbox = wechat.state.sandbox.as_ref().unwrap();
-    let (mut lost, mut duplicated) = (0, 0);
-    for i in 0..SCANS {
-        match sandbox.inbox(&format!("oChaos{i:08}")).len() {
+    let status_of: std::collections::HashMap<String, String> = all
+        .iter()
+        .map(|d| (d.openid.clone(), d.status.clone()))
+        .collect();
+    let (mut lost, mut duplicated, mut unknown_arrived) = (0, 0, 0);
+    for i in 0..scans {
+        let openid = format!("oChaos{i:08}");
+        let unknown = status_of.get(&openid).is_some_and(|s| s == "unknown");
+        match sandbox.inbox(&openid).len() {
+            0 if unknown => {}
             0 => lost += 1,
+            1 if unknown => unknown_arrived += 1,
             1 => {}
             _ => duplicated += 1,
         }
     }
     let scans_recorded = entity::scan::Entity::find().count(conn).await.unwrap();
-    let sent = entity::delivery::Entity::find()
-        .filter(entity::delivery::Column::Status.eq("sent"))
-        .count(conn)
-        .await
-        .unwrap();
-    let failed = entity::delivery::Entity::find()
-        .filter(entity::delivery::Column::Status.eq("failed"))
-        .count(conn)
-        .await
-        .unwrap();
+    let count = |status: &'static str| {
+        entity::delivery::Entity::find()
+            .filter(entity::delivery::Column::Status.eq(status))
+            .count(conn)
+    };
+    let (sent, failed, unknown) = (
+        count("sent").await.unwrap(),
+        count("failed").await.unwrap(),
+        count("unknown").await.unwrap(),
+    );
     let stats = wechat.sandbox_stats().await;
     let token_fetches =
         stats["stable_token_calls"].as_u64().unwrap() + stats["token_calls"].as_u64().unwrap();
     let acked = acked.load(Ordering::Relaxed);
+    let in_flight = in_flight_at_kill.load(Ordering::Relaxed);
     let figures = json!({
-        "kill": format!("{kill:?}"), "scans": SCANS, "pushes_acknowledged": acked, "pushes_refused_by_the_killed_instance": refused.load(Ordering::Relaxed),
+        "kill": format!("{kill:?}"), "guarantee": guarantee, "scans": scans,
+        "pushes_acknowledged": acked, "pushes_refused_by_the_killed_instance": refused.load(Ordering::Relaxed),
         "duplicates_dropped": acked - scans_recorded, "scans_recorded": scans_recorded,
-        "delivered": sent, "failed": failed, "lost": lost, "duplicated": duplicated,
+        "delivered": sent, "failed": failed, "unknown": unknown,
+        "unknown_that_had_arrived": unknown_arrived, "lost": lost, "duplicated": duplicated,
         "send_calls": stats["custom_send_calls"], "faults_injected": stats["faults_injected"],
-        "sends_in_flight_on_the_killed_instance": in_flight_at_kill.load(Ordering::Relaxed),
+        "sends_in_flight_on_the_killed_instance": in_flight,
         "token_fetches": token_fetches, "push_seconds": pushed_in.as_secs_f64(), "drain_seconds_after_last_push": drained_in.as_secs_f64(),
     });
     eprintln!("chaos figures: {figures}");
 
-    assert_eq!(scans_recorded, SCANS as u64);
-    assert_eq!(sent, SCANS as u64, "{figures}");
+    assert_eq!(scans_recorded, scans as u64);
+    assert_eq!(sent + unknown, scans as u64, "{figures}");
     assert_eq!(failed, 0, "{figures}");
-    assert_eq!(lost, 0, "{figures}");
-    match kill {
+    assert_eq!(
+        lost, 0,
+        "a scan without a message is marked unknown: {figures}"
+    );
+    assert!(
+        unknown <= in_flight,
+        "only sends caught in flight are unknown: {figures}"
+    );
+    match (kill, at_most_once) {
         // SIGTERM finishes and records every send under way before the exit.
-        Kill::Term => {
-            assert_eq!(in_flight_at_kill.load(Ordering::Relaxed), 0, "{figures}");
+        (Kill::Term, _) => {
+            assert_eq!(in_flight, 0, "{figures}");
             assert_eq!(duplicated, 0, "{figures}");
+            assert_eq!(unknown, 0, "{figures}");
         }
         // A send in flight when its instance is SIGKILLed has an unknown outcome: WeChat
-        // may have taken it, and its customer-service API has no idempotency key. It is
-        // sent again after its claim runs out (losing it would be worse), so those, and
-        // only those, may arrive twice.
-        Kill::Kill9 => assert!(
-            duplicated <= in_flight_at_kill.load(Ordering::Relaxed),
-            "{figures}"
-        ),
+        // may have taken it, and its customer-service API has no idempotency key. At
+        // least once, it is sent again after its claim runs out (losing it would be
+        // worse), so those, and only those, may arrive twice.
+        (Kill::Kill9, false) => {
+            assert!(duplicated <= in_flight, "{figures}");
+            assert_eq!(unknown, 0, "{figures}");
+        }
+        // At most once, it is left for the owner: nothing arrives twice.
+        (Kill::Kill9, true) => assert_eq!(duplicated, 0, "{figures}"),
     }
     assert_eq!(token_fetches, 1, "{figures}");
     wechat.stop().await;

@@ -13,6 +13,7 @@ mod connections;
 mod console;
 mod delivery;
 mod embed;
+mod guarantee;
 mod hardening;
 mod independent_client;
 mod live_wechat;

@@ -77,17 +77,20 @@ impl NewClaim {
     }
 }
 
+/// Messages due now: the first `orphans` of `ids` were claimed by an instance that
+/// died (or stopped answering) before it recorded how their send went.
+pub struct Due {
+    pub ids: Vec<i64>,
+    pub orphans: usize,
+}
+
 /// Up to `limit` due messages' ids, oldest first.
 ///
 /// Reads go to the shared pool and only the claim itself to the writer, which the
 /// callback's scans wait for. Orphans first (claims whose instance died; usually none),
 /// then the queue in the order it is due: two reads, because one over both conditions
 /// cannot walk the index in order and sorts the whole backlog each time.
-pub async fn candidates(
-    db: &DatabaseConnection,
-    limit: usize,
-    now: i64,
-) -> Result<Vec<i64>, DbErr> {
+pub async fn candidates(db: &DatabaseConnection, limit: usize, now: i64) -> Result<Due, DbErr> {
     let mut ids: Vec<i64> = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
@@ -97,6 +100,7 @@ pub async fn candidates(
         .into_tuple()
         .all(db)
         .await?;
+    let orphans = ids.len();
     if ids.len() < limit {
         let queued: Vec<i64> = delivery::Entity::find()
             .select_only()
@@ -110,7 +114,7 @@ pub async fn candidates(
             .await?;
         ids.extend(queued);
     }
-    Ok(ids)
+    Ok(Due { ids, orphans })
 }
 
 /// The messages claimed under `token`.

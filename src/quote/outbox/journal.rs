@@ -24,7 +24,7 @@ use super::claims::{LEASE_MS, NewClaim, new_token};
 use super::enqueue::{self, ClaimedFor, Message, NewScan, Written};
 use super::handoff::{self, HandOff};
 use super::outcomes::{self as outcome_rows, Outcome};
-use super::retry::{self, Change};
+use super::retry::{self, Change, Guarantee};
 use crate::metrics::Metrics;
 use crate::{AppError, db, now_ms};
 
@@ -73,9 +73,10 @@ impl Journal {
         metrics: Arc<Metrics>,
         handoff: Arc<handoff::Channel>,
         instance_id: String,
+        guarantee: Guarantee,
     ) -> Self {
         let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
-        tokio::spawn(run(conn, metrics, handoff, instance_id, rx));
+        tokio::spawn(run(conn, metrics, handoff, instance_id, guarantee, rx));
         Journal { tx }
     }
 
@@ -122,6 +123,7 @@ async fn run(
     metrics: Arc<Metrics>,
     handoff: Arc<handoff::Channel>,
     instance_id: String,
+    guarantee: Guarantee,
     mut rx: mpsc::Receiver<Entry>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -154,7 +156,7 @@ async fn run(
         let now = now_ms();
         let changes: Vec<Change> = outcomes
             .iter()
-            .map(|o| retry::decide(&o.delivery, &o.result, now))
+            .map(|o| retry::decide(&o.delivery, &o.result, guarantee, now))
             .collect();
         // The batch's messages go to the worker claimed when it has a slot for each.
         let queued = scans.iter().filter(|s| s.message == Message::Queue).count();

@@ -62,6 +62,11 @@ fn notice(d: &delivery::Model, shop: &ShopNotice, change: &Change, now: i64) -> 
             data["failed_at"] = rfc3339(now).into();
             EventType::MessageFailed
         }
+        Change::Unknown { errmsg } => {
+            data["reason"] = errmsg.clone().into();
+            data["unknown_at"] = rfc3339(now).into();
+            EventType::MessageUnknown
+        }
         Change::Retry { .. } => return None,
     };
     Some(NewEvent {
@@ -94,6 +99,9 @@ pub async fn apply(
                 Change::Fail {
                     errcode, errmsg, ..
                 } => unsent(token, d.id, Status::Failed, *errcode, errmsg, now),
+                Change::Unknown { errmsg } => {
+                    unsent(token, d.id, Status::Unknown, None, errmsg, now)
+                }
                 Change::Retry { .. } => unreachable!("no notice for a retry"),
             };
             if update.exec(txn).await?.rows_affected == 1 {
@@ -117,6 +125,11 @@ pub async fn apply(
                 errcode, errmsg, ..
             } => {
                 unsent(token, d.id, Status::Failed, *errcode, errmsg, now)
+                    .exec(txn)
+                    .await?;
+            }
+            Change::Unknown { errmsg } => {
+                unsent(token, d.id, Status::Unknown, None, errmsg, now)
                     .exec(txn)
                     .await?;
             }
@@ -204,6 +217,14 @@ pub fn report(metrics: &Metrics, batch: &[Outcome], changes: &[Change]) {
                 metrics.failed(reason);
                 (errcode, errmsg, "send failed for good")
             }
+            Change::Unknown { errmsg } => {
+                Metrics::bump(&metrics.messages_unknown);
+                (
+                    &None,
+                    errmsg,
+                    "outcome unknown: left for the owner to resend",
+                )
+            }
         };
         tracing::warn!(
             delivery = d.id,
@@ -232,7 +253,7 @@ fn report_webhook(metrics: &Metrics, d: &delivery::Model, change: &Change) {
                 "webhook event not taken, will retry"
             )
         }
-        Change::Fail { errmsg, .. } => {
+        Change::Fail { errmsg, .. } | Change::Unknown { errmsg } => {
             Metrics::bump(&metrics.webhooks_failed);
             tracing::warn!(
                 delivery = d.id,

@@ -7,6 +7,14 @@
 //! lands inside that minute; past it, or on a permanent error, the message is failed
 //! with WeChat's errcode and errmsg (or our own reason), for the site owner to read.
 //!
+//! What "transient" may do depends on the operator's [`Guarantee`]. WeChat's send API
+//! has no idempotency key, so a send whose request left but whose answer never came
+//! (or whose instance died before recording it) may or may not have reached the
+//! shopper. At least once (the default) sends it again; at most once marks it
+//! [`Status::Unknown`](super::Status::Unknown) for the owner to resend by hand, and
+//! retries only failures that prove WeChat did not take it (no connection, an errcode,
+//! HTTP 5xx).
+//!
 //! Webhook events: whatever the shop's server answered other than 2xx, the event is
 //! tried again, 1 s, 4 s, 16 s … after, four times longer each time up to an hour, for
 //! a day ([`WEBHOOK_WINDOW_MS`]); the shop drops repeats by the event's id.
@@ -27,6 +35,33 @@ pub const WEBHOOK_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 /// The longest wait between two tries of a webhook event.
 const WEBHOOK_MAX_WAIT_MS: i64 = 60 * 60 * 1000;
 
+/// What the outbox promises when a send's outcome is unknown (`DELIVERY_GUARANTEE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Guarantee {
+    /// Send it again: a shopper may get a card twice, never none.
+    #[default]
+    AtLeastOnce,
+    /// Never send it again on our own: a shopper may get none, never two.
+    AtMostOnce,
+}
+
+impl Guarantee {
+    pub fn parse(text: &str) -> Option<Guarantee> {
+        match text {
+            "at-least-once" => Some(Guarantee::AtLeastOnce),
+            "at-most-once" => Some(Guarantee::AtMostOnce),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Guarantee::AtLeastOnce => "at-least-once",
+            Guarantee::AtMostOnce => "at-most-once",
+        }
+    }
+}
+
 /// Why a send did not succeed.
 #[derive(Debug)]
 pub enum Failure {
@@ -34,6 +69,9 @@ pub enum Failure {
     Webhook(WebhookRefused),
     /// Something on our side that retrying will not fix.
     Local(LocalFailure),
+    /// At most once: the message's last attempt was cut off by its instance's end,
+    /// outcome unrecorded; it is not attempted again.
+    Interrupted,
 }
 
 /// Reasons on our side, recorded as the delivery's reason, for the site owner.
@@ -79,7 +117,15 @@ pub enum Change {
         /// The reason counted in the metrics: the errcode, `network` or `local`.
         reason: String,
     },
+    /// At most once: it may have reached the shopper, so it is not sent again.
+    Unknown {
+        errmsg: String,
+    },
 }
+
+/// The reason an unknown outcome records, for the owner who decides whether to resend.
+pub const UNKNOWN_AFTER_NO_ANSWER: &str = "发送后没有收到微信的答复，无法确认是否送达";
+pub const UNKNOWN_AFTER_INTERRUPTION: &str = "发送时服务中断，无法确认是否送达";
 
 /// Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, 4 s, then 8 s, each scaled
 /// by a random factor in [0.5, 1) so retries from many messages do not arrive together.
@@ -100,9 +146,31 @@ pub fn webhook_backoff(attempt: u32) -> Duration {
 }
 
 /// What the outcome of attempt `d.attempts` does to `d`, decided at `now`.
-pub fn decide(d: &delivery::Model, outcome: &Result<(), Failure>, now: i64) -> Change {
+pub fn decide(
+    d: &delivery::Model,
+    outcome: &Result<(), Failure>,
+    guarantee: Guarantee,
+    now: i64,
+) -> Change {
     let (errcode, errmsg, transient) = match outcome {
         Ok(()) => return Change::Sent,
+        Err(Failure::Wechat(WechatError::Unanswered { reason }))
+            if guarantee == Guarantee::AtMostOnce =>
+        {
+            tracing::warn!(
+                delivery = d.id,
+                reason,
+                "no answer to a send: its outcome is unknown"
+            );
+            return Change::Unknown {
+                errmsg: UNKNOWN_AFTER_NO_ANSWER.into(),
+            };
+        }
+        Err(Failure::Interrupted) => {
+            return Change::Unknown {
+                errmsg: UNKNOWN_AFTER_INTERRUPTION.into(),
+            };
+        }
         Err(Failure::Local(reason)) => (None, reason.to_string(), false),
         Err(Failure::Webhook(refused)) => (None, refused.to_string(), true),
         Err(Failure::Wechat(e)) => (
@@ -206,14 +274,14 @@ mod tests {
             }))
         };
         assert!(matches!(
-            decide(&message(1, 60_000), &busy(), 0),
+            decide(&message(1, 60_000), &busy(), Guarantee::AtLeastOnce, 0),
             Change::Retry {
                 errcode: Some(-1),
                 ..
             }
         ));
         assert!(matches!(
-            decide(&message(1, 100), &busy(), 0),
+            decide(&message(1, 100), &busy(), Guarantee::AtLeastOnce, 0),
             Change::Fail {
                 errcode: Some(-1),
                 ..
@@ -224,13 +292,50 @@ mod tests {
             errmsg: "invalid openid".into(),
         }));
         assert_eq!(
-            decide(&message(1, 60_000), &refused, 0),
+            decide(&message(1, 60_000), &refused, Guarantee::AtLeastOnce, 0),
             Change::Fail {
                 errcode: Some(40003),
                 errmsg: "invalid openid".into(),
                 reason: "40003".into()
             }
         );
-        assert_eq!(decide(&message(1, 0), &Ok(()), 0), Change::Sent);
+        assert_eq!(
+            decide(&message(1, 0), &Ok(()), Guarantee::AtLeastOnce, 0),
+            Change::Sent
+        );
+    }
+
+    #[test]
+    fn an_unanswered_send_is_retried_at_least_once_and_left_alone_at_most_once() {
+        let unanswered = || {
+            Err(Failure::Wechat(WechatError::Unanswered {
+                reason: "timeout".into(),
+            }))
+        };
+        assert!(matches!(
+            decide(
+                &message(1, 60_000),
+                &unanswered(),
+                Guarantee::AtLeastOnce,
+                0
+            ),
+            Change::Retry { .. }
+        ));
+        assert_eq!(
+            decide(&message(1, 60_000), &unanswered(), Guarantee::AtMostOnce, 0),
+            Change::Unknown {
+                errmsg: UNKNOWN_AFTER_NO_ANSWER.into()
+            }
+        );
+        // A busy WeChat answered: it did not take the message, so even at most once
+        // the message is tried again.
+        let busy = Err(Failure::Wechat(WechatError::Retry {
+            errcode: Some(-1),
+            reason: "system busy".into(),
+        }));
+        assert!(matches!(
+            decide(&message(1, 60_000), &busy, Guarantee::AtMostOnce, 0),
+            Change::Retry { .. }
+        ));
     }
 }

@@ -9,6 +9,7 @@ use super::outcomes::{Outcome, ShopNotice};
 use super::retry::{Failure, LocalFailure, WebhookRefused};
 use crate::quote::Domain;
 use crate::quote::card::context_for;
+use crate::quote::orders::Order;
 use crate::quote::webhooks::SIGNATURE_HEADER;
 use crate::wechat::WechatError;
 use crate::{AppError, now_ms};
@@ -58,12 +59,8 @@ async fn send_message(
             Err(e) => return (Err(retry(e)), None),
         },
     };
-    let tell_shop = match domain.webhooks.current().await {
-        Ok(Some(_)) => Some(ShopNotice {
-            external_id: order.external_id.clone(),
-            order_token: order.token.clone(),
-        }),
-        Ok(None) => None,
+    let tell_shop = match shop_notice(domain, &order).await {
+        Ok(notice) => notice,
         Err(e) => return (Err(retry(e)), None),
     };
     let card = match domain.cards.in_force().await {
@@ -94,6 +91,32 @@ async fn send_message(
         .await
         .map_err(Failure::Wechat);
     (sent, tell_shop)
+}
+
+/// What the shop's webhook is told of the message for `order`, when one is set.
+async fn shop_notice(domain: &Domain, order: &Order) -> Result<Option<ShopNotice>, AppError> {
+    Ok(domain.webhooks.current().await?.map(|_| ShopNotice {
+        external_id: order.external_id.clone(),
+        order_token: order.token.clone(),
+    }))
+}
+
+/// At most once: a message whose instance ended mid-send, settled as unknown rather
+/// than sent again. The shop is told, as of any message that ends.
+pub async fn interrupted(domain: &Domain, d: delivery::Model) -> Outcome {
+    let order = match d.order_id {
+        Some(id) => domain.orders.cached(id).await.ok(),
+        None => None,
+    };
+    let tell_shop = match &order {
+        Some(order) => shop_notice(domain, order).await.ok().flatten(),
+        None => None,
+    };
+    Outcome {
+        delivery: d,
+        result: Err(Failure::Interrupted),
+        tell_shop,
+    }
 }
 
 async fn send_event(domain: &Domain, d: &delivery::Model) -> Result<(), Failure> {

@@ -12,7 +12,9 @@
 //! A scan writes its message `pending`, or `sending` already claimed when the worker
 //! has room for it, or `sent` when the card went back as the passive reply
 //! (enqueue.rs). A `sending` message whose lease ran out (its instance died) is due
-//! again and is claimed like a `pending` one (claims.rs).
+//! again and is claimed like a `pending` one (claims.rs). Under the at-most-once
+//! guarantee (retry.rs) such a message, and one whose send got no answer, is `unknown`
+//! instead: it may have reached the shopper, so only the owner resends it (views.rs).
 
 /// A message's status, as the `deliveries.status` column stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
@@ -26,14 +28,18 @@ pub enum Status {
     Sent,
     /// Given up on: WeChat refused it for good, or its minute passed.
     Failed,
+    /// At most once: it may or may not have reached the shopper, and is not sent again
+    /// unless the owner says so.
+    Unknown,
 }
 
 impl Status {
-    pub const ALL: [Status; 4] = [
+    pub const ALL: [Status; 5] = [
         Status::Pending,
         Status::Sending,
         Status::Sent,
         Status::Failed,
+        Status::Unknown,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +48,7 @@ impl Status {
             Status::Sending => "sending",
             Status::Sent => "sent",
             Status::Failed => "failed",
+            Status::Unknown => "unknown",
         }
     }
 
@@ -52,6 +59,7 @@ impl Status {
             Status::Sending => "发送中",
             Status::Sent => "已发送",
             Status::Failed => "失败",
+            Status::Unknown => "状态不明",
         }
     }
 

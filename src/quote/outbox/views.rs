@@ -31,6 +31,8 @@ pub struct DeliveryView {
     /// The shop's reference of the order, when it gave one.
     pub external_id: Option<String>,
     pub status: Status,
+    /// The status as the owner reads it (已发送, 失败, 状态不明 …).
+    pub status_zh: &'static str,
     pub attempts: i32,
     pub errcode: Option<i32>,
     pub errmsg: Option<String>,
@@ -39,7 +41,8 @@ pub struct DeliveryView {
     pub reason: Option<String>,
     pub created_at_ms: i64,
     pub sent_at_ms: Option<i64>,
-    /// WeChat would still accept a retry (failed, and within the minute after the scan).
+    /// WeChat would still accept it sent again by hand: failed or unknown, and within
+    /// the minute after the scan.
     pub retryable: bool,
 }
 
@@ -58,7 +61,8 @@ fn reason(errcode: Option<i32>, errmsg: Option<&str>) -> Option<String> {
 impl From<delivery::Model> for DeliveryView {
     fn from(d: delivery::Model) -> Self {
         let status = Status::parse(&d.status).unwrap_or(Status::Pending);
-        let retryable = status == Status::Failed && now_ms() < d.deadline_at_ms;
+        let retryable =
+            matches!(status, Status::Failed | Status::Unknown) && now_ms() < d.deadline_at_ms;
         DeliveryView {
             id: d.id,
             openid: d.openid,
@@ -66,6 +70,7 @@ impl From<delivery::Model> for DeliveryView {
             order_id: d.order_id,
             external_id: None,
             status,
+            status_zh: status.zh(),
             attempts: d.attempts,
             reason: reason(d.errcode, d.errmsg.as_deref()),
             errcode: d.errcode,
@@ -86,7 +91,7 @@ fn messages() -> sea_orm::Select<delivery::Entity> {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventView {
     pub id: i64,
-    /// `scan`, `message.sent` or `message.failed`.
+    /// `scan`, `message.sent`, `message.failed` or `message.unknown`.
     pub event_type: String,
     /// The event's own id, the one the shop dedupes by.
     pub event_id: String,
@@ -171,6 +176,7 @@ pub struct StatusCounts {
     pub sending: u64,
     pub sent: u64,
     pub failed: u64,
+    pub unknown: u64,
 }
 
 pub async fn status_counts(db: &DatabaseConnection) -> Result<StatusCounts, DbErr> {
@@ -184,6 +190,7 @@ pub async fn status_counts(db: &DatabaseConnection) -> Result<StatusCounts, DbEr
         sending: count(Status::Sending).await?,
         sent: count(Status::Sent).await?,
         failed: count(Status::Failed).await?,
+        unknown: count(Status::Unknown).await?,
     })
 }
 
@@ -284,8 +291,10 @@ async fn described(
         .collect())
 }
 
-/// Sends a failed message again, if WeChat would still take it (within the minute after
-/// its scan); later, WeChat refuses (45015) and a retry would only fail again.
+/// Sends a failed message again, or one whose outcome is unknown (the owner having
+/// judged that the shopper did not get it), if WeChat would still take it (within the
+/// minute after its scan); later, WeChat refuses (45015) and a retry would only fail
+/// again.
 pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
     let now = now_ms();
     let updated = delivery::Entity::update_many()
@@ -297,7 +306,7 @@ pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
         .filter(delivery::Column::Id.eq(id))
         .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
-        .filter(delivery::Column::Status.eq(Status::Failed.as_str()))
+        .filter(delivery::Column::Status.is_in([Status::Failed.as_str(), Status::Unknown.as_str()]))
         .filter(delivery::Column::DeadlineAtMs.gt(now))
         .exec(&domain.db)
         .await?;
@@ -307,7 +316,7 @@ pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
         .ok_or(AppError::NotFound)?;
     if updated.rows_affected != 1 {
         return Err(AppError::Conflict(
-            "微信已不再接受这条消息：只有扫码后一分钟内失败的消息可以重试".into(),
+            "微信已不再接受这条消息：只有扫码后一分钟内失败或状态不明的消息可以重新发送".into(),
         ));
     }
     domain.outbox.handoff.wake();

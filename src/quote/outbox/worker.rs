@@ -8,16 +8,18 @@
 //! outcome goes to the journal, which commits outcomes as they come, many per
 //! transaction: a message is marked sent within milliseconds of WeChat's answer.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use entity::delivery;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::Kind;
 use super::claims::{self, NewClaim};
 use super::handoff::{HandOff, IN_FLIGHT};
-use super::retry::backoff;
-use super::send::send;
+use super::retry::{Guarantee, backoff};
+use super::send::{interrupted, send};
 use crate::metrics::Metrics;
 use crate::quote::Domain;
 use crate::{AppError, now_ms};
@@ -88,10 +90,12 @@ impl Worker {
             _ => return Ok(Step::Idle),
         };
         let now = now_ms();
-        let ids = claims::candidates(&self.domain.db, want, now).await?;
-        if ids.is_empty() {
+        let due = claims::candidates(&self.domain.db, want, now).await?;
+        if due.ids.is_empty() {
             return Ok(Step::Idle);
         }
+        let orphans: HashSet<i64> = due.ids[..due.orphans].iter().copied().collect();
+        let ids = due.ids;
         let token = claims::new_token(&self.domain.instance_id);
         // Through the journal, so the claim shares a commit with the scans and outcomes
         // written meanwhile instead of taking the writer, and an fsync, for itself.
@@ -114,7 +118,16 @@ impl Worker {
             let slot = reserved
                 .split(1)
                 .expect("a claim never exceeds the slots reserved for it");
-            self.start_send(d, slot);
+            // At most once, a message whose last send may have gone out is not sent
+            // again: it is recorded as unknown, for the owner to decide.
+            let may_have_gone = orphans.contains(&d.id)
+                && self.domain.guarantee == Guarantee::AtMostOnce
+                && d.kind == Kind::Message.as_str();
+            if may_have_gone {
+                self.start(d, slot, Attempt::Settle);
+            } else {
+                self.start(d, slot, Attempt::Send);
+            }
         }
         Ok(Step::Started(n))
     }
@@ -134,7 +147,7 @@ impl Worker {
             match handoff.slots.split(1) {
                 Some(slot) => {
                     Metrics::bump(&self.domain.metrics.messages_handed_over);
-                    self.start_send(d, slot);
+                    self.start(d, slot, Attempt::Send);
                     started += 1;
                 }
                 None => tracing::error!(delivery = d.id, "more handed-over messages than slots"),
@@ -143,10 +156,13 @@ impl Worker {
         started
     }
 
-    fn start_send(&mut self, d: delivery::Model, slot: OwnedSemaphorePermit) {
+    fn start(&mut self, d: delivery::Model, slot: OwnedSemaphorePermit, attempt: Attempt) {
         let domain = self.domain.clone();
         self.sends.spawn(Box::pin(async move {
-            let outcome = send(&domain, d).await;
+            let outcome = match attempt {
+                Attempt::Send => send(&domain, d).await,
+                Attempt::Settle => interrupted(&domain, d).await,
+            };
             domain.outbox.journal.outcome(outcome).await;
             drop(slot);
         }));
@@ -172,6 +188,14 @@ impl Worker {
 /// and their outcomes are committed.
 pub fn spawn(domain: Domain, stop: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(run(Worker::new(domain), stop))
+}
+
+/// What is done with a claimed message.
+#[derive(Clone, Copy)]
+enum Attempt {
+    Send,
+    /// Record that its last send's outcome is unknown (at most once).
+    Settle,
 }
 
 /// What the worker waited for.

@@ -51,6 +51,7 @@ fn event_label(kind: &str) -> &'static str {
         "scan" => "访客扫码",
         "message.sent" => "消息已发送",
         "message.failed" => "消息发送失败",
+        "message.unknown" => "消息状态不明",
         _ => "其他",
     }
 }
@@ -61,6 +62,8 @@ fn status_label(status: Status) -> &'static str {
         Status::Sending => "发送中",
         Status::Sent => "网站已收到",
         Status::Failed => "放弃",
+        // Webhook events are always at least once; no event is left unknown.
+        Status::Unknown => "状态不明",
     }
 }
 
