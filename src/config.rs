@@ -407,7 +407,10 @@ mod tests {
 
     #[test]
     fn the_delivery_guarantee_is_one_of_two_words() {
-        assert_eq!(config(&[]).unwrap().delivery_guarantee, Guarantee::AtLeastOnce);
+        assert_eq!(
+            config(&[]).unwrap().delivery_guarantee,
+            Guarantee::AtLeastOnce
+        );
         let c = config(&[("DELIVERY_GUARANTEE", "at-most-once")]).unwrap();
         assert_eq!(c.delivery_guarantee, Guarantee::AtMostOnce);
         let e = config(&[("DELIVERY_GUARANTEE", "exactly-once")]).unwrap_err();

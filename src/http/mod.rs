@@ -10,6 +10,7 @@
 //! [`serve`] the server loop with its connection limits.
 
 pub mod admin;
+pub mod body;
 pub mod callback;
 pub mod csv;
 pub mod error;

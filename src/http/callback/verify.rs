@@ -92,7 +92,7 @@ where
             .await
             .map_err(|e| match e.status() {
                 StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge,
-                _ => AppError::bad_request(format!("body could not be read: {e}")),
+                _ => AppError::bad_request("请求内容没有完整收到"),
             })?;
         q.check_freshness(&web)?;
         let seen = Seen {

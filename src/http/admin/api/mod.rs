@@ -39,6 +39,14 @@ where
     }
 }
 
+/// A body that did not arrive whole: too large, or cut off.
+pub fn unreadable(e: axum::extract::rejection::BytesRejection) -> AppError {
+    match e.status() {
+        axum::http::StatusCode::PAYLOAD_TOO_LARGE => AppError::TooLarge,
+        _ => AppError::bad_request("请求内容没有完整收到"),
+    }
+}
+
 /// A change with a JSON body, checked as [`AdminAction`] and then read with the app's
 /// own 400 (the field and reason).
 pub struct AdminChange<T>(pub T);
@@ -56,9 +64,7 @@ where
         AdminAction::from_request_parts(&mut parts, state).await?;
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|e| AppError::bad_request(format!("body could not be read: {e}")))?;
-        serde_json::from_slice(&body)
-            .map(AdminChange)
-            .map_err(|e| AppError::bad_request(format!("body: {e}")))
+            .map_err(unreadable)?;
+        crate::http::body::json(&body).map(AdminChange)
     }
 }

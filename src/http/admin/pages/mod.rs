@@ -52,12 +52,10 @@ where
         let admin = Admin::from_request_parts(&mut parts, state).await?;
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
-            .map_err(|e| AppError::bad_request(format!("the form could not be read: {e}")))?;
-        let csrf: Csrf = serde_urlencoded::from_bytes(&body)
-            .map_err(|e| AppError::bad_request(format!("form: {e}")))?;
+            .map_err(crate::http::admin::api::unreadable)?;
+        let csrf: Csrf = crate::http::body::form(&body)?;
         admin.check_csrf(csrf.csrf.as_deref())?;
-        let form = serde_urlencoded::from_bytes(&body)
-            .map_err(|e| AppError::bad_request(format!("form: {e}")))?;
+        let form = crate::http::body::form(&body)?;
         Ok(AdminForm { admin, form })
     }
 }
