@@ -146,6 +146,7 @@ impl App {
             cards: quote::card::Cards::new(db.clone()),
             profiles: quote::profiles::Profiles::new(db.clone(), wechat.clone()),
             delivery_mode: quote::settings::DeliveryModes::new(db.clone()),
+            shop: quote::shop::Shops::new(db.clone()),
             outbox: Outbox { journal, handoff },
             guarantee: config.delivery_guarantee,
             db: db.clone(),
@@ -157,6 +158,9 @@ impl App {
             metrics,
         });
         domain.cards.ensure_default().await?;
+        if config.demo_shop {
+            domain.shop.ensure_demo().await?;
+        }
 
         let (admin, generated_admin_token) =
             AdminKey::load_or_create(&db, config.admin_token.as_ref()).await?;

@@ -26,6 +26,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// The console's admin token.
+    AdminToken {
+        #[command(subcommand)]
+        action: AdminTokenAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminTokenAction {
+    /// Replace a lost or leaked token with a new one (printed once) and end every
+    /// console session. Restart the service afterwards.
+    Reset,
 }
 
 #[tokio::main]
@@ -48,6 +60,27 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let db = scanquote::db::connect(&config.database_url).await?;
             scanquote::db::migrate(&db).await?;
             println!("migrations applied");
+            Ok(())
+        }
+        Command::AdminToken {
+            action: AdminTokenAction::Reset,
+        } => {
+            if config.admin_token.is_some() {
+                anyhow::bail!(
+                    "ADMIN_TOKEN is set in the environment (or .env): change it there and restart the service"
+                );
+            }
+            let db = scanquote::db::connect(&config.database_url).await?;
+            scanquote::db::migrate(&db).await?;
+            let token = scanquote::http::admin::auth::AdminKey::reset(&db).await?;
+            use secrecy::ExposeSecret;
+            println!(
+                "new admin token (shown only now, keep it): {}",
+                token.expose_secret()
+            );
+            println!(
+                "every console session has ended; restart the service (every instance) to use it"
+            );
             Ok(())
         }
         Command::Serve => {

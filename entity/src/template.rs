@@ -16,6 +16,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text")]
     pub link: String,
     pub created_at_ms: i64,
+    /// How this version came to be: `saved`, `restored:<id>`, or `default` (`None` for
+    /// versions older than the column).
+    pub origin: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

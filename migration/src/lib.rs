@@ -9,6 +9,7 @@ mod m20261122_000005_oauth_states;
 mod m20261122_000006_scan_indexes;
 mod m20261201_000007_shop_integration;
 mod m20261202_000008_hardening;
+mod m20261202_000009_console;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261122_000006_scan_indexes::Migration),
             Box::new(m20261201_000007_shop_integration::Migration),
             Box::new(m20261202_000008_hardening::Migration),
+            Box::new(m20261202_000009_console::Migration),
         ]
     }
 }

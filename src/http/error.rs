@@ -22,7 +22,7 @@ pub struct ErrorBody {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, body) = match &self {
-            AppError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": "not found" })),
+            AppError::NotFound => (StatusCode::NOT_FOUND, json!({ "error": "找不到" })),
             AppError::BadRequest { field, reason } => (
                 StatusCode::BAD_REQUEST,
                 json!({ "error": reason, "field": field }),
@@ -38,7 +38,7 @@ impl IntoResponse for AppError {
             }
             AppError::RateLimited { retry_after_secs } => {
                 let body = Json(
-                    json!({ "error": "too many requests", "retry_after_seconds": retry_after_secs }),
+                    json!({ "error": format!("请求太频繁，请 {retry_after_secs} 秒后再试"), "retry_after_seconds": retry_after_secs }),
                 );
                 let retry = retry_after_secs.to_string();
                 return (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry)], body)
@@ -46,22 +46,25 @@ impl IntoResponse for AppError {
             }
             AppError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": "payload too large" }),
+                json!({ "error": "请求内容太大" }),
             ),
-            AppError::Forbidden => (StatusCode::FORBIDDEN, json!({ "error": "forbidden" })),
+            AppError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                json!({ "error": "没有权限：签名或校验码不对（页面打开太久时请刷新后再试）" }),
+            ),
             AppError::Conflict(reason) => (StatusCode::CONFLICT, json!({ "error": reason })),
             AppError::Upstream(e) => {
                 tracing::warn!(error = %e, "wechat call failed");
                 (
                     StatusCode::BAD_GATEWAY,
-                    json!({ "error": "WeChat is unavailable, try again shortly" }),
+                    json!({ "error": "微信接口暂时不可用，请稍后再试" }),
                 )
             }
             AppError::Db(_) | AppError::Internal(_) => {
                 tracing::error!(error = %format!("{:#}", anyhow::Error::from(self)), "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal error" }),
+                    json!({ "error": "服务器出错了，请稍后再试" }),
                 )
             }
         };

@@ -14,6 +14,7 @@ pub mod body;
 pub mod callback;
 pub mod csv;
 pub mod error;
+pub mod extract;
 pub mod health;
 pub mod limit;
 pub mod openapi;
@@ -63,9 +64,29 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::pages::codes::router())
         .merge(admin::pages::settings::router())
         .merge(admin::pages::integration::router())
+        .merge(admin::pages::shop::router())
         .merge(health::router());
     if let Some(sandbox) = &state.sandbox {
         app = app.merge(sandbox.router().with_state(sandbox.clone()));
     }
-    app.layer(TraceLayer::new_for_http()).with_state(state)
+    app.fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Any path no route has: the API answers its JSON error, a person gets the shop's 404
+/// page.
+async fn not_found(
+    axum::extract::State(app): axum::extract::State<AppState>,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if uri.path().starts_with("/api/") {
+        return crate::AppError::NotFound.into_response();
+    }
+    let shop = match app.domain.shop.current().await {
+        Ok(shop) => shop,
+        Err(e) => return crate::AppError::from(e).into_response(),
+    };
+    app.web.pages.not_found(pages::figures::shop_context(&shop))
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 use super::error::ErrorBody;
 use super::limit::Throttle;
 use super::site_key::SiteKey;
+use crate::http::extract::Path;
 use crate::quote::Domain;
 use crate::quote::orders::input::read_json;
 use crate::quote::orders::view::OrderView;

@@ -3,7 +3,7 @@
 //! until a minute before its ticket expires; the ETag changes with the ticket.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,6 +12,7 @@ use qrcode::QrCode;
 use sha1::{Digest, Sha1};
 
 use super::limit::Throttle;
+use crate::http::extract::Path;
 use crate::quote::Domain;
 use crate::quote::codes::tickets::MIN_REMAINING_MS;
 use crate::{AppError, AppState, images, now_ms};

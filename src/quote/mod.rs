@@ -23,6 +23,7 @@ pub mod outbox;
 pub mod profiles;
 pub mod scans;
 pub mod settings;
+pub mod shop;
 pub mod site_keys;
 pub mod sweeper;
 pub mod webhooks;
@@ -72,6 +73,8 @@ pub struct Parts {
     pub cards: card::Cards,
     pub profiles: profiles::Profiles,
     pub delivery_mode: settings::DeliveryModes,
+    /// Whose shop this is, as the pages show it.
+    pub shop: shop::Shops,
     pub outbox: outbox::Outbox,
     /// What a message whose outcome is unknown gets: sent again, or left to the owner.
     pub guarantee: outbox::retry::Guarantee,

@@ -179,6 +179,11 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
         .await
         .unwrap();
     assert_eq!(text_of(&site, "#status").await, "等待扫码…");
+    let shop_line = text_of(&site, ".shop-line").await;
+    assert!(
+        shop_line.contains("好家装修（演示）") && shop_line.contains("400-800-1234"),
+        "whose shop, and its phone: {shop_line}"
+    );
     assert!(text_of(&site, ".scan-hint").await.contains("用微信扫一扫"));
     snap(&site, "01-order-page").await;
 
@@ -238,7 +243,23 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
         wechat.find(Locator::Css("img.avatar")).await.is_ok(),
         "the avatar is shown"
     );
-    assert!(text_of(&wechat, ".figures").await.contains("16000.50 元"));
+    let figures = text_of(&wechat, ".figures").await;
+    assert!(figures.contains("16000.50 元"), "{figures}");
+    assert!(
+        figures.contains("套内面积") && figures.contains("建筑面积"),
+        "every figure: {figures}"
+    );
+    assert!(text_of(&wechat, "#shop-name").await.contains("好家装修"));
+    let call = wechat.find(Locator::Css("#call")).await.unwrap();
+    assert_eq!(
+        call.attr("href").await.unwrap().as_deref(),
+        Some("tel:4008001234")
+    );
+    assert!(call.text().await.unwrap().contains("拨打电话"));
+    assert!(
+        wechat.title().await.unwrap().contains("好家装修"),
+        "the page title names the shop"
+    );
     snap(&wechat, "06-quote-page").await;
     let link = wechat.current_url().await.unwrap();
     assert_eq!(link.path(), "/quote");
@@ -266,6 +287,13 @@ async fn a_shopper_scans_gets_the_card_and_opens_their_quote_in_a_browser() {
         .unwrap();
     assert!(text_of(&site, "h1").await.contains("找不到"));
     snap(&site, "09-not-found").await;
+    site.goto(&app.url("/no/such/page")).await.unwrap();
+    assert_eq!(text_of(&site, "h1").await, "找不到这个页面");
+    assert!(
+        text_of(&site, ".shop-line").await.contains("好家装修"),
+        "branded"
+    );
+    snap(&site, "09-unknown-path").await;
 
     for browser in [site, wechat, friend] {
         browser.close().await.unwrap();
@@ -301,56 +329,136 @@ async fn fill(browser: &Client, css: &str, value: &str) {
     el.send_keys(value).await.unwrap();
 }
 
+/// Fails if the page is wider than the viewport (a table or a word that does not fold).
+async fn assert_fits(browser: &Client, what: &str) {
+    let widths = browser
+        .execute(
+            "return [document.documentElement.scrollWidth, window.innerWidth];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (page, window) = (widths[0].as_u64().unwrap(), widths[1].as_u64().unwrap());
+    assert!(
+        page <= window,
+        "{what}: the page is {page} px wide in a {window} px window"
+    );
+}
+
+/// Logs in from wherever the browser was sent to the login form.
+async fn log_in(owner: &Client) {
+    owner
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css("#token"))
+        .await
+        .unwrap();
+    fill(owner, "#token", crate::support::ADMIN_TOKEN).await;
+    click(owner, "form[action='/admin/login'] button").await;
+}
+
+/// Submits the form whose button is `css` and waits for the page to say `expected`.
+async fn submit_and_read(owner: &Client, css: &str, at: &str, expected: &str) -> String {
+    click(owner, css).await;
+    wait_for_text(owner, at, expected, Duration::from_secs(10)).await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_site_owner_runs_the_console_in_a_browser() {
     let Some(driver) = driver().await else { return };
     let app = TestApp::spawn(TestDb::Sqlite).await;
-    app.new_order().await;
+    let order = app.new_order().await;
     let profile = tempfile::tempdir().unwrap();
     let owner = phone(&driver, &profile).await;
 
-    // Log in.
-    owner.goto(&app.url("/admin")).await.unwrap();
-    fill(&owner, "#token", crate::support::ADMIN_TOKEN).await;
-    snap(&owner, "10-console-login").await;
-    click(&owner, "form[action='/admin/login'] button").await;
+    // A link to failed deliveries, opened signed out: log in, and land there.
     owner
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css("#t-title"))
+        .goto(&app.url("/admin/deliveries?status=failed"))
         .await
         .unwrap();
-
-    // Break the template: the error names the part and line; nothing changes.
-    fill(&owner, "#t-title", "报价 {{ no_such_field }}").await;
-    click(&owner, "#save-button").await;
-    let error = wait_for_text(&owner, "#error", "line 1", Duration::from_secs(10)).await;
-    assert!(error.starts_with("title line 1: names a field"), "{error}");
-    assert!(
-        error.contains("no_such_field"),
-        "the field is named: {error}"
+    snap(&owner, "10-console-login").await;
+    log_in(&owner).await;
+    wait_for_text(&owner, ".filters .current", "失败", Duration::from_secs(10)).await;
+    assert_eq!(
+        owner.current_url().await.unwrap().query(),
+        Some("status=failed")
     );
-    snap(&owner, "11-template-error").await;
+    assert!(text_of(&owner, "#empty").await.contains("没有“失败”的消息"));
 
-    // Fix it, preview against order 1, then save.
+    // The shop's identity: a bad phone is refused in words, with the input kept.
+    owner.goto(&app.url("/admin/shop")).await.unwrap();
+    fill(&owner, "#shop-name", "好家装修").await;
+    fill(&owner, "#shop-phone", "请致电").await;
+    let refused = submit_and_read(&owner, "#shop button", "#error", "电话").await;
+    assert!(refused.contains("电话只能包含数字"), "{refused}");
+    assert_eq!(
+        owner
+            .find(Locator::Css("#shop-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("好家装修")
+    );
+    fill(&owner, "#shop-phone", "021-6400 1234").await;
+    fill(&owner, "#shop-address", "上海市徐汇区漕溪北路 88 号").await;
+    assert_eq!(
+        submit_and_read(&owner, "#shop button", "#notice", "已保存").await,
+        "已保存"
+    );
+    assert!(text_of(&owner, ".console-head").await.contains("好家装修"));
+    snap(&owner, "11-shop-saved").await;
+
+    // The template: broken, the refusal names the part, the line and the field.
+    owner.goto(&app.url("/admin/template")).await.unwrap();
+    fill(&owner, "#t-title", "报价 {{ no_such_field }}").await;
+    let error = submit_and_read(&owner, "#save-button", "#error", "第 1 行").await;
+    assert_eq!(error, "标题第 1 行：订单里没有 no_such_field 这个字段");
+    snap(&owner, "12-template-error").await;
+    // Fixed and previewed against order 1: the preview is where the page opens.
     fill(&owner, "#t-title", "{{ building_area }}㎡ 的报价已保存").await;
-    fill(&owner, "#t-order", "1").await;
-    click(&owner, "#preview-button").await;
-    wait_for_text(
-        &owner,
-        "#preview",
-        "110㎡ 的报价已保存",
-        Duration::from_secs(10),
-    )
-    .await;
-    snap(&owner, "12-template-preview").await;
-    click(&owner, "#save-button").await;
-    wait_for_text(&owner, "#template table", "使用中", Duration::from_secs(10)).await;
+    fill(&owner, "#t-order", &order.id.to_string()).await;
+    let preview =
+        submit_and_read(&owner, "#preview-button", "#preview", "110㎡ 的报价已保存").await;
+    assert!(preview.contains("还没有保存"), "{preview}");
+    assert_eq!(
+        owner.current_url().await.unwrap().fragment(),
+        Some("preview")
+    );
+    snap(&owner, "13-template-preview").await;
+    // Saved: "已保存" at the top, the new version in force with its time and how.
+    assert_eq!(
+        submit_and_read(&owner, "#save-button", "#notice", "已保存").await,
+        "已保存"
+    );
+    let newest = text_of(&owner, "#versions tbody tr").await;
+    assert!(
+        newest.contains("使用中") && newest.contains("保存"),
+        "{newest}"
+    );
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+    assert!(newest.contains(&today), "Beijing date in {newest}");
+    // Saved again unchanged: said so, and no version added.
+    let unchanged = submit_and_read(&owner, "#save-button", "#notice", "没有").await;
+    assert_eq!(unchanged, "内容没有变化，没有新增版本");
+    assert_eq!(app.count("templates").await, 2);
+    snap(&owner, "14-template-saved").await;
 
     // A promoter code, scanned in the sandbox by someone who does not follow yet.
+    owner.goto(&app.url("/admin/codes")).await.unwrap();
     fill(&owner, "#promoter", "shop-7").await;
-    click(&owner, "form[action='/admin/promoters'] button").await;
-    wait_for_text(&owner, "#promoters", "shop-7", Duration::from_secs(10)).await;
+    submit_and_read(
+        &owner,
+        "form[action='/admin/promoters'] button",
+        "#notice",
+        "已保存",
+    )
+    .await;
     let list = admin_json(&app, "/api/admin/promoters").await;
     let ticket = list["promoters"][0]["ticket"].as_str().unwrap().to_owned();
     let newcomer = app.sandbox_user("推广来的").await;
@@ -367,31 +475,85 @@ async fn a_site_owner_runs_the_console_in_a_browser() {
             .is_ok(),
         "the 30-day chart"
     );
-    owner
-        .execute(
-            "document.getElementById('promoters').scrollIntoView()",
-            vec![],
-        )
-        .await
-        .unwrap();
-    snap(&owner, "13-promoter-attribution").await;
+    snap(&owner, "15-promoter-attribution").await;
 
     // A scene reply, and its arrival in the sandbox inbox as a passive reply.
     fill(&owner, "#scene", "riddle-1").await;
     fill(&owner, "#text", "谜底：月亮").await;
-    click(&owner, "form[action='/admin/scene-replies'] button").await;
-    wait_for_text(&owner, "#replies", "riddle-1", Duration::from_secs(10)).await;
+    submit_and_read(
+        &owner,
+        "form[action='/admin/scene-replies'] button",
+        "#replies",
+        "riddle-1",
+    )
+    .await;
     let replies = admin_json(&app, "/api/admin/scene-replies").await;
     let reply_ticket = replies[0]["ticket"].as_str().unwrap().to_owned();
     let guesser = app.sandbox_user("猜谜的人").await;
     app.sandbox_scan(&guesser, &reply_ticket).await;
+
+    // A shopper scans the order: the deliveries page shows when (Beijing), who, the
+    // order and how it went, in words.
+    let shopper = app.sandbox_user("王女士").await;
+    app.sandbox_scan(&shopper, &app.ticket(&order).await).await;
+    app.wait_for_deliveries_to_settle().await;
+    owner.goto(&app.url("/admin/deliveries")).await.unwrap();
+    let row = text_of(&owner, "table.deliveries tbody tr").await;
+    assert!(
+        row.contains(&today) && row.contains("已发送") && row.contains(&format!("#{}", order.id)),
+        "{row}"
+    );
+    assert!(
+        row.contains("oSandb…") || row.contains("王女士"),
+        "the shopper: {row}"
+    );
+    snap(&owner, "16-deliveries").await;
+
+    // Every page fits a phone, at 390 px, and again in a 1280 px window.
+    let pages = [
+        "/admin",
+        "/admin/template",
+        "/admin/deliveries",
+        "/admin/codes",
+        "/admin/shop",
+        "/admin/site",
+        "/admin/settings",
+    ];
+    for (i, path) in pages.iter().enumerate() {
+        owner.goto(&app.url(path)).await.unwrap();
+        assert_fits(&owner, path).await;
+        snap(
+            &owner,
+            &format!("17-{i}-console{}-390", path.replace('/', "-")),
+        )
+        .await;
+    }
     owner
         .goto(&app.url(&format!("/sandbox/phone/{guesser}")))
         .await
         .unwrap();
     wait_for_text(&owner, ".inbox", "谜底：月亮", Duration::from_secs(10)).await;
-    snap(&owner, "14-scene-reply-inbox").await;
-
+    snap(&owner, "18-scene-reply-inbox").await;
     owner.close().await.unwrap();
+
+    let wide_profile = tempfile::tempdir().unwrap();
+    let wide = desktop(&driver, &wide_profile).await;
+    wide.goto(&app.url("/admin")).await.unwrap();
+    log_in(&wide).await;
+    wide.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".console-nav"))
+        .await
+        .unwrap();
+    for (i, path) in pages.iter().enumerate() {
+        wide.goto(&app.url(path)).await.unwrap();
+        assert_fits(&wide, path).await;
+        snap(
+            &wide,
+            &format!("19-{i}-console{}-1280", path.replace('/', "-")),
+        )
+        .await;
+    }
+    wide.close().await.unwrap();
     app.stop().await;
 }

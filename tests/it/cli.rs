@@ -201,3 +201,48 @@ async fn no_secret_reaches_the_logs() {
         assert!(!seen.contains(secret), "the {what} appeared in the logs");
     }
 }
+
+#[tokio::test]
+async fn a_lost_admin_token_is_reset_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let vars = [("DATABASE_URL", url.as_str()), ("ADMIN_TOKEN", "")];
+    let first = scanquote(&vars, &["admin-token", "reset"]);
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    let second = scanquote(&vars, &["admin-token", "reset"]);
+    let token = |out: &std::process::Output| {
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("new admin token"))
+            .unwrap()
+            .to_owned();
+        line.rsplit(' ').next().unwrap().to_owned()
+    };
+    let (old, new) = (token(&first), token(&second));
+    assert_ne!(old, new);
+
+    let service = crate::support::ServiceProcess::start(dir.path(), "after-reset", &vars).await;
+    let http = reqwest::Client::new();
+    let ask = |t: String| {
+        let http = http.clone();
+        let url = format!("{}/api/admin/deliveries", service.base);
+        async move { http.get(url).bearer_auth(t).send().await.unwrap().status() }
+    };
+    assert_eq!(ask(new).await, 200, "the new token works");
+    assert_eq!(ask(old).await, 401, "the one it replaced does not");
+
+    let refused = scanquote(
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("ADMIN_TOKEN", "set-in-the-environment"),
+        ],
+        &["admin-token", "reset"],
+    );
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("change it there"));
+}

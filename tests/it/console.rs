@@ -36,7 +36,7 @@ db_test! {
         let (status, err) = api(&app, reqwest::Method::PUT, "/api/admin/template", Some(template("{{ no_such_field }} 报价"))).await;
         assert_eq!(status, 400);
         assert_eq!(err["field"], "title");
-        assert!(err["error"].as_str().unwrap().contains("line 1"), "{err}");
+        assert!(err["error"].as_str().unwrap().contains("第 1 行"), "{err}");
         let (status, err) = api(&app, reqwest::Method::PUT, "/api/admin/template", Some(template("{% if %}"))).await;
         assert_eq!((status, err["field"].as_str()), (400, Some("title")));
         let (_, still) = api(&app, reqwest::Method::GET, "/api/admin/template", None).await;
@@ -150,8 +150,8 @@ db_test! {
         let broken = app.http.post(app.url("/admin/template")).header("cookie", &session).form(&form("{{ nope }}", "save")).send().await.unwrap();
         assert_eq!(broken.status(), 400);
         let html = broken.text().await.unwrap();
-        assert!(html.contains("title line 1"), "the error names the part and line");
-        assert!(!html.contains("title: title"), "the part is named once");
+        assert!(html.contains("标题第 1 行：订单里没有 nope 这个字段"), "the error names the part, line and field");
+        assert!(!html.contains("title line"), "in words, not field names");
         assert!(html.contains("value=\"{{ nope }}\""), "the draft is kept for fixing");
         assert_eq!(app.count("templates").await, 1);
 
@@ -205,7 +205,9 @@ db_test! {
 
         let png = app.http.get(app.url("/admin/promoters/7/qrcode.png")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
         assert_eq!(png.headers()["content-type"], "image/png");
-        assert_eq!(app.get("/admin/promoters/7/qrcode.png").await.status(), 401);
+        let signed_out = app.get("/admin/promoters/7/qrcode.png").await;
+        assert_eq!(signed_out.status(), 303, "signed out, a console download logs in first");
+        assert!(signed_out.headers()["location"].to_str().unwrap().starts_with("/admin/login?next="));
         let csv = app.http.get(app.url("/api/admin/promoters.csv")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
         assert!(csv.contains("\n7,2,1,http://weixin.qq.com/q/"), "{csv}");
         app.stop().await;

@@ -45,7 +45,7 @@ db_test! {
         assert_eq!(by(first.id).status, "sent");
         let refused = by(second.id);
         assert_eq!(refused.status, "failed");
-        assert!(refused.errmsg.as_deref().unwrap_or_default().contains("link"), "{refused:?}");
+        assert!(refused.errmsg.as_deref().unwrap_or_default().contains("链接"), "{refused:?}");
         let inbox = app.wait_for_inbox(&a, 1).await;
         assert!(inbox[0]["url"].as_str().unwrap().starts_with("http"));
         assert!(app.inbox(&b).await.is_empty(), "no card with a javascript: link");
@@ -122,7 +122,7 @@ db_test! {
         }
         let login = app.http.post(app.url("/admin/login")).form(&[("token", ADMIN_TOKEN)]).send().await.unwrap();
         let session = login.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned();
-        for path in ["/admin?page=922337203685477580", "/admin?page=x"] {
+        for path in ["/admin/deliveries?page=922337203685477580", "/admin/deliveries?page=x", "/admin/deliveries?status=nope"] {
             let r = app.http.get(app.url(path)).header("cookie", &session).send().await.unwrap();
             assert_eq!(r.status(), 400, "{path}");
         }

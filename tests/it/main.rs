@@ -26,3 +26,4 @@ mod reliability;
 mod security;
 mod strictness;
 mod webhooks;
+mod words;

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::{ADMIN_TOKEN, TestApp, TestDb};
 
-const EXPECTED: [(&str, &str); 31] = [
+const EXPECTED: [(&str, &str); 33] = [
     ("/api/orders", "post"),
     ("/api/orders/{ref}", "get"),
     ("/api/orders/{token}/qrcode", "get"),
@@ -34,6 +34,8 @@ const EXPECTED: [(&str, &str); 31] = [
     ("/api/admin/promoters/{promoter}/days", "get"),
     ("/api/admin/settings", "get"),
     ("/api/admin/settings", "put"),
+    ("/api/admin/shop", "get"),
+    ("/api/admin/shop", "put"),
     ("/api/admin/scene-replies", "get"),
     ("/api/admin/scene-replies/{scene}", "put"),
     ("/api/openapi.json", "get"),

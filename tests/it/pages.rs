@@ -43,7 +43,7 @@ db_test! {
         for path in ["/orders/1", "/orders/12345", "/orders/nope", &format!("/orders/{}", "A".repeat(32))] {
             let r = app.get(path).await;
             assert_eq!(r.status(), 404);
-            assert!(r.text().await.unwrap().contains("找不到这份报价"));
+            assert!(r.text().await.unwrap().contains("找不到这个页面"));
         }
         app.stop().await;
     }

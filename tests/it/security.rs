@@ -246,9 +246,29 @@ db_test! {
 db_test! {
     async fn the_console_and_its_api_need_the_admin_token(db: TestDb) {
         let app = TestApp::spawn(db).await;
-        // Not logged in: the console shows its login form; the API answers 401.
-        let page = app.get("/admin").await.text().await.unwrap();
-        assert!(page.contains("name=\"token\"") && !page.contains("消息记录"));
+        // Not logged in: a console page sends to the login form, and back after; the
+        // API answers 401.
+        for path in ["/admin", "/admin/deliveries?status=failed"] {
+            let to = app.get(path).await;
+            assert_eq!(to.status(), 303, "{path}");
+            let login = to.headers()["location"].to_str().unwrap().to_owned();
+            assert_eq!(login, format!("/admin/login?next={}", urlencoding::encode(path)));
+            let page = app.get(&login).await.text().await.unwrap();
+            assert!(page.contains("name=\"token\"") && !page.contains("消息记录"));
+            let escaped = path.replace('/', "&#x2f;");
+            assert!(page.contains(&format!("name=\"next\" value=\"{escaped}\"")), "{page}");
+            let back = app.http.post(app.url("/admin/login")).form(&[("token", ADMIN_TOKEN), ("next", path)]).send().await.unwrap();
+            assert_eq!(back.headers()["location"], path, "back where the owner was going");
+        }
+        // A download link opened in a browser goes the same way; a script gets a 401.
+        let csv = app.http.get(app.url("/api/admin/deliveries.csv")).header("accept", "text/html,*/*").send().await.unwrap();
+        assert_eq!(csv.status(), 303);
+        assert_eq!(app.get("/api/admin/deliveries.csv").await.status(), 401);
+        // And no crafted next leads elsewhere.
+        for evil in ["https://evil.example/", "//evil.example", "/\\evil.example", "/sandbox/"] {
+            let r = app.http.post(app.url("/admin/login")).form(&[("token", ADMIN_TOKEN), ("next", evil)]).send().await.unwrap();
+            assert_eq!(r.headers()["location"], "/admin", "{evil}");
+        }
         assert_eq!(app.get("/api/admin/deliveries").await.status(), 401);
         let wrong = app.http.get(app.url("/api/admin/deliveries")).bearer_auth("wrong-token-0123456789").send().await.unwrap();
         assert_eq!(wrong.status(), 401);

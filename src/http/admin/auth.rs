@@ -113,6 +113,29 @@ impl AdminKey {
         ))
     }
 
+    /// Replaces the stored hash with a fresh token's and returns the token, to be shown
+    /// once (`scanquote admin-token reset`). Sessions are signed under the hash, so
+    /// every console session ends with it; instances already running keep the old
+    /// token until they restart.
+    pub async fn reset(db: &DatabaseConnection) -> Result<SecretString, DbErr> {
+        let mut raw = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut raw);
+        let fresh = URL_SAFE_NO_PAD.encode(raw);
+        setting::Entity::insert(setting::ActiveModel {
+            key: Set(SETTING_KEY.into()),
+            value: Set(hex::encode(sha256(&fresh))),
+        })
+        .on_conflict(
+            OnConflict::column(setting::Column::Key)
+                .update_column(setting::Column::Value)
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+        Sessions::new(db.clone()).end_all().await?;
+        Ok(fresh.into())
+    }
+
     pub fn from_token(token: &str) -> Self {
         AdminKey {
             hash: Arc::new(sha256(token)),
@@ -203,13 +226,71 @@ pub fn session_cookie(parts: &Parts) -> Option<String> {
         })
 }
 
+/// Why a request is not the owner's: a browser that opened a console page or download
+/// signed out is sent to log in and back; anything else is a 401.
+#[derive(Debug)]
+pub enum NotAdmin {
+    LogIn { next: String },
+    Refused(AppError),
+}
+
+impl From<AppError> for NotAdmin {
+    fn from(e: AppError) -> Self {
+        NotAdmin::Refused(e)
+    }
+}
+
+impl From<NotAdmin> for AppError {
+    fn from(e: NotAdmin) -> Self {
+        match e {
+            NotAdmin::LogIn { .. } => AppError::Unauthorized(NEEDS_ADMIN),
+            NotAdmin::Refused(e) => e,
+        }
+    }
+}
+
+impl axum::response::IntoResponse for NotAdmin {
+    fn into_response(self) -> axum::response::Response {
+        match self {
+            NotAdmin::LogIn { next } => axum::response::Redirect::to(&format!(
+                "/admin/login?next={}",
+                urlencoding::encode(&next)
+            ))
+            .into_response(),
+            NotAdmin::Refused(e) => e.into_response(),
+        }
+    }
+}
+
+/// Without credentials: a console page, or a browser navigating to a download (a GET
+/// that takes HTML), logs in first.
+fn signed_out(parts: &Parts) -> NotAdmin {
+    let navigating = parts.method == axum::http::Method::GET
+        && (parts.uri.path().starts_with("/admin")
+            || parts
+                .headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|accept| accept.contains("text/html")));
+    if navigating {
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/admin".into());
+        NotAdmin::LogIn { next }
+    } else {
+        NotAdmin::Refused(AppError::Unauthorized(NEEDS_ADMIN))
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Admin
 where
     Gate: FromRef<S>,
 {
-    type Rejection = AppError;
+    type Rejection = NotAdmin;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, NotAdmin> {
         let gate = Gate::from_ref(state);
         if let Some(value) = parts.headers.get(AUTHORIZATION) {
             let client = gate.failures.client(parts);
@@ -223,17 +304,19 @@ where
                 return Ok(Admin::Bearer);
             }
             gate.failures.failed(client);
-            return Err(AppError::Unauthorized(NEEDS_ADMIN));
+            return Err(AppError::Unauthorized(NEEDS_ADMIN).into());
         }
         let Some(cookie) = session_cookie(parts) else {
-            return Err(AppError::Unauthorized(NEEDS_ADMIN));
+            return Err(signed_out(parts));
         };
         match gate.key.signed_session(&cookie) {
-            Some(id) if gate.sessions.is_open(id).await? => Ok(Admin::Session {
-                id: id.to_owned(),
-                csrf: gate.key.csrf_for(&cookie),
-            }),
-            _ => Err(AppError::Unauthorized(NEEDS_ADMIN)),
+            Some(id) if gate.sessions.is_open(id).await.map_err(AppError::from)? => {
+                Ok(Admin::Session {
+                    id: id.to_owned(),
+                    csrf: gate.key.csrf_for(&cookie),
+                })
+            }
+            _ => Err(signed_out(parts)),
         }
     }
 }

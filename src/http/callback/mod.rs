@@ -10,7 +10,7 @@
 mod verify;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header::{CONTENT_TYPE, X_CONTENT_TYPE_OPTIONS};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -18,6 +18,7 @@ use rand::Rng;
 use secrecy::ExposeSecret;
 
 use super::web::Web;
+use crate::http::extract::Query;
 use crate::quote::{Domain, scans};
 use crate::wechat::Push;
 use crate::wechat::reply::Reply;
@@ -44,7 +45,7 @@ async fn verify_server(
     q.check_signature(&web)?;
     let echo = q
         .echostr
-        .ok_or_else(|| AppError::bad_field("echostr", "is required"))?;
+        .ok_or_else(|| AppError::bad_field("echostr", "缺少 echostr"))?;
     Ok((
         [
             (CONTENT_TYPE, "text/plain; charset=utf-8"),

@@ -104,9 +104,7 @@ where
             .is_some_and(|t| t.eq_ignore_ascii_case("aes"))
         {
             let crypto = web.crypto.as_ref().ok_or_else(|| {
-                AppError::bad_request(
-                    "encrypted push, but no WECHAT_ENCODING_AES_KEY is configured",
-                )
+                AppError::bad_request("推送是加密的，但没有配置 WECHAT_ENCODING_AES_KEY")
             })?;
             let encrypt = inbound::encrypted_part(&body).map_err(|e| AppError::bad_request(e.0))?;
             let (ts, nonce) = q.parts()?;
@@ -117,7 +115,7 @@ where
             }
             let xml = crypto.decrypt(&encrypt).map_err(|e| match e {
                 CryptoError::WrongAppId => AppError::Forbidden,
-                other => AppError::bad_request(format!("Encrypt: {other}")),
+                other => AppError::bad_request(format!("推送的 Encrypt 无法解密（{other}）")),
             })?;
             let push = inbound::parse(xml.as_bytes()).map_err(|e| AppError::bad_request(e.0))?;
             addressed_to_us(&web, &push)?;

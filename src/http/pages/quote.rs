@@ -2,7 +2,7 @@
 //! that gives it the owner's nickname and avatar.
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::{CACHE_CONTROL, COOKIE, SET_COOKIE, USER_AGENT};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -10,7 +10,8 @@ use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::figures::order_context;
+use super::figures::{not_found, order_context, shop_context};
+use crate::http::extract::Query;
 use crate::http::limit::Throttle;
 use crate::http::web::Web;
 use crate::quote::{Domain, authorization};
@@ -41,18 +42,18 @@ async fn show_quote_page(
     Query(link): Query<QuoteLink>,
 ) -> Result<Response, AppError> {
     let (Some(openid), Some(order_id), Some(sig)) = (link.openid, link.order_id, link.sig) else {
-        return Ok(web.pages.not_found());
+        return not_found(&domain, &web).await;
     };
     let digits = !order_id.is_empty() && order_id.bytes().all(|b| b.is_ascii_digit());
     let Some(order_id) = order_id.parse::<i64>().ok().filter(|id| digits && *id > 0) else {
-        return Ok(web.pages.not_found());
+        return not_found(&domain, &web).await;
     };
     if openid.len() > 64 || !domain.links.verify(&openid, order_id, &sig) {
-        return Ok(web.pages.not_found());
+        return not_found(&domain, &web).await;
     }
     let order = match domain.orders.find(order_id).await {
         Ok(order) => order,
-        Err(AppError::NotFound) => return Ok(web.pages.not_found()),
+        Err(AppError::NotFound) => return not_found(&domain, &web).await,
         Err(e) => return Err(e),
     };
     let profile = domain.profiles.for_openid(&openid).await;
@@ -72,6 +73,7 @@ async fn show_quote_page(
             nickname => profile.nickname.clone(),
             avatar_url => profile.avatar_url.clone(),
             base_url => domain.base_url.as_str(),
+            shop => shop_context(&*domain.shop.current().await?),
         },
     )?;
     Ok(([(CACHE_CONTROL, "private, no-store")], page).into_response())
@@ -111,7 +113,7 @@ async fn oauth_callback(
     Query(back): Query<OauthReturn>,
 ) -> Result<Response, AppError> {
     let Some(param) = back.state else {
-        return Ok(web.pages.not_found());
+        return not_found(&domain, &web).await;
     };
     match authorization::finish(&domain, &param, back.code.as_deref()).await {
         Ok((openid, order_id, outcome)) => {
@@ -119,7 +121,7 @@ async fn oauth_callback(
             let back = domain.links.quote_url(&domain.base_url, &openid, order_id);
             Ok(Redirect::to(&back).into_response())
         }
-        Err(AppError::NotFound) => Ok(web.pages.not_found()),
+        Err(AppError::NotFound) => not_found(&domain, &web).await,
         Err(e) => Err(e),
     }
 }

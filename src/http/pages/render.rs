@@ -16,7 +16,7 @@ pub struct Pages {
 }
 
 /// Every template, by the name pages render it with.
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("base.html", include_str!("../../../templates/base.html")),
     ("index.html", include_str!("../../../templates/index.html")),
     ("order.html", include_str!("../../../templates/order.html")),
@@ -33,6 +33,30 @@ const TEMPLATES: [(&str, &str); 8] = [
     (
         "admin_site.html",
         include_str!("../../../templates/admin_site.html"),
+    ),
+    (
+        "admin_base.html",
+        include_str!("../../../templates/admin_base.html"),
+    ),
+    (
+        "admin_template.html",
+        include_str!("../../../templates/admin_template.html"),
+    ),
+    (
+        "admin_deliveries.html",
+        include_str!("../../../templates/admin_deliveries.html"),
+    ),
+    (
+        "admin_codes.html",
+        include_str!("../../../templates/admin_codes.html"),
+    ),
+    (
+        "admin_shop.html",
+        include_str!("../../../templates/admin_shop.html"),
+    ),
+    (
+        "admin_settings.html",
+        include_str!("../../../templates/admin_settings.html"),
     ),
 ];
 
@@ -52,9 +76,10 @@ impl Pages {
             .map_err(|e| AppError::Internal(anyhow::anyhow!("rendering {name}: {e:#}")))
     }
 
-    /// The friendly 404 page (the API answers JSON instead).
-    pub fn not_found(&self) -> Response {
-        match self.render("not_found.html", context! {}) {
+    /// The friendly 404 page (the API answers JSON instead), with the shop's name and
+    /// phone when they are known.
+    pub fn not_found(&self, shop: Option<minijinja::Value>) -> Response {
+        match self.render("not_found.html", context! { shop }) {
             Ok(page) => (StatusCode::NOT_FOUND, page).into_response(),
             Err(e) => e.into_response(),
         }

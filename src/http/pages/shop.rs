@@ -6,14 +6,15 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use minijinja::context;
 use serde::Deserialize;
 
-use super::figures::order_context;
+use super::figures::{not_found, order_context, shop_context};
+use crate::http::extract::{Path, Query};
 use crate::http::limit::Throttle;
 use crate::http::web::Web;
 use crate::quote::Domain;
@@ -60,7 +61,7 @@ async fn create_from_form(
     Form(form): Form<BTreeMap<String, String>>,
 ) -> Result<Response, AppError> {
     if !web.config.demo_shop {
-        return Ok(web.pages.not_found());
+        return not_found(&domain, &web).await;
     }
     let schema = domain.schemas.current().await?;
     match read_form(&form, &schema) {
@@ -97,12 +98,15 @@ async fn show_order_page(
     let embed = matches!(q.embed.as_deref(), Some("1" | "true"));
     let order = match domain.orders.by_token(&token).await {
         Ok(order) => order,
-        Err(AppError::NotFound) => return Ok(web.pages.not_found()),
+        Err(AppError::NotFound) => return not_found(&domain, &web).await,
         Err(e) => return Err(e),
     };
     let page = web.pages.render(
         "order.html",
-        context! { order => order_context(&order), sandbox => web.sandbox(), embed },
+        context! {
+            order => order_context(&order), sandbox => web.sandbox(), embed,
+            shop => shop_context(&*domain.shop.current().await?),
+        },
     )?;
     let frame = if embed {
         let mut ancestors = vec!["'self'".to_owned()];

@@ -46,6 +46,16 @@ pub enum Part {
 impl Part {
     pub const ALL: [Part; 4] = [Part::Title, Part::Description, Part::PicUrl, Part::Link];
 
+    /// The part's name as the console labels it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Part::Title => "标题",
+            Part::Description => "描述",
+            Part::PicUrl => "图片地址",
+            Part::Link => "链接",
+        }
+    }
+
     /// The part's name in the API (the field of the request body).
     pub fn field(self) -> &'static str {
         match self {
@@ -66,15 +76,17 @@ impl Part {
     }
 }
 
-/// What was wrong with a template.
+/// What was wrong with a template. Each says itself in Chinese ([`TemplateProblem::zh`],
+/// the one place its words are written), from its kind and what it holds, never from
+/// minijinja's English.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateProblem {
-    /// It does not parse: minijinja's reason.
+    /// It does not parse: the text around where parsing stopped (empty at the end).
     Syntax(String),
     /// It names a field the order does not have.
     UnknownField(String),
-    /// It parses but did not render: minijinja's reason.
-    Render(String),
+    /// It parses but did not render: what kind of failure, and the text around it.
+    Render(minijinja::ErrorKind, String),
     /// The part is empty (only the title must have text).
     Required,
     /// The source is longer than [`versions::MAX_PART_CHARS`].
@@ -90,9 +102,10 @@ pub enum TemplateProblem {
     OutputTooLong,
 }
 
-/// A template refused: which part, which line of it (when minijinja knows), and why.
+/// A template refused: which part, which line of it (when minijinja knows), and why:
+/// "标题第 1 行：订单里没有 foo 这个字段".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}{}: {}", part.field(), line.map(|l| format!(" line {l}")).unwrap_or_default(), problem.english())]
+#[error("{}{}：{}", part.zh(), line.map(|l| format!("第 {l} 行")).unwrap_or_default(), problem.zh())]
 pub struct TemplateError {
     pub part: Part,
     pub line: Option<usize>,
@@ -100,18 +113,36 @@ pub struct TemplateError {
 }
 
 impl TemplateProblem {
-    fn english(&self) -> String {
+    pub fn zh(&self) -> String {
+        use minijinja::ErrorKind as K;
         match self {
-            TemplateProblem::Syntax(why) | TemplateProblem::Render(why) => why.clone(),
-            TemplateProblem::UnknownField(name) => {
-                format!("names a field the order does not have ({name})")
+            TemplateProblem::Syntax(near) if near.is_empty() => {
+                "写法不完整：结尾少了 }} 或 %}，或者 {% if %}、{% for %} 没有对应的结束标记".into()
             }
-            TemplateProblem::Required => "is required".into(),
-            TemplateProblem::TooLong => "is longer than 2000 characters".into(),
-            TemplateProblem::NotHttp(_) => "must render to an http(s) address".into(),
-            TemplateProblem::NotAllowed(what) => format!("a card may not use {what}"),
-            TemplateProblem::TooMuchWork => "takes too many steps to render".into(),
-            TemplateProblem::OutputTooLong => "renders to more than 16 KiB".into(),
+            TemplateProblem::Syntax(near) => format!("写法有误，在“{near}”附近"),
+            TemplateProblem::UnknownField(name) => format!("订单里没有 {name} 这个字段"),
+            TemplateProblem::Render(kind, near) => {
+                let what = match kind {
+                    K::InvalidOperation => "这个运算用在了不合适的值上",
+                    K::MissingArgument => "少了参数",
+                    K::TooManyArguments => "参数太多",
+                    K::CannotUnpack => "取不出值",
+                    K::CannotDeserialize | K::BadSerialization => "值的类型不对",
+                    _ => "无法生成内容",
+                };
+                match near.as_str() {
+                    "" => what.to_owned(),
+                    near => format!("{what}，在“{near}”处"),
+                }
+            }
+            TemplateProblem::Required => "不能为空".into(),
+            TemplateProblem::TooLong => "不能超过 2000 个字符".into(),
+            TemplateProblem::NotHttp(got) => {
+                format!("必须生成以 http:// 或 https:// 开头的地址，现在是“{got}”")
+            }
+            TemplateProblem::NotAllowed(what) => format!("消息模板里不能使用 {what}"),
+            TemplateProblem::TooMuchWork => "计算步骤太多（循环嵌套过深）".into(),
+            TemplateProblem::OutputTooLong => "生成的内容超过 16 KB".into(),
         }
     }
 }
@@ -168,7 +199,7 @@ impl Compiled {
                 .map_err(|e| TemplateError {
                     part,
                     line: e.line(),
-                    problem: TemplateProblem::Syntax(detail(&e)),
+                    problem: TemplateProblem::Syntax(near(part.source(tpl), &e)),
                 })?;
         }
         Ok(Compiled { id: tpl.id, env })
@@ -193,7 +224,7 @@ impl Compiled {
                         }
                         minijinja::ErrorKind::OutOfFuel => TemplateProblem::TooMuchWork,
                         minijinja::ErrorKind::WriteFailure => TemplateProblem::OutputTooLong,
-                        _ => TemplateProblem::Render(detail(&e)),
+                        kind => TemplateProblem::Render(kind, near(tpl.source(), &e)),
                     },
                 })?;
             Ok(String::from_utf8_lossy(&out.0).trim().to_owned())
@@ -234,10 +265,19 @@ fn not_http(part: Part, rendered: &str) -> TemplateError {
     }
 }
 
-fn detail(e: &minijinja::Error) -> String {
-    e.detail()
-        .map(str::to_owned)
-        .unwrap_or_else(|| e.kind().to_string())
+/// The source text minijinja's error points at (at most 30 characters), or nothing
+/// when it points past the end.
+fn near(source: &str, e: &minijinja::Error) -> String {
+    let Some(range) = e.range() else {
+        return String::new();
+    };
+    let start = range.start.min(source.len());
+    let end = range.end.clamp(start, source.len());
+    match (source.get(start..end), source.get(start..)) {
+        (Some(span), _) if !span.trim().is_empty() => span.trim().chars().take(30).collect(),
+        (_, Some(rest)) => rest.trim().chars().take(30).collect(),
+        _ => String::new(),
+    }
 }
 
 /// The first variable the template uses that `ctx` lacks (what a strict render
@@ -306,6 +346,7 @@ impl Cards {
                 pic_url: Set(DEFAULT_PIC_URL.into()),
                 link: Set(DEFAULT_LINK.into()),
                 created_at_ms: Set(now_ms()),
+                origin: Set(Some("default".into())),
                 ..Default::default()
             }
             .insert(&self.db)
@@ -364,6 +405,7 @@ mod tests {
             pic_url: DEFAULT_PIC_URL.into(),
             link: DEFAULT_LINK.into(),
             created_at_ms: 0,
+            origin: None,
         }
     }
 
@@ -404,12 +446,23 @@ mod tests {
                 TemplateProblem::UnknownField("no_such_field".into())
             )
         );
-        assert!(err.to_string().starts_with("title line 1"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "标题第 1 行：订单里没有 no_such_field 这个字段"
+        );
         tpl.title = "ok".into();
         tpl.description = "line one\n{% if %}".into();
         let err = render(&tpl, &ctx).unwrap_err();
         assert_eq!((err.part, err.line), (Part::Description, Some(2)));
         assert!(matches!(err.problem, TemplateProblem::Syntax(_)));
+        assert!(err.to_string().starts_with("描述第 2 行：写法"), "{err}");
+        tpl.description = "{{ total_money".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert!(err.to_string().contains("total_money"), "{err}");
+        tpl.description = "{{ total_money + }}".into();
+        let err = render(&tpl, &ctx).unwrap_err();
+        assert!(err.to_string().contains("附近"), "{err}");
+        assert!(!err.to_string().contains("expected"), "{err}");
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl TemplateParts {
             pic_url: self.pic_url.clone(),
             link: self.link.clone(),
             created_at_ms: 0,
+            origin: None,
         }
     }
 }
@@ -68,16 +69,46 @@ impl TemplateParts {
 pub struct Version {
     pub id: i64,
     pub created_at_ms: i64,
+    /// How it came to be: `saved`, `restored:<id>`, `default`, or null (older versions).
+    pub origin: Option<String>,
+    /// The same, in words: 保存, 从第 3 版恢复, 初始模板.
+    pub origin_zh: String,
     #[serde(flatten)]
     pub parts: TemplateParts,
 }
 
 impl From<&template::Model> for Version {
     fn from(t: &template::Model) -> Self {
+        let origin_zh = match t.origin.as_deref() {
+            Some("default") => "初始模板".to_owned(),
+            Some(o) if o.starts_with("restored:") => {
+                format!("从第 {} 版恢复", o.trim_start_matches("restored:"))
+            }
+            _ => "保存".to_owned(),
+        };
         Version {
             id: t.id,
             created_at_ms: t.created_at_ms,
+            origin: t.origin.clone(),
+            origin_zh,
             parts: TemplateParts::from(t),
+        }
+    }
+}
+
+/// What a save did.
+#[derive(Debug, Clone)]
+pub enum Saved {
+    /// A new version, now in force.
+    New(Version),
+    /// The parts are those of the version in force: nothing was stored.
+    Unchanged(Version),
+}
+
+impl Saved {
+    pub fn version(&self) -> &Version {
+        match self {
+            Saved::New(v) | Saved::Unchanged(v) => v,
         }
     }
 }
@@ -151,22 +182,33 @@ pub fn preview(
 }
 
 /// Stores `parts` as the version in force, after checking them, and drops this
-/// instance's compiled template (other instances pick it up within a second).
-pub async fn save(domain: &Domain, parts: &TemplateParts) -> Result<Version, AppError> {
+/// instance's compiled template (other instances pick it up within a second). Parts
+/// equal to the version in force store nothing: history only grows with changes.
+pub async fn save(domain: &Domain, parts: &TemplateParts) -> Result<Saved, AppError> {
+    store(domain, parts, "saved").await
+}
+
+async fn store(domain: &Domain, parts: &TemplateParts, origin: &str) -> Result<Saved, AppError> {
     let schema = domain.schemas.current().await?;
     preview(parts, None, &schema, &domain.base_url)?;
+    if let Some(newest) = versions(&domain.db, 1).await?.pop()
+        && newest.parts == *parts
+    {
+        return Ok(Saved::Unchanged(newest));
+    }
     let stored = template::ActiveModel {
         title: Set(parts.title.clone()),
         description: Set(parts.description.clone()),
         pic_url: Set(parts.pic_url.clone()),
         link: Set(parts.link.clone()),
         created_at_ms: Set(now_ms()),
+        origin: Set(Some(origin.to_owned())),
         ..Default::default()
     }
     .insert(&domain.db)
     .await?;
     domain.cards.forget().await;
-    Ok(Version::from(&stored))
+    Ok(Saved::New(Version::from(&stored)))
 }
 
 /// Newest first; the first is in force.
@@ -180,12 +222,17 @@ pub async fn versions(db: &DatabaseConnection, limit: u64) -> Result<Vec<Version
 }
 
 /// Puts an old version back in force, as a new version (history is never rewritten).
-pub async fn restore(domain: &Domain, id: i64) -> Result<Version, AppError> {
+pub async fn restore(domain: &Domain, id: i64) -> Result<Saved, AppError> {
     let old = template::Entity::find_by_id(id)
         .one(&domain.db)
         .await?
         .ok_or(AppError::NotFound)?;
-    save(domain, &TemplateParts::from(&old)).await
+    store(
+        domain,
+        &TemplateParts::from(&old),
+        &format!("restored:{id}"),
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub async fn create(
 ) -> Result<qr_code::Model, AppError> {
     if used(&domain.db).await? >= PERMANENT_CODE_LIMIT {
         return Err(AppError::Conflict(
-            "all 100,000 permanent codes of this account are used".into(),
+            "本公众号的 100,000 个永久二维码已全部用完".into(),
         ));
     }
     let created = domain

@@ -19,17 +19,14 @@ use crate::wechat::{Lifetime, Scene};
 pub fn parse_promoter(text: &str) -> Result<Scene, AppError> {
     let text = text.trim();
     if text.is_empty() || text.chars().count() > 64 {
-        return Err(AppError::bad_field(
-            "promoter",
-            "must be 1 to 64 characters",
-        ));
+        return Err(AppError::bad_field("promoter", "推广员须为 1 到 64 个字符"));
     }
     if text.chars().all(|c| c.is_ascii_digit()) {
         return match Scene::parse(text) {
             Some(scene @ Scene::Id(_)) if scene.check(Lifetime::Permanent).is_ok() => Ok(scene),
             _ => Err(AppError::bad_field(
                 "promoter",
-                "a numeric promoter id must be 1 to 100000",
+                "数字推广员编号须在 1 到 100000 之间",
             )),
         };
     }
@@ -39,7 +36,7 @@ pub fn parse_promoter(text: &str) -> Result<Scene, AppError> {
     {
         return Err(AppError::bad_field(
             "promoter",
-            "may hold letters, digits, _ and - only",
+            "推广员只能包含字母、数字、_ 和 -",
         ));
     }
     Ok(Scene::Str(text.to_owned()))

@@ -37,13 +37,13 @@ pub fn check_scene(scene: &str) -> Result<(), AppError> {
     {
         return Err(AppError::bad_field(
             "scene",
-            "must be 1 to 64 letters, digits, _ or -",
+            "场景值须为 1 到 64 个字母、数字、_ 或 -",
         ));
     }
     if scene.chars().all(|c| c.is_ascii_digit()) {
         return Err(AppError::bad_field(
             "scene",
-            "must not be only digits (those are order ids)",
+            "场景值不能全是数字（纯数字是订单编号）",
         ));
     }
     Ok(())
@@ -51,10 +51,10 @@ pub fn check_scene(scene: &str) -> Result<(), AppError> {
 
 fn check_text(text: &str) -> Result<(), AppError> {
     if text.trim().is_empty() {
-        return Err(AppError::bad_field("text", "is required"));
+        return Err(AppError::bad_field("text", "回复内容不能为空"));
     }
     if text.len() > MAX_TEXT_BYTES {
-        return Err(AppError::bad_field("text", "must be at most 2048 bytes"));
+        return Err(AppError::bad_field("text", "回复内容最多 2048 字节"));
     }
     Ok(())
 }

@@ -83,7 +83,7 @@ impl Sandbox {
             if code.expires_at_ms.is_some_and(|e| e <= now) {
                 return Err("this QR code has expired".into());
             }
-            let user = world.users.get_mut(openid).ok_or("unknown sandbox user")?;
+            let user = world.users.get_mut(openid).ok_or("沙盒里没有这个用户")?;
             let new_follower = !user.following;
             let (event, event_key) = if new_follower {
                 ("subscribe", format!("qrscene_{}", code.scene))

@@ -75,7 +75,7 @@ struct NewUser {
 fn nickname(input: Option<String>) -> Result<String, String> {
     let name = input.unwrap_or_default().trim().to_owned();
     if name.is_empty() || name.chars().count() > 32 {
-        return Err("nickname must be 1 to 32 characters".into());
+        return Err("昵称须为 1 到 32 个字符".into());
     }
     Ok(name)
 }
@@ -134,7 +134,7 @@ async fn inbox_page(
     Path(openid): Path<String>,
 ) -> Result<Response, crate::AppError> {
     let Some(user) = sandbox.users().into_iter().find(|u| u.openid == openid) else {
-        return Ok((StatusCode::NOT_FOUND, "unknown sandbox user").into_response());
+        return Ok((StatusCode::NOT_FOUND, "沙盒里没有这个用户").into_response());
     };
     let mut messages = sandbox.inbox(&openid);
     messages.reverse();

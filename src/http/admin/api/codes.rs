@@ -2,7 +2,7 @@
 //! promoters (with their numbers) and of scene replies.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,7 @@ use super::AdminChange;
 use crate::http::admin::auth::Admin;
 use crate::http::csv::Csv;
 use crate::http::error::ErrorBody;
+use crate::http::extract::Path;
 use crate::quote::Domain;
 use crate::quote::codes::replies::{SceneReplyView, list_replies, save_reply};
 use crate::quote::codes::{permanent, promoters};
@@ -89,10 +90,7 @@ async fn create_promoter(
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Number(n) => n.to_string(),
         _ => {
-            return Err(AppError::bad_field(
-                "promoter",
-                "must be a number or a string",
-            ));
+            return Err(AppError::bad_field("promoter", "推广员须为数字或文字"));
         }
     };
     let (view, created) = promoters::create(&domain, &id).await?;

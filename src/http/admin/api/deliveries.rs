@@ -2,7 +2,7 @@
 //! sending a failed one again.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -13,6 +13,7 @@ use super::AdminAction;
 use crate::http::admin::auth::Admin;
 use crate::http::csv::Csv;
 use crate::http::error::ErrorBody;
+use crate::http::extract::{Path, Query};
 use crate::http::query;
 use crate::http::time::beijing_rfc3339;
 use crate::quote::Domain;
@@ -46,14 +47,14 @@ pub struct DeliveryPage {
 pub fn check_status(status: Option<&str>) -> Result<Option<Status>, AppError> {
     match status.filter(|s| !s.is_empty()) {
         Some(s) => Status::parse(s).map(Some).ok_or_else(|| {
-            AppError::bad_field("status", "must be pending, sending, sent or failed")
+            AppError::bad_field("status", "状态须为 pending（等待）、sending（发送中）、sent（已发送）、failed（失败）或 unknown（状态不明）")
         }),
         None => Ok(None),
     }
 }
 
 #[utoipa::path(get, path = "/api/admin/deliveries", tag = "admin", security(("admin_token" = [])),
-    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed"), ("page" = Option<u64>, Query), ("per_page" = Option<u64>, Query)),
+    params(("status" = Option<String>, Query, description = "pending, sending, sent, failed or unknown"), ("page" = Option<u64>, Query), ("per_page" = Option<u64>, Query)),
     responses((status = 200, body = DeliveryPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn list_deliveries(
     _: Admin,
@@ -80,7 +81,7 @@ struct CsvQuery {
 /// Messages as a spreadsheet (newest first, at most 100,000), of one status when asked:
 /// Chinese headers, Beijing times.
 #[utoipa::path(get, path = "/api/admin/deliveries.csv", tag = "admin", security(("admin_token" = [])),
-    params(("status" = Option<String>, Query, description = "pending, sending, sent or failed")),
+    params(("status" = Option<String>, Query, description = "pending, sending, sent, failed or unknown")),
     responses((status = 200, content_type = "text/csv", body = String), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn deliveries_csv(
     _: Admin,

@@ -4,7 +4,7 @@
 //! (`/api/admin/foreign-scans`).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use super::{AdminAction, AdminChange};
 use crate::http::admin::auth::Admin;
 use crate::http::error::ErrorBody;
+use crate::http::extract::{Path, Query};
 use crate::http::query;
 use crate::quote::Domain;
 use crate::quote::orders::schema::{FieldDef, Schema};

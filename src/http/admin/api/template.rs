@@ -2,7 +2,7 @@
 //! restore.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use super::{AdminAction, AdminChange};
 use crate::http::admin::auth::Admin;
 use crate::http::error::ErrorBody;
+use crate::http::extract::Path;
 use crate::quote::Domain;
 use crate::quote::card::versions::{self, TemplateParts, Version};
 use crate::wechat::message::Article;
@@ -49,7 +50,9 @@ async fn put_template(
     State(domain): State<Domain>,
     AdminChange(parts): AdminChange<TemplateParts>,
 ) -> Result<Json<Version>, AppError> {
-    Ok(Json(versions::save(&domain, &parts).await?))
+    Ok(Json(
+        versions::save(&domain, &parts).await?.version().clone(),
+    ))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -67,7 +70,7 @@ async fn preview_template(
 ) -> Result<Json<Article>, AppError> {
     let order = match req.order_id {
         Some(id) => Some(domain.orders.find(id).await.map_err(|e| match e {
-            AppError::NotFound => AppError::bad_field("order_id", "no such order"),
+            AppError::NotFound => AppError::bad_field("order_id", "没有这个订单"),
             other => other,
         })?),
         None => None,
@@ -88,5 +91,7 @@ async fn restore_template(
     State(domain): State<Domain>,
     Path(id): Path<i64>,
 ) -> Result<Json<Version>, AppError> {
-    Ok(Json(versions::restore(&domain, id).await?))
+    Ok(Json(
+        versions::restore(&domain, id).await?.version().clone(),
+    ))
 }

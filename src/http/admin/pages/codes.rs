@@ -1,26 +1,77 @@
-//! The promoter and scene reply forms, and the promoters' code images to print.
+//! The codes page: promoters' permanent codes (with their numbers and 30-day chart)
+//! and scene replies, their forms, and the promoters' code images to print.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
+use minijinja::context;
+
 use super::AdminForm;
-use super::dashboard::after_form;
+use super::console::{self, Done, Said, Section, refusal};
 use crate::http::admin::auth::Admin;
+use crate::http::extract::{Path, Query};
 use crate::quote::Domain;
-use crate::quote::codes::promoters;
-use crate::quote::codes::replies::save_reply;
+use crate::quote::codes::replies::{list_replies, save_reply};
+use crate::quote::codes::{permanent, promoters};
 use crate::{AppError, AppState, images};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/admin/codes", get(show))
         .route("/admin/scene-replies", post(add_scene_reply))
         .route("/admin/promoters", post(add_promoter))
         .route("/admin/promoters/{promoter}/qrcode.png", get(promoter_png))
         .route("/admin/promoters/{promoter}/qrcode.svg", get(promoter_svg))
+}
+
+/// Each promoter with their counts and 30-day chart.
+async fn promoter_rows(app: &AppState) -> Result<Vec<minijinja::Value>, AppError> {
+    let db = &app.domain.db;
+    let mut rows = Vec::new();
+    for p in promoters::list(db).await? {
+        let days = promoters::last_30_days(db, &p.promoter).await?;
+        rows.push(context! {
+            promoter => p.promoter.clone(),
+            scans => p.scans,
+            new_followers => p.new_followers,
+            chart => minijinja::Value::from_safe_string(promoters::chart_svg(&days)),
+        });
+    }
+    Ok(rows)
+}
+
+async fn render(app: &AppState, admin: &Admin, said: Said) -> Result<Response, AppError> {
+    let db = &app.domain.db;
+    let ctx = context! {
+        promoters => promoter_rows(app).await?,
+        replies => list_replies(db).await?,
+        remaining_codes => permanent::remaining(db).await?,
+    };
+    console::page(app, admin, Section::Codes, "admin_codes.html", ctx, said).await
+}
+
+async fn show(
+    admin: Admin,
+    State(app): State<AppState>,
+    Query(q): Query<Done>,
+) -> Result<Response, AppError> {
+    render(&app, &admin, Said::done(q.done.as_deref())).await
+}
+
+/// Back to the page saying it was done, or the page with the refusal.
+async fn after<T>(
+    app: &AppState,
+    admin: &Admin,
+    result: Result<T, AppError>,
+) -> Result<Response, AppError> {
+    match result {
+        Ok(_) => Ok(console::done(Section::Codes, "saved")),
+        Err(e) => render(app, admin, refusal(e)?).await,
+    }
 }
 
 #[derive(Deserialize)]
@@ -35,7 +86,7 @@ async fn add_scene_reply(
 ) -> Result<Response, AppError> {
     let scene = form.scene.unwrap_or_default();
     let saved = save_reply(&app.domain, scene.trim(), &form.text.unwrap_or_default()).await;
-    after_form(&app, &admin, saved, "/admin#replies").await
+    after(&app, &admin, saved).await
 }
 
 #[derive(Deserialize)]
@@ -49,7 +100,7 @@ async fn add_promoter(
 ) -> Result<Response, AppError> {
     let promoter = form.promoter.unwrap_or_default();
     let created = promoters::create(&app.domain, &promoter).await;
-    after_form(&app, &admin, created, "/admin#promoters").await
+    after(&app, &admin, created).await
 }
 
 /// The promoter's code as a download: `png` or `svg`.

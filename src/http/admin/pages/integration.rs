@@ -5,16 +5,16 @@
 use std::collections::BTreeMap;
 
 use axum::Router;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::response::Response;
 use axum::routing::{get, post};
 use minijinja::context;
 use serde::Deserialize;
 
-use super::session::login_page;
+use super::console::{self, Done, Said, Section};
 use super::{AdminForm, NoFields};
 use crate::http::admin::auth::Admin;
+use crate::http::extract::{Path, Query};
 use crate::http::time::beijing;
 use crate::quote::orders::schema::{FieldDef, FieldType};
 use crate::quote::outbox::Status;
@@ -115,21 +115,16 @@ async fn render(app: &AppState, admin: &Admin, shown: Shown) -> Result<Response,
         .into_iter()
         .map(|f| context! { at => beijing(f.received_at_ms), openid => f.openid, event => f.event, scene => f.scene })
         .collect();
-    let status = if shown.error.is_some() {
-        StatusCode::BAD_REQUEST
-    } else {
-        StatusCode::OK
+    let ctx = context! {
+        keys, field_rows, field_types, events, foreign,
+        webhook => domain.webhooks.current().await?.map(|w| context! { url => w.url.clone() }),
+        new_key => shown.new_key, new_secret => shown.new_secret,
     };
-    let page = app.web.pages.render(
-        "admin_site.html",
-        context! {
-            csrf => admin.csrf(), keys, field_rows, field_types, events, foreign,
-            webhook => domain.webhooks.current().await?.map(|w| context! { url => w.url.clone() }),
-            error => shown.error, notice => shown.notice,
-            new_key => shown.new_key, new_secret => shown.new_secret,
-        },
-    )?;
-    Ok((status, [("cache-control", "no-store")], page).into_response())
+    let said = Said {
+        notice: shown.notice,
+        error: shown.error,
+    };
+    console::page(app, admin, Section::Site, "admin_site.html", ctx, said).await
 }
 
 /// A refusal of the form's input shown on the page; anything else is an error.
@@ -151,13 +146,15 @@ async fn refused(app: &AppState, admin: &Admin, e: AppError) -> Result<Response,
 }
 
 async fn show(
-    admin: Result<Admin, AppError>,
+    admin: Admin,
     State(app): State<AppState>,
+    Query(q): Query<Done>,
 ) -> Result<Response, AppError> {
-    let Ok(admin) = admin else {
-        return login_page(&app.web, StatusCode::OK, None);
+    let shown = Shown {
+        notice: console::notice(q.done.as_deref()).map(str::to_owned),
+        ..Default::default()
     };
-    render(&app, &admin, Shown::default()).await
+    render(&app, &admin, shown).await
 }
 
 #[derive(Deserialize)]
@@ -198,7 +195,7 @@ async fn revoke_key(
     _: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
     app.domain.site_keys.revoke(id).await?;
-    Ok(Redirect::to("/admin/site#site-keys").into_response())
+    Ok(console::done(Section::Site, "revoked"))
 }
 
 /// The rows of the fields form (`name_0`, `label_0`, `type_0`, `required_0`, …), the
@@ -298,7 +295,7 @@ async fn delete_webhook(
     _: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
     app.domain.webhooks.delete().await?;
-    Ok(Redirect::to("/admin/site#webhook").into_response())
+    Ok(console::done(Section::Site, "off"))
 }
 
 async fn resend_event(
@@ -307,5 +304,5 @@ async fn resend_event(
     _: AdminForm<NoFields>,
 ) -> Result<Response, AppError> {
     views::resend_event(&app.domain, id).await?;
-    Ok(Redirect::to("/admin/site#webhook").into_response())
+    Ok(console::done(Section::Site, "resent"))
 }

@@ -1,17 +1,20 @@
-//! The console's pages: login and logout ([`session`]), and one page ([`dashboard`])
-//! with the message template ([`template`]: edit, preview, versions), the deliveries
-//! ([`deliveries`]: filter, pages, retry, CSV), promoter codes and scene replies
-//! ([`codes`]) and the delivery mode ([`settings`]); and the page that plugs the
-//! shop's website in ([`integration`]). Every form that changes
-//! something carries the session's CSRF token; each file has its routes, which
-//! `http::router` merges.
+//! The console's pages, one per section ([`console`] has what they share: navigation,
+//! the shop's name, "已保存" or the refusal at the top): the overview
+//! ([`dashboard`]), the message template ([`template`]: edit, preview, versions), the
+//! deliveries ([`deliveries`]: filter, pages, resend, CSV), promoter codes and scene
+//! replies ([`codes`]), the shop's identity ([`shop`]), the page that plugs the shop's
+//! website in ([`integration`]) and the delivery mode ([`settings`]); login and
+//! logout ([`session`]). Every form that changes something carries the session's
+//! CSRF token; each file has its routes, which `http::router` merges.
 
 pub mod codes;
+pub mod console;
 pub mod dashboard;
 pub mod deliveries;
 pub mod integration;
 pub mod session;
 pub mod settings;
+pub mod shop;
 pub mod template;
 
 use axum::body::Bytes;
@@ -49,7 +52,9 @@ where
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
         let (mut parts, body) = req.into_parts();
-        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let admin = Admin::from_request_parts(&mut parts, state)
+            .await
+            .map_err(AppError::from)?;
         let body = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(crate::http::admin::api::unreadable)?;
