@@ -19,12 +19,15 @@ use serde_json::json;
 use super::Sandbox;
 
 /// The APIs a fault can target.
-pub const APIS: [&str; 5] = [
+pub const APIS: [&str; 8] = [
     "token",
     "stable_token",
     "qrcode_create",
     "custom_send",
     "user_info",
+    "tags_create",
+    "tags_get",
+    "batchtagging",
 ];
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

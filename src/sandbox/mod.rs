@@ -90,6 +90,10 @@ struct World {
     /// Accept messages to openids the sandbox never saw, as if they had just scanned:
     /// for load tests that push straight to the callback instead of through the phone.
     open_recipients: bool,
+    /// The account's tags, by id.
+    tags: BTreeMap<i64, String>,
+    /// Every openid a batchtagging call named, in order (what tests count).
+    tagged: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -104,6 +108,8 @@ pub struct User {
     window_opened_ms: i64,
     #[serde(skip)]
     window_used: u32,
+    /// The names of the account's tags the user carries.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -150,6 +156,11 @@ pub struct Stats {
     pub user_info_calls: u64,
     pub pushes: u64,
     pub faults_injected: u64,
+    pub tags_create_calls: u64,
+    pub tags_get_calls: u64,
+    pub batchtagging_calls: u64,
+    /// Every openid named by a batchtagging call that succeeded.
+    pub tagged_openids: Vec<String>,
 }
 
 impl Stats {
@@ -160,6 +171,9 @@ impl Stats {
             "qrcode_create" => &mut self.qrcode_create_calls,
             "custom_send" => &mut self.custom_send_calls,
             "user_info" => &mut self.user_info_calls,
+            "tags_create" => &mut self.tags_create_calls,
+            "tags_get" => &mut self.tags_get_calls,
+            "batchtagging" => &mut self.batchtagging_calls,
             _ => return,
         };
         *counter += 1;
@@ -219,7 +233,10 @@ impl Sandbox {
     }
 
     pub fn stats(&self) -> Stats {
-        self.world().stats.clone()
+        let world = self.world();
+        let mut stats = world.stats.clone();
+        stats.tagged_openids = world.tagged.clone();
+        stats
     }
 
     pub fn inbox(&self, openid: &str) -> Vec<Received> {
@@ -254,6 +271,7 @@ impl User {
             subscribe_time: now / 1000,
             window_opened_ms: now,
             window_used: 0,
+            tags: Vec::new(),
         }
     }
 }
@@ -270,6 +288,7 @@ impl World {
             subscribe_time: 0,
             window_opened_ms: 0,
             window_used: 0,
+            tags: Vec::new(),
         };
         self.users.insert(openid, user.clone());
         user

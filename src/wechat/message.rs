@@ -1,4 +1,4 @@
-//! Customer-service messages: `message/custom/send`, news (one article card).
+//! Customer-service messages: `message/custom/send`, news (one article card) or text.
 //!
 //! Since 2018 a news message carries exactly one article (more → 45008). Since 2023, after
 //! a scan or subscribe event the account may send at most 3 messages within one minute
@@ -38,7 +38,30 @@ struct News<'a> {
     articles: [&'a Article; 1],
 }
 
+#[derive(Serialize)]
+struct TextMessage<'a> {
+    touser: &'a str,
+    msgtype: &'static str,
+    text: Text<'a>,
+}
+
+#[derive(Serialize)]
+struct Text<'a> {
+    content: &'a str,
+}
+
 impl WechatClient {
+    pub async fn send_text(&self, openid: &str, content: &str) -> Result<(), WechatError> {
+        let body = TextMessage {
+            touser: openid,
+            msgtype: "text",
+            text: Text { content },
+        };
+        self.post::<_, Sent>("/cgi-bin/message/custom/send", &body)
+            .await
+            .map(|_| ())
+    }
+
     /// Errors are the caller's to log: the outbox records each with the message's id.
     pub async fn send_news(&self, openid: &str, article: &Article) -> Result<(), WechatError> {
         let body = NewsMessage {

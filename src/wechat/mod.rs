@@ -9,8 +9,8 @@
 //! Layout: pushes come in through [`signature`] (callback signatures), [`crypto`] (AES
 //! modes) and [`inbound`] (pushed XML → typed events), and are answered with a
 //! [`reply`]. The API is called through [`client`] with the shared [`token`]; its
-//! answers and errors are read in [`api`]; [`qrcode`], [`message`], [`user`] and
-//! [`oauth`] (web authorization) are one API family each. [`scene`] holds the rules
+//! answers and errors are read in [`api`]; [`qrcode`], [`message`], [`user`],
+//! [`tags`] and [`oauth`] (web authorization) are one API family each. [`scene`] holds the rules
 //! for a QR code's scene.
 
 pub mod api;
@@ -23,6 +23,7 @@ pub mod qrcode;
 pub mod reply;
 pub mod scene;
 pub mod signature;
+pub mod tags;
 pub mod token;
 pub mod user;
 

@@ -1,10 +1,12 @@
 //! The sandbox's WeChat API, answering as WeChat does: HTTP 200 with JSON, `errcode`
 //! and `errmsg` on failure. [`token`] issues access tokens (classic and stable),
 //! [`qrcode`] makes and shows codes, [`message`] takes customer-service messages and
-//! answers `user/info`; every call passes fault injection first.
+//! answers `user/info`, [`tags`] keeps user tags; every call passes fault injection
+//! first.
 
 mod message;
 mod qrcode;
+mod tags;
 mod token;
 
 use axum::Json;
@@ -22,6 +24,7 @@ use super::{Sandbox, TOKEN_SECONDS, World};
 use crate::now_ms;
 use message::{UserQuery, custom_send_answer, user_info_answer};
 use qrcode::{create_qrcode_answer, show_qrcode};
+use tags::{batch_tagging_answer, create_tag_answer, list_tags_answer};
 use token::{TokenQuery, stable_token_answer, token_answer};
 
 pub fn router() -> Router<Sandbox> {
@@ -32,6 +35,9 @@ pub fn router() -> Router<Sandbox> {
         .route("/cgi-bin/showqrcode", get(show_qrcode))
         .route("/cgi-bin/message/custom/send", post(custom_send))
         .route("/cgi-bin/user/info", get(user_info))
+        .route("/cgi-bin/tags/create", post(create_tag))
+        .route("/cgi-bin/tags/get", get(list_tags))
+        .route("/cgi-bin/tags/members/batchtagging", post(batch_tagging))
 }
 
 /// Each API first passes fault injection, which also counts the call.
@@ -72,6 +78,19 @@ with_faults!(stable_token, stable_token_answer, "stable_token", (body: Bytes));
 with_token_and_body!(create_qrcode, create_qrcode_answer, "qrcode_create");
 with_token_and_body!(custom_send, custom_send_answer, "custom_send");
 with_faults!(user_info, user_info_answer, "user_info", (q: Query<UserQuery>));
+with_token_and_body!(create_tag, create_tag_answer, "tags_create");
+with_token_and_body!(batch_tagging, batch_tagging_answer, "batchtagging");
+
+async fn list_tags(State(sandbox): State<Sandbox>, Query(q): Query<AccessQuery>) -> Response {
+    if let Some(injected) = sandbox.inject("tags_get").await {
+        return injected;
+    }
+    let world = sandbox.world();
+    match world.check_token(q.access_token.as_deref()) {
+        Ok(()) => list_tags_answer(&world).into_response(),
+        Err(refused) => refused.into_response(),
+    }
+}
 
 fn error(errcode: i64, errmsg: &str) -> Json<Value> {
     Json(json!({ "errcode": errcode, "errmsg": errmsg }))

@@ -133,6 +133,41 @@ impl Sandbox {
         Ok(result)
     }
 
+    /// The user stops following the account: WeChat pushes `unsubscribe` (no reply is
+    /// shown to a user who left). Their tags stay, as WeChat keeps them.
+    pub async fn unsubscribe(&self, openid: &str) -> Result<String, String> {
+        let xml = {
+            let mut world = self.world();
+            let user = world.users.get_mut(openid).ok_or("沙盒里没有这个用户")?;
+            if !user.following {
+                return Err("这个用户没有关注公众号".into());
+            }
+            user.following = false;
+            world.stats.pushes += 1;
+            format!(
+                "<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>\
+                 <FromUserName><![CDATA[{openid}]]></FromUserName>\
+                 <CreateTime>{}</CreateTime><MsgType><![CDATA[event]]></MsgType>\
+                 <Event><![CDATA[unsubscribe]]></Event></xml>",
+                now_ms() / 1000
+            )
+        };
+        let mode = match self.inner.crypto {
+            Some(_) => PushMode::Safe,
+            None => PushMode::Plaintext,
+        };
+        let (outcome, tries, reply) = self.push(openid, &xml, mode).await;
+        self.world().pushes.push(PushRecord {
+            openid: openid.to_owned(),
+            event: "unsubscribe".into(),
+            event_key: String::new(),
+            tries,
+            outcome: outcome.clone(),
+            reply,
+        });
+        Ok(outcome)
+    }
+
     /// Sends one push as WeChat does: signed query (and `msg_signature` over the
     /// ciphertext in AES modes), 5-second timeout, up to 3 tries while the callback does
     /// not answer (or answers 5xx).

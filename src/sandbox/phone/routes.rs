@@ -23,6 +23,8 @@ pub fn router() -> Router<Sandbox> {
         .route("/phone/{openid}", get(inbox_page))
         .route("/api/users", get(list_users).post(create_user))
         .route("/api/scan", post(scan_json))
+        .route("/unsubscribe", post(unsubscribe_form))
+        .route("/api/unsubscribe", post(unsubscribe_json))
         .route("/api/users/{openid}/inbox", get(inbox_json))
         .route("/api/stats", get(stats))
         .route("/api/faults", post(add_fault).delete(clear_faults))
@@ -118,6 +120,25 @@ async fn scan_form(State(sandbox): State<Sandbox>, Form(req): Form<ScanRequest>)
 async fn scan_json(State(sandbox): State<Sandbox>, Json(req): Json<ScanRequest>) -> Response {
     match sandbox.scan(&req.openid, &req.ticket, req.mode).await {
         Ok(result) => Json(result).into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Leaving {
+    openid: String,
+}
+
+async fn unsubscribe_form(State(sandbox): State<Sandbox>, Form(req): Form<Leaving>) -> Response {
+    match sandbox.unsubscribe(&req.openid).await {
+        Ok(_) => Redirect::to("/sandbox/").into_response(),
+        Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
+    }
+}
+
+async fn unsubscribe_json(State(sandbox): State<Sandbox>, Json(req): Json<Leaving>) -> Response {
+    match sandbox.unsubscribe(&req.openid).await {
+        Ok(outcome) => Json(json!({ "outcome": outcome })).into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }
 }
