@@ -7,6 +7,7 @@
 
 pub mod access_token;
 pub mod admin_session;
+pub mod channel_code;
 pub mod delivery;
 pub mod lease;
 pub mod oauth_state;
@@ -19,3 +20,5 @@ pub mod scene_reply;
 pub mod setting;
 pub mod site_key;
 pub mod template;
+pub mod unfollow;
+pub mod wechat_tag;

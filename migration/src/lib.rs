@@ -10,6 +10,7 @@ mod m20261122_000006_scan_indexes;
 mod m20261201_000007_shop_integration;
 mod m20261202_000008_hardening;
 mod m20261202_000009_console;
+mod m20261202_000010_channel_codes;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000007_shop_integration::Migration),
             Box::new(m20261202_000008_hardening::Migration),
             Box::new(m20261202_000009_console::Migration),
+            Box::new(m20261202_000010_channel_codes::Migration),
         ]
     }
 }

@@ -41,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(orders::public_router(&state.web.config.embed_origins))
         .merge(admin::api::deliveries::router())
         .merge(admin::api::template::router())
-        .merge(admin::api::codes::router())
+        .merge(admin::api::channel_codes::router())
         .merge(admin::api::settings::router())
         .merge(admin::api::integration::router())
         .split_for_parts();
@@ -61,7 +61,8 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::pages::session::router())
         .merge(admin::pages::template::router())
         .merge(admin::pages::deliveries::router())
-        .merge(admin::pages::codes::router())
+        .merge(admin::pages::channel_codes::router())
+        .merge(admin::pages::channel_code::router())
         .merge(admin::pages::settings::router())
         .merge(admin::pages::integration::router())
         .merge(admin::pages::shop::router())
@@ -76,13 +77,18 @@ pub fn router(state: AppState) -> Router {
 
 /// Any path no route has: the API answers its JSON error, a person gets the shop's 404
 /// page.
+/// What an `/api/` path no route serves answers (a route's own 404 says what it did
+/// not find).
+pub const NO_SUCH_API: &str = "没有这个接口";
+
 async fn not_found(
     axum::extract::State(app): axum::extract::State<AppState>,
     uri: axum::http::Uri,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     if uri.path().starts_with("/api/") {
-        return crate::AppError::NotFound.into_response();
+        let body = axum::Json(serde_json::json!({ "error": NO_SUCH_API }));
+        return (axum::http::StatusCode::NOT_FOUND, body).into_response();
     }
     let shop = match app.domain.shop.current().await {
         Ok(shop) => shop,

@@ -1,5 +1,5 @@
 //! The quote domain: orders and their figures, the QR codes that point at them (and at
-//! promoters and scene replies), scans turned into queued messages, the outbox that
+//! channel codes), scans turned into queued messages, the outbox that
 //! sends them, the message card's template, signed quote links and cached profiles.
 //! It knows nothing of HTTP: the handlers, the outbox worker and the sandbox's callers
 //! all reach it through one [`Domain`] value.

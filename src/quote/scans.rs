@@ -15,9 +15,12 @@ use serde::Serialize;
 
 use super::Domain;
 use super::card::context_for;
-use super::codes::{CodeKind, replies};
+use super::codes::CodeKind;
+use super::codes::channel::action::{Action, Outgoing, Scanned};
+use super::codes::channel::tags::Tagging;
 use super::orders::Order;
-use super::outbox::enqueue::{Message, NewEvent, NewScan, Seen, Written};
+use super::outbox::enqueue::{Message, NewEvent, NewScan, Queued, Seen, Written};
+use super::outbox::retry::{TAG_WINDOW_MS, WINDOW_MS};
 use super::outbox::{Kind, Status};
 use super::settings::DeliveryMode;
 use super::webhooks::{EventType, event, rfc3339};
@@ -30,7 +33,7 @@ use crate::{AppError, now_ms};
 /// What a scan points at.
 enum Target {
     Order(i64),
-    Reply(String),
+    Channel(Box<entity::channel_code::Model>),
     Nothing,
 }
 
@@ -48,9 +51,9 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
             Err(e) => Err(e),
         }
     };
-    let reply = |scene: String| async move {
-        let text = Box::pin(replies::reply_text(&domain.db, &scene)).await?;
-        Ok::<_, AppError>(text.map(Target::Reply))
+    let channel = |id: i64| async move {
+        let code = Box::pin(entity::channel_code::Entity::find_by_id(id).one(&domain.db)).await?;
+        Ok::<_, AppError>(code.map(|c| Target::Channel(Box::new(c))))
     };
     let target = match &registered {
         Some(code) => match code.kind {
@@ -58,8 +61,11 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
                 Ok(id) => order(id).await?,
                 Err(_) => None,
             },
-            Some(CodeKind::Reply) => reply(code.target.clone()).await?,
-            Some(CodeKind::Promoter) | None => None,
+            Some(CodeKind::Channel) => match code.target.parse::<i64>() {
+                Ok(id) => channel(id).await?,
+                Err(_) => None,
+            },
+            None => None,
         },
         None => None,
     };
@@ -82,15 +88,17 @@ pub async fn record_scan(
         Target::Order(id) => Some(*id),
         _ => None,
     };
-    let passive =
-        order_id.is_some() && domain.delivery_mode.current().await? == DeliveryMode::PassiveReply;
+    let passive = !matches!(target, Target::Nothing)
+        && domain.delivery_mode.current().await? == DeliveryMode::PassiveReply;
+    let mut extra = Vec::new();
     let reply = match (&target, passive) {
-        (Target::Reply(text), _) => Some(Reply::Text(text.clone())),
+        (Target::Channel(code), _) => channel_answer(domain, code, event, passive, &mut extra),
         (Target::Order(id), true) => {
             Some(Reply::News(passive_card(domain, *id, &event.openid).await?))
         }
         _ => None,
     };
+    let passive = passive && order_id.is_some();
     let identity = event.identity();
     let shop_event = match order_id {
         Some(id) => scan_event(domain, id, event).await?,
@@ -127,6 +135,7 @@ pub async fn record_scan(
             },
             event: shop_event,
             seen,
+            extra,
         })
         .await?;
     if written == Written::Replayed {
@@ -146,6 +155,79 @@ pub async fn record_scan(
         Metrics::bump(&domain.metrics.messages_sent);
     }
     Ok(reply)
+}
+
+/// What a channel code's scan gets: a live code's welcome (a new follower, when it has
+/// one) or reply, as the passive reply when the delivery mode allows, else queued; and
+/// its tag, queued. A disabled or deleted code's scan is recorded and sends nothing.
+fn channel_answer(
+    domain: &Domain,
+    code: &entity::channel_code::Model,
+    event: &ScanEvent,
+    passive: bool,
+    extra: &mut Vec<Queued>,
+) -> Option<Reply> {
+    if !code.enabled || code.deleted_at_ms.is_some() {
+        return None;
+    }
+    if let Some(tag) = &code.tag {
+        extra.push(Queued {
+            kind: Kind::Tag,
+            payload: serde_json::to_string(&Tagging { tag: tag.clone() }).expect("plain data"),
+            passive: false,
+            window_ms: TAG_WINDOW_MS,
+        });
+    }
+    let welcome = Action::from_json(code.welcome.as_deref()).filter(|_| event.new_follower);
+    let action = welcome.or_else(|| Action::from_json(code.reply.as_deref()))?;
+    let scanned = Scanned {
+        name: &code.name,
+        group: code.group_name.as_deref(),
+        openid: &event.openid,
+        base_url: domain.base_url.as_str(),
+    };
+    let outgoing = match action.render(&scanned) {
+        Ok(outgoing) => outgoing,
+        Err(e) => {
+            // Checked when saved; a render that fails now (an address some openid made
+            // long, say) sends nothing rather than a broken card.
+            tracing::warn!(code = code.id, error = %e, "a channel code's reply did not render");
+            return None;
+        }
+    };
+    extra.push(Queued {
+        kind: Kind::Reply,
+        payload: serde_json::to_string(&outgoing).expect("plain data"),
+        passive,
+        window_ms: WINDOW_MS,
+    });
+    passive.then_some(match outgoing {
+        Outgoing::Text(text) => Reply::Text(text),
+        Outgoing::News(article) => Reply::News(article),
+    })
+}
+
+/// Records that `openid` stopped following (for the channel codes' unfollows). A
+/// retried push (same user, same time) is recorded once.
+pub async fn record_unfollow(
+    domain: &Domain,
+    openid: &str,
+    create_time: i64,
+) -> Result<(), AppError> {
+    let row = entity::unfollow::ActiveModel {
+        event_identity: Set(format!("{create_time:012}|{openid}|unsubscribe")),
+        openid: Set(openid.to_owned()),
+        at_ms: Set(now_ms()),
+        ..Default::default()
+    };
+    match sea_orm::ActiveModelTrait::insert(row, &domain.db).await {
+        Ok(_) => {
+            tracing::info!(openid, "unfollow recorded");
+            Ok(())
+        }
+        Err(e) if crate::db::errors::is_duplicate(&e) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The shop's `scan` event for a scan of its order's code, when a webhook is set.

@@ -252,8 +252,17 @@ impl Sandbox {
         self.world().users.values().cloned().collect()
     }
 
-    pub fn add_user(&self, nickname: &str) -> User {
-        self.world().add_user(nickname)
+    /// A new user: not following the account, or already following (then their
+    /// first scan of a code is a `SCAN`, as an existing follower's).
+    pub fn add_user(&self, nickname: &str, following: bool) -> User {
+        let mut world = self.world();
+        let mut user = world.add_user(nickname);
+        if following {
+            user.following = true;
+            user.subscribe_time = crate::now_ms() / 1000;
+            world.users.insert(user.openid.clone(), user.clone());
+        }
+        user
     }
 
     pub fn set_open_recipients(&self, open: bool) {

@@ -56,6 +56,12 @@ impl ScanEvent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Push {
     Scan(ScanEvent),
+    /// The user stopped following the account (`CreateTime` identifies the push).
+    Unsubscribe {
+        account: String,
+        openid: String,
+        create_time: i64,
+    },
     /// Any other event or message: answered with `success` and logged.
     Other {
         account: String,
@@ -69,14 +75,14 @@ impl Push {
     pub fn account(&self) -> &str {
         match self {
             Push::Scan(scan) => &scan.account,
-            Push::Other { account, .. } => account,
+            Push::Other { account, .. } | Push::Unsubscribe { account, .. } => account,
         }
     }
 
     pub fn openid(&self) -> &str {
         match self {
             Push::Scan(scan) => &scan.openid,
-            Push::Other { openid, .. } => openid,
+            Push::Other { openid, .. } | Push::Unsubscribe { openid, .. } => openid,
         }
     }
 }
@@ -325,6 +331,13 @@ pub fn parse(body: &[u8]) -> Result<Push, MalformedPush> {
             scene,
             ticket,
         }),
+        None if msg_type == "event" && event.as_deref() == Some("unsubscribe") => {
+            Push::Unsubscribe {
+                account,
+                openid,
+                create_time,
+            }
+        }
         None => Push::Other {
             account,
             openid,

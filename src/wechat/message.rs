@@ -11,13 +11,13 @@ use super::api::WechatError;
 use super::client::WechatClient;
 
 /// One article card.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Article {
     pub title: String,
     pub description: String,
     pub url: String,
     /// Left out of the request when empty: WeChat then shows the card without a picture.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(skip_serializing_if = "String::is_empty", default)]
     pub picurl: String,
 }
 

@@ -53,9 +53,7 @@ struct Tagging<'a> {
 impl WechatClient {
     /// Creates a tag; [`TAG_EXISTS`] when the name is taken.
     pub async fn create_tag(&self, name: &str) -> Result<Tag, WechatError> {
-        let body = NewTag {
-            tag: Name { name },
-        };
+        let body = NewTag { tag: Name { name } };
         let created: Created = self.post("/cgi-bin/tags/create", &body).await?;
         Ok(created.tag)
     }

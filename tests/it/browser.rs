@@ -449,48 +449,92 @@ async fn a_site_owner_runs_the_console_in_a_browser() {
     assert_eq!(app.count("templates").await, 2);
     snap(&owner, "14-template-saved").await;
 
-    // A promoter code, scanned in the sandbox by someone who does not follow yet.
-    owner.goto(&app.url("/admin/codes")).await.unwrap();
-    fill(&owner, "#promoter", "shop-7").await;
-    submit_and_read(
-        &owner,
-        "form[action='/admin/promoters'] button",
-        "#notice",
-        "已保存",
-    )
-    .await;
-    let list = admin_json(&app, "/api/admin/promoters").await;
-    let ticket = list["promoters"][0]["ticket"].as_str().unwrap().to_owned();
+    // A channel code made in the console, with a welcome and a tag, scanned in the
+    // sandbox by someone who does not follow yet.
+    owner.goto(&app.url("/admin/channel-codes")).await.unwrap();
+    snap(&owner, "15-0-channel-codes-empty").await;
+    fill(&owner, "#c-name", "张三").await;
+    click(&owner, "#create input[name='welcome_kind'][value='text']").await;
+    fill(&owner, "#c-welcome-text", "欢迎！张三带你来的").await;
+    fill(&owner, "#c-tag", "地推").await;
+    submit_and_read(&owner, "#create button[type='submit']", "#notice", "已创建").await;
+    let list = admin_json(&app, "/api/admin/channel-codes").await;
+    let code = &list["codes"][0];
+    assert_eq!(
+        (code["name"].as_str(), code["tag"].as_str()),
+        (Some("张三"), Some("地推"))
+    );
+    let ticket = code["ticket"].as_str().unwrap().to_owned();
     let newcomer = app.sandbox_user("推广来的").await;
     assert_eq!(
         app.sandbox_scan(&newcomer, &ticket).await["event"],
         "subscribe"
     );
     owner.refresh().await.unwrap();
-    assert_eq!(text_of(&owner, ".promoter .followers").await, "1");
+    assert_eq!(text_of(&owner, "#scans").await, "1");
+    assert_eq!(text_of(&owner, "#new-followers").await, "1");
     assert!(
         owner
-            .find(Locator::Css(".promoter .chart svg"))
+            .find(Locator::Css("#numbers .chart svg"))
             .await
             .is_ok(),
-        "the 30-day chart"
+        "the chart"
     );
-    snap(&owner, "15-promoter-attribution").await;
+    let picture = owner
+        .execute(
+            "return document.querySelector('.code-picture').naturalWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(picture.as_u64(), Some(430), "the code's picture loads");
+    snap(&owner, "15-1-channel-code").await;
 
-    // A scene reply, and its arrival in the sandbox inbox as a passive reply.
-    fill(&owner, "#scene", "riddle-1").await;
-    fill(&owner, "#text", "谜底：月亮").await;
-    submit_and_read(
-        &owner,
-        "form[action='/admin/scene-replies'] button",
-        "#replies",
-        "riddle-1",
-    )
-    .await;
-    let replies = admin_json(&app, "/api/admin/scene-replies").await;
-    let reply_ticket = replies[0]["ticket"].as_str().unwrap().to_owned();
+    // A team's batch, from the console.
+    owner.goto(&app.url("/admin/channel-codes")).await.unwrap();
+    fill(&owner, "#b-prefix", "地推").await;
+    fill(&owner, "#b-count", "5").await;
+    fill(&owner, "#b-group", "地推队").await;
+    submit_and_read(&owner, "#batch button[type='submit']", "#notice", "已创建").await;
+    assert_eq!(
+        owner
+            .find_all(Locator::Css("table.codes tbody tr"))
+            .await
+            .unwrap()
+            .len(),
+        5,
+        "the list shows the batch"
+    );
+    snap(&owner, "15-2-channel-batch").await;
+
+    // A riddle's code: its answer arrives in the sandbox inbox.
+    fill(&owner, "#c-name", "谜语").await;
+    click(&owner, "#create input[name='reply_kind'][value='text']").await;
+    fill(&owner, "#c-reply-text", "谜底：月亮").await;
+    submit_and_read(&owner, "#create button[type='submit']", "#notice", "已创建").await;
+    let riddle = admin_json(&app, "/api/admin/channel-codes?q=谜语").await;
+    let reply_ticket = riddle["codes"][0]["ticket"].as_str().unwrap().to_owned();
+    let riddle_id = riddle["codes"][0]["id"].as_i64().unwrap();
     let guesser = app.sandbox_user("猜谜的人").await;
     app.sandbox_scan(&guesser, &reply_ticket).await;
+
+    // Disabled, asked first.
+    owner
+        .goto(&app.url(&format!("/admin/channel-codes/{riddle_id}")))
+        .await
+        .unwrap();
+    owner
+        .execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    submit_and_read(
+        &owner,
+        "form[action$='/disable'] button",
+        "#notice",
+        "已停用",
+    )
+    .await;
+    assert_eq!(text_of(&owner, "#state").await, "已停用");
 
     // A shopper scans the order: the deliveries page shows when (Beijing), who, the
     // order and how it went, in words.
@@ -514,7 +558,9 @@ async fn a_site_owner_runs_the_console_in_a_browser() {
         "/admin",
         "/admin/template",
         "/admin/deliveries",
-        "/admin/codes",
+        "/admin/channel-codes",
+        "/admin/channel-codes/1",
+        "/admin/channel-codes/compare?id=1&id=2&id=3",
         "/admin/shop",
         "/admin/site",
         "/admin/settings",
@@ -533,7 +579,7 @@ async fn a_site_owner_runs_the_console_in_a_browser() {
         .await
         .unwrap();
     wait_for_text(&owner, ".inbox", "谜底：月亮", Duration::from_secs(10)).await;
-    snap(&owner, "18-scene-reply-inbox").await;
+    snap(&owner, "18-channel-reply-inbox").await;
     owner.close().await.unwrap();
 
     let wide_profile = tempfile::tempdir().unwrap();

@@ -166,55 +166,6 @@ db_test! {
 }
 
 db_test! {
-    async fn promoter_codes_credit_new_followers_and_never_collide_with_orders(db: TestDb) {
-        let app = TestApp::spawn(db).await;
-        // Order 7 and promoter 7 share a number; the ticket tells them apart.
-        let mut orders = Vec::new();
-        for _ in 0..7 {
-            orders.push(app.new_order().await);
-        }
-        let (status, created) = api(&app, reqwest::Method::POST, "/api/admin/promoters", Some(json!({"promoter": 7}))).await;
-        assert_eq!(status, 201, "{created}");
-        let (status, again) = api(&app, reqwest::Method::POST, "/api/admin/promoters", Some(json!({"promoter": "7"}))).await;
-        assert_eq!((status, &again["ticket"]), (200, &created["ticket"]), "one code per promoter, not two");
-        assert_eq!(app.sandbox_stats().await["qrcode_create_calls"], 1);
-        for bad in [json!({"promoter": 0}), json!({"promoter": 100001}), json!({"promoter": "a b"}), json!({"promoter": true})] {
-            let (status, err) = api(&app, reqwest::Method::POST, "/api/admin/promoters", Some(bad.clone())).await;
-            assert_eq!((status, err["field"].as_str()), (400, Some("promoter")), "{bad}");
-        }
-
-        let ticket = created["ticket"].as_str().unwrap();
-        let newcomer = app.sandbox_user("新粉丝").await;
-        let follower = app.sandbox_user("老粉丝").await;
-        let order_ticket = app.ticket(&orders[0]).await;
-        app.sandbox_scan(&follower, &order_ticket).await; // follows through an order first
-        app.wait_for_inbox(&follower, 1).await;
-        assert_eq!(app.sandbox_scan(&newcomer, ticket).await["event"], "subscribe");
-        assert_eq!(app.sandbox_scan(&follower, ticket).await["event"], "SCAN");
-
-        let (_, list) = api(&app, reqwest::Method::GET, "/api/admin/promoters", None).await;
-        let p = &list["promoters"][0];
-        assert_eq!((p["promoter"].as_str(), p["scans"].as_u64(), p["new_followers"].as_u64()), (Some("7"), Some(2), Some(1)));
-        assert_eq!(list["remaining_permanent_codes"], 99_999);
-        let (_, days) = api(&app, reqwest::Method::GET, "/api/admin/promoters/7/days", None).await;
-        let days = days.as_array().unwrap();
-        assert_eq!(days.len(), 30);
-        assert_eq!((days[29]["scans"].as_u64(), days[29]["new_followers"].as_u64()), (Some(2), Some(1)));
-        assert_eq!(app.inbox(&newcomer).await.len(), 0, "a promoter code sends no quote");
-        assert_eq!(app.count("deliveries").await, 1, "only the order scan queued a message");
-
-        let png = app.http.get(app.url("/admin/promoters/7/qrcode.png")).bearer_auth(ADMIN_TOKEN).send().await.unwrap();
-        assert_eq!(png.headers()["content-type"], "image/png");
-        let signed_out = app.get("/admin/promoters/7/qrcode.png").await;
-        assert_eq!(signed_out.status(), 303, "signed out, a console download logs in first");
-        assert!(signed_out.headers()["location"].to_str().unwrap().starts_with("/admin/login?next="));
-        let csv = app.http.get(app.url("/api/admin/promoters.csv")).bearer_auth(ADMIN_TOKEN).send().await.unwrap().text().await.unwrap();
-        assert!(csv.contains("\n7,2,1,http://weixin.qq.com/q/"), "{csv}");
-        app.stop().await;
-    }
-}
-
-db_test! {
     async fn in_passive_mode_the_card_comes_back_in_the_callbacks_answer(db: TestDb) {
         let app = TestApp::spawn(db).await;
         let (status, _) = api(&app, reqwest::Method::PUT, "/api/admin/settings", Some(json!({"delivery_mode": "passive_reply"}))).await;

@@ -7,6 +7,7 @@ mod support;
 
 mod browser;
 mod callback;
+mod channel_codes;
 mod chaos;
 mod cli;
 mod connections;

@@ -93,7 +93,7 @@ db_test! {
 }
 
 db_test! {
-    async fn a_scene_reply_is_not_saved_when_wechat_refuses_its_code(db: TestDb) {
+    async fn a_channel_code_is_not_saved_when_wechat_refuses_it(db: TestDb) {
         // The stand-in does not know this appid, so the token (and the code) is refused.
         let (base, _recorded) = stand_in().await;
         let app = TestApp::spawn_with(db, &[
@@ -101,11 +101,11 @@ db_test! {
             ("WECHAT_ENCODING_AES_KEY", SAMPLE_KEY), ("WECHAT_API_BASE", &base),
         ]).await;
 
-        let created = app.http.put(app.url("/api/admin/scene-replies/riddle-1")).bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"text": "谜底：月亮 🌙"})).send().await.unwrap();
+        let created = app.http.post(app.url("/api/admin/channel-codes")).bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "谜语一", "validity": "permanent", "reply": {"text": "谜底：月亮 🌙"}})).send().await.unwrap();
 
         assert_eq!(created.status(), 502);
-        assert_eq!(app.count("scene_replies").await, 0, "nothing half-made is left");
+        assert_eq!(app.count("channel_codes").await, 0, "nothing half-made is left");
         assert_eq!(app.count("qr_codes").await, 0);
         app.stop().await;
     }
@@ -116,13 +116,17 @@ db_test! {
         // Sandbox mode, but with WeChat's published sample key, token and appid.
         let app = TestApp::spawn_with(db, &[("WECHAT_TOKEN", SAMPLE_TOKEN), ("WECHAT_ENCODING_AES_KEY", SAMPLE_KEY)]).await;
         let appid = app.state.web.config.wechat.app_id.clone();
-        let created = app.http.put(app.url("/api/admin/scene-replies/riddle-1")).bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"text": "谜底：月亮 🌙"})).send().await.unwrap();
-        assert_eq!(created.status(), 200);
+        let passive = app.http.put(app.url("/api/admin/settings")).bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"delivery_mode": "passive_reply"})).send().await.unwrap();
+        assert_eq!(passive.status(), 200);
+        let created = app.http.post(app.url("/api/admin/channel-codes")).bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "谜语一", "validity": "permanent", "reply": {"text": "谜底：月亮 🌙"}})).send().await.unwrap();
+        assert_eq!(created.status(), 201);
         let created: Value = created.json().await.unwrap();
         let ticket = created["ticket"].as_str().unwrap();
+        let key = format!("qrscene_{}", created["scene"].as_str().unwrap());
 
-        let event = scan_xml("oIndependent01", "subscribe", "qrscene_riddle-1", Some(ticket), chrono::Utc::now().timestamp());
+        let event = scan_xml("oIndependent01", "subscribe", &key, Some(ticket), chrono::Utc::now().timestamp());
         let encrypted = encrypt(SAMPLE_KEY, &appid, &event);
         let (ts, nonce) = (now(), "1234567");
         let msg_signature = sha1_signature(&[SAMPLE_TOKEN, &ts, nonce, &encrypted]);
@@ -291,18 +295,19 @@ db_test! {
 
         // A forged form (no or wrong CSRF token) changes nothing.
         for token in ["", "forged"] {
-            let r = app.http.post(app.url("/admin/scene-replies")).header("cookie", &session)
-                .form(&[("csrf", token), ("scene", "coupon"), ("text", "ABC")]).send().await.unwrap();
+            let r = app.http.post(app.url("/admin/channel-codes")).header("cookie", &session)
+                .form(&[("csrf", token), ("name", "优惠"), ("validity", "permanent"), ("reply_kind", "text"), ("reply_text", "ABC")]).send().await.unwrap();
             assert_eq!(r.status(), 403);
         }
-        let r = app.http.put(app.url("/api/admin/scene-replies/coupon")).header("cookie", &session).json(&json!({"text": "ABC"})).send().await.unwrap();
+        let r = app.http.post(app.url("/api/admin/channel-codes")).header("cookie", &session)
+            .json(&json!({"name": "优惠", "validity": "permanent"})).send().await.unwrap();
         assert_eq!(r.status(), 403, "cookie-authenticated API changes need X-CSRF-Token");
-        assert_eq!(app.count("scene_replies").await, 0);
+        assert_eq!(app.count("channel_codes").await, 0);
 
-        let ok = app.http.post(app.url("/admin/scene-replies")).header("cookie", &session)
-            .form(&[("csrf", csrf.as_str()), ("scene", "coupon"), ("text", "优惠码 ABC")]).send().await.unwrap();
+        let ok = app.http.post(app.url("/admin/channel-codes")).header("cookie", &session)
+            .form(&[("csrf", csrf.as_str()), ("name", "优惠"), ("validity", "permanent"), ("reply_kind", "text"), ("reply_text", "优惠码 ABC")]).send().await.unwrap();
         assert_eq!(ok.status(), 303);
-        assert_eq!(app.count("scene_replies").await, 1);
+        assert_eq!(app.count("channel_codes").await, 1);
         app.stop().await;
     }
 }
@@ -330,10 +335,13 @@ db_test! {
 }
 
 db_test! {
-    async fn a_scene_reply_reaches_the_sandbox_inbox_as_a_passive_reply(db: TestDb) {
+    async fn a_channel_codes_reply_reaches_the_sandbox_inbox_as_a_sealed_passive_reply(db: TestDb) {
         let app = spawn_aes(db, &[]).await;
-        let created: Value = app.http.put(app.url("/api/admin/scene-replies/riddle-7")).bearer_auth(ADMIN_TOKEN)
-            .json(&json!({"text": "谜底是：影子"})).send().await.unwrap().json().await.unwrap();
+        let passive = app.http.put(app.url("/api/admin/settings")).bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"delivery_mode": "passive_reply"})).send().await.unwrap();
+        assert_eq!(passive.status(), 200);
+        let created: Value = app.http.post(app.url("/api/admin/channel-codes")).bearer_auth(ADMIN_TOKEN)
+            .json(&json!({"name": "谜语七", "validity": "permanent", "reply": {"text": "谜底是：影子"}})).send().await.unwrap().json().await.unwrap();
         let ticket = created["ticket"].as_str().unwrap();
         let openid = app.sandbox_user("猜谜").await;
 
@@ -346,7 +354,7 @@ db_test! {
         assert_eq!(inbox[0]["via"], "passive");
         let stats = app.sandbox_stats().await;
         assert_eq!(stats["custom_send_calls"], 0, "no customer-service message for a reply");
-        assert_eq!(app.count("deliveries").await, 0);
+        assert_eq!(app.count("deliveries WHERE kind = 'reply' AND status = 'sent'").await, 1, "recorded as sent with the push");
         app.stop().await;
     }
 }

@@ -45,31 +45,24 @@ async fn admin(app: &TestApp, method: reqwest::Method, path: &str, body: Value) 
 }
 
 db_test! {
-    async fn a_ticket_wechat_answers_twice_is_the_same_code(db: TestDb) {
+    async fn two_requests_for_one_channel_code_name_make_one_code(db: TestDb) {
         let (base, recorded) = stand_in().await;
         let app = TestApp::spawn_with(db, &[
             ("WECHAT_APP_ID", APP_ID), ("WECHAT_APP_SECRET", SECRET),
             ("WECHAT_TOKEN", TOKEN), ("WECHAT_API_BASE", &base),
         ]).await;
-        // Slow enough that both requests are past the "already made?" check before
-        // either has registered; the stand-in, like WeChat, answers one ticket per
-        // permanent scene.
+        // Slow enough that the second request arrives while the first waits on WeChat.
         recorded.lock().unwrap().qrcode_delay_ms = 400;
-        let both = join_all((0..2).map(|_| admin(&app, reqwest::Method::POST, "/api/admin/promoters", json!({"promoter": "p1"})))).await;
-        assert_eq!(recorded.lock().unwrap().qrcodes.len(), 2, "both asked WeChat");
-        for (status, body) in &both {
-            assert!(*status == 200 || *status == 201, "{status} {body}");
-        }
-        assert_eq!(both[0].1["ticket"], both[1].1["ticket"]);
+        let body = json!({"name": "zhang3", "validity": "permanent"});
+        let both = join_all((0..2).map(|_| admin(&app, reqwest::Method::POST, "/api/admin/channel-codes", body.clone()))).await;
+        let mut statuses: Vec<u16> = both.iter().map(|(s, _)| *s).collect();
+        statuses.sort();
+        assert_eq!(statuses, [201, 409], "{both:?}");
+        let refused = both.iter().find(|(s, _)| *s == 409).unwrap();
+        assert!(refused.1["error"].as_str().unwrap().contains("已有名为“zhang3”的渠道码"), "{refused:?}");
+        assert_eq!(recorded.lock().unwrap().qrcodes.len(), 1, "the second never asked WeChat");
         assert_eq!(app.count("qr_codes").await, 1);
-
-        // A scene reply with the same scene string gets the same ticket from WeChat: it
-        // cannot be both, so it is refused, in words, and the promoter's code stays.
-        let (status, err) = admin(&app, reqwest::Method::PUT, "/api/admin/scene-replies/p1", json!({"text": "答案"})).await;
-        assert_eq!(status, 409, "{err}");
-        assert!(err["error"].as_str().unwrap().contains("另一个用途"), "{err}");
-        assert_eq!(app.count("qr_codes").await, 1);
-        assert_eq!(app.count("scene_replies").await, 0);
+        assert_eq!(app.count("channel_codes").await, 1);
         app.stop().await;
     }
 }

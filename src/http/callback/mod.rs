@@ -63,6 +63,14 @@ async fn receive_push(
 ) -> Result<Response, AppError> {
     let reply = match &pushed.push {
         Push::Scan(event) => scans::record_scan(&domain, event, Some(pushed.seen.clone())).await?,
+        Push::Unsubscribe {
+            openid,
+            create_time,
+            ..
+        } => {
+            scans::record_unfollow(&domain, openid, *create_time).await?;
+            None
+        }
         Push::Other {
             msg_type, event, ..
         } => {

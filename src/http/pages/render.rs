@@ -16,7 +16,7 @@ pub struct Pages {
 }
 
 /// Every template, by the name pages render it with.
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("base.html", include_str!("../../../templates/base.html")),
     ("index.html", include_str!("../../../templates/index.html")),
     ("order.html", include_str!("../../../templates/order.html")),
@@ -47,8 +47,20 @@ const TEMPLATES: [(&str, &str); 14] = [
         include_str!("../../../templates/admin_deliveries.html"),
     ),
     (
-        "admin_codes.html",
-        include_str!("../../../templates/admin_codes.html"),
+        "admin_channel_codes.html",
+        include_str!("../../../templates/admin_channel_codes.html"),
+    ),
+    (
+        "admin_channel_code.html",
+        include_str!("../../../templates/admin_channel_code.html"),
+    ),
+    (
+        "admin_channel_compare.html",
+        include_str!("../../../templates/admin_channel_compare.html"),
+    ),
+    (
+        "_channel_settings.html",
+        include_str!("../../../templates/_channel_settings.html"),
     ),
     (
         "admin_shop.html",

@@ -4,8 +4,8 @@
 //! Every code is registered by its ticket ([`registry`]): a push is resolved by the
 //! `Ticket` it carries, so codes of different kinds that share a scene value never
 //! collide. Kinds: an order's temporary code ([`tickets`]), reused while it has life
-//! left; a promoter's permanent code ([`promoters`]), which credits who brought each
-//! scan; a scene reply's permanent code ([`replies`]), answered with its text.
+//! left; a channel code ([`channel`], 渠道码: a named code, permanent or for a while,
+//! that credits who brought each follower, tags them and answers them).
 //! Permanent codes of any kind are made in one place ([`permanent`]), which keeps count
 //! of the account's 100,000.
 //!
@@ -13,10 +13,9 @@
 //! (through [`permanent`] if they are permanent), and an arm in `scans::resolve` for
 //! what its scan does.
 
+pub mod channel;
 pub mod permanent;
-pub mod promoters;
 pub mod registry;
-pub mod replies;
 pub mod tickets;
 
 /// What a registered code was made for (the registry's `kind` column).
@@ -24,18 +23,17 @@ pub mod tickets;
 pub enum CodeKind {
     /// An order's temporary code; the registry's target is the order id.
     Order,
-    /// A promoter's permanent code; the target is the promoter.
-    Promoter,
-    /// A scene reply's permanent code; the target is the scene.
-    Reply,
+    /// A channel code; the target is its id in `channel_codes`. (Promoter codes and
+    /// scene replies, kinds `promoter` and `reply`, became channel codes in migration
+    /// 10.)
+    Channel,
 }
 
 impl CodeKind {
     pub fn as_str(self) -> &'static str {
         match self {
             CodeKind::Order => "order",
-            CodeKind::Promoter => "promoter",
-            CodeKind::Reply => "reply",
+            CodeKind::Channel => "channel",
         }
     }
 
@@ -43,8 +41,7 @@ impl CodeKind {
     pub fn parse(text: &str) -> Option<CodeKind> {
         match text {
             "order" => Some(CodeKind::Order),
-            "promoter" => Some(CodeKind::Promoter),
-            "reply" => Some(CodeKind::Reply),
+            "channel" => Some(CodeKind::Channel),
             _ => None,
         }
     }
@@ -56,7 +53,7 @@ mod tests {
 
     #[test]
     fn every_kind_reads_back_as_itself() {
-        for kind in [CodeKind::Order, CodeKind::Promoter, CodeKind::Reply] {
+        for kind in [CodeKind::Order, CodeKind::Channel] {
             assert_eq!(CodeKind::parse(kind.as_str()), Some(kind));
         }
         assert_eq!(CodeKind::parse("coupon"), None);

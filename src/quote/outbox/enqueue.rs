@@ -33,6 +33,19 @@ pub struct NewScan {
     pub event: Option<NewEvent>,
     /// The push's query signature and body, as they came.
     pub seen: Option<Seen>,
+    /// What else the scan queues: a channel code's reply and tag.
+    pub extra: Vec<Queued>,
+}
+
+/// A delivery a scan queues besides an order's message, written from the scan's row.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub kind: Kind,
+    pub payload: String,
+    /// Already carried by the push's passive reply: recorded sent.
+    pub passive: bool,
+    /// Tried for this long after the scan.
+    pub window_ms: i64,
 }
 
 /// What identifies the push as sent: its query's signature and its body's hash.
@@ -239,8 +252,73 @@ pub async fn insert(
                 .await?;
         }
     }
+    for scan in &fresh {
+        for queued in &scan.extra {
+            txn.execute(&queued_for(scan.identity(), queued)).await?;
+        }
+    }
     let events: Vec<&NewEvent> = fresh.iter().filter_map(|s| s.event.as_ref()).collect();
     insert_events(txn, &events, crate::now_ms()).await
+}
+
+/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity = …`: one of
+/// a channel code scan's deliveries (few, so one statement each).
+fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
+    use delivery::Column as D;
+    use scan::Column as S;
+    let received = || Expr::col(S::ReceivedAtMs);
+    let (status, attempts, sent_at, claim) = if queued.passive {
+        (
+            Status::Sent,
+            1,
+            Expr::col(S::ReceivedAtMs),
+            Expr::val("passive-reply"),
+        )
+    } else {
+        (
+            Status::Pending,
+            0,
+            Expr::val(Option::<i64>::None),
+            Expr::val(Option::<String>::None),
+        )
+    };
+    let rows = Query::select()
+        .column(S::Id)
+        .column(S::Openid)
+        .expr(Expr::val(queued.kind.as_str()))
+        .expr(Expr::val(queued.payload.as_str()))
+        .expr(Expr::val(status.as_str()))
+        .expr(Expr::val(attempts))
+        .expr(sent_at)
+        .expr(claim)
+        .expr(received())
+        .expr(Expr::val(0i64))
+        .expr(received().add(queued.window_ms))
+        .expr(received())
+        .expr(received())
+        .from(scan::Entity)
+        .and_where(S::EventIdentity.eq(identity))
+        .to_owned();
+    Query::insert()
+        .into_table(delivery::Entity)
+        .columns([
+            D::ScanId,
+            D::Openid,
+            D::Kind,
+            D::Payload,
+            D::Status,
+            D::Attempts,
+            D::SentAtMs,
+            D::ClaimToken,
+            D::NextAttemptAtMs,
+            D::LeaseUntilMs,
+            D::DeadlineAtMs,
+            D::CreatedAtMs,
+            D::UpdatedAtMs,
+        ])
+        .select_from(rows)
+        .expect("as many values as columns")
+        .to_owned()
 }
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`: the

@@ -218,8 +218,10 @@ async fn run(
                     None if queued_any => handoff.wake(),
                     None => {}
                 }
-                // Webhook events are written pending: the worker claims them.
-                if scans.iter().any(|s| s.event.is_some())
+                // Webhook events, replies and tags are written pending: the worker claims them.
+                if scans
+                    .iter()
+                    .any(|s| s.event.is_some() || !s.extra.is_empty())
                     || outcomes.iter().any(|o| o.tell_shop.is_some())
                 {
                     handoff.wake();

@@ -9,13 +9,20 @@ pub enum Kind {
     Message,
     /// An event POSTed to the shop's webhook.
     Webhook,
+    /// A channel code's answer to its scanner (a text or a news card, rendered when
+    /// the scan came, in the payload); a customer-service message like `Message`.
+    Reply,
+    /// A WeChat tag to put on a channel code's scanner (the tag's name in the payload).
+    Tag,
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Kind::Message => "message",
             Kind::Webhook => "webhook",
+            Kind::Reply => "reply",
+            Kind::Tag => "tag",
         }
     }
 
@@ -25,7 +32,15 @@ impl Kind {
         match text {
             "message" => Some(Kind::Message),
             "webhook" => Some(Kind::Webhook),
+            "reply" => Some(Kind::Reply),
+            "tag" => Some(Kind::Tag),
             _ => None,
         }
+    }
+
+    /// A customer-service message to the scanner: WeChat's one-minute window applies,
+    /// and at most once it may end unknown.
+    pub fn is_message(self) -> bool {
+        matches!(self, Kind::Message | Kind::Reply)
     }
 }

@@ -15,6 +15,9 @@
 //! retries only failures that prove WeChat did not take it (no connection, an errcode,
 //! HTTP 5xx).
 //!
+//! Tags: the same user tagged twice is tagged once, so an unanswered try is simply
+//! tried again, on the webhook's schedule, for a day; a tag never ends unknown.
+//!
 //! Webhook events: whatever the shop's server answered other than 2xx, the event is
 //! tried again, 1 s, 4 s, 16 s … after, four times longer each time up to an hour, for
 //! a day ([`WEBHOOK_WINDOW_MS`]); the shop drops repeats by the event's id.
@@ -32,6 +35,9 @@ use crate::wechat::WechatError;
 pub const WINDOW_MS: i64 = 55_000;
 /// How long the shop's webhook is tried with an event.
 pub const WEBHOOK_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
+/// How long a tag is tried: tagging the same user twice does no harm, so as long as a
+/// webhook event, on the same schedule.
+pub const TAG_WINDOW_MS: i64 = WEBHOOK_WINDOW_MS;
 /// The longest wait between two tries of a webhook event.
 const WEBHOOK_MAX_WAIT_MS: i64 = 60 * 60 * 1000;
 
@@ -87,6 +93,10 @@ pub enum LocalFailure {
     Template(#[from] TemplateError),
     #[error("保存的消息模板无法使用：{0}")]
     BrokenTemplate(String),
+    #[error("一天之内都没能给这位用户打上标签")]
+    TagDayPassed,
+    #[error("这条{0}的内容无法读取")]
+    Unreadable(&'static str),
     #[error("网站通知已关闭")]
     WebhookOff,
     #[error("一天之内网站都没有收下这条通知")]
@@ -152,10 +162,12 @@ pub fn decide(
     guarantee: Guarantee,
     now: i64,
 ) -> Change {
+    let kind = super::Kind::parse(&d.kind);
+    let is_message = kind.is_some_and(super::Kind::is_message);
     let (errcode, errmsg, transient) = match outcome {
         Ok(()) => return Change::Sent,
         Err(Failure::Wechat(WechatError::Unanswered { reason }))
-            if guarantee == Guarantee::AtMostOnce =>
+            if guarantee == Guarantee::AtMostOnce && is_message =>
         {
             tracing::warn!(
                 delivery = d.id,
@@ -166,11 +178,13 @@ pub fn decide(
                 errmsg: UNKNOWN_AFTER_NO_ANSWER.into(),
             };
         }
-        Err(Failure::Interrupted) => {
+        Err(Failure::Interrupted) if is_message => {
             return Change::Unknown {
                 errmsg: UNKNOWN_AFTER_INTERRUPTION.into(),
             };
         }
+        // A tag or an event cut off by its instance's end is simply tried again.
+        Err(Failure::Interrupted) => (None, UNKNOWN_AFTER_INTERRUPTION.into(), true),
         Err(Failure::Local(reason)) => (None, reason.to_string(), false),
         Err(Failure::Webhook(refused)) => (None, refused.to_string(), true),
         Err(Failure::Wechat(e)) => (
@@ -179,10 +193,10 @@ pub fn decide(
             e.is_transient(),
         ),
     };
-    let wait = if d.kind == super::Kind::Webhook.as_str() {
-        webhook_backoff(d.attempts as u32)
-    } else {
+    let wait = if is_message {
         backoff(d.attempts as u32)
+    } else {
+        webhook_backoff(d.attempts as u32)
     };
     let retry_at = now + wait.as_millis() as i64;
     if transient && retry_at < d.deadline_at_ms {

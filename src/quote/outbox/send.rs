@@ -9,6 +9,8 @@ use super::outcomes::{Outcome, ShopNotice};
 use super::retry::{Failure, LocalFailure, WebhookRefused};
 use crate::quote::Domain;
 use crate::quote::card::context_for;
+use crate::quote::codes::channel::action::Outgoing;
+use crate::quote::codes::channel::tags::{self, TagFailure, Tagging};
 use crate::quote::orders::Order;
 use crate::quote::webhooks::SIGNATURE_HEADER;
 use crate::wechat::WechatError;
@@ -18,6 +20,8 @@ pub async fn send(domain: &Domain, d: delivery::Model) -> Outcome {
     let (result, tell_shop) = match Kind::parse(&d.kind) {
         Some(Kind::Message) => send_message(domain, &d).await,
         Some(Kind::Webhook) => (send_event(domain, &d).await, None),
+        Some(Kind::Reply) => (send_reply(domain, &d).await, None),
+        Some(Kind::Tag) => (put_tag(domain, &d).await, None),
         // Claimed by this build but made by a newer one: left to fail with a reason
         // rather than guessed at.
         None => (
@@ -91,6 +95,42 @@ async fn send_message(
         .await
         .map_err(Failure::Wechat);
     (sent, tell_shop)
+}
+
+/// A channel code's answer, rendered when the scan came.
+async fn send_reply(domain: &Domain, d: &delivery::Model) -> Result<(), Failure> {
+    if now_ms() > d.deadline_at_ms {
+        return Err(Failure::Local(LocalFailure::WindowPassed));
+    }
+    let outgoing: Option<Outgoing> = d
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok());
+    let sent = match outgoing {
+        Some(Outgoing::Text(text)) => domain.wechat.send_text(&d.openid, &text).await,
+        Some(Outgoing::News(article)) => domain.wechat.send_news(&d.openid, &article).await,
+        None => return Err(Failure::Local(LocalFailure::Unreadable("渠道码回复"))),
+    };
+    sent.map_err(Failure::Wechat)
+}
+
+/// A channel code's tag, put on its scanner.
+async fn put_tag(domain: &Domain, d: &delivery::Model) -> Result<(), Failure> {
+    if now_ms() > d.deadline_at_ms {
+        return Err(Failure::Local(LocalFailure::TagDayPassed));
+    }
+    let Some(tagging) = d
+        .payload
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Tagging>(p).ok())
+    else {
+        return Err(Failure::Local(LocalFailure::Unreadable("标签")));
+    };
+    match tags::put_on(domain, &d.openid, &tagging).await {
+        Ok(()) => Ok(()),
+        Err(TagFailure::Wechat(e)) => Err(Failure::Wechat(e)),
+        Err(TagFailure::Db(e)) => Err(retry(e.into())),
+    }
 }
 
 /// What the shop's webhook is told of the message for `order`, when one is set.

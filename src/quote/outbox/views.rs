@@ -30,6 +30,10 @@ pub struct DeliveryView {
     pub order_id: Option<i64>,
     /// The shop's reference of the order, when it gave one.
     pub external_id: Option<String>,
+    /// `message` (an order's quote card) or `reply` (a channel code's answer).
+    pub kind: String,
+    /// What it is, as the owner reads it: 报价消息 or 渠道码回复.
+    pub kind_zh: &'static str,
     pub status: Status,
     /// The status as the owner reads it (已发送, 失败, 状态不明 …).
     pub status_zh: &'static str,
@@ -63,8 +67,14 @@ impl From<delivery::Model> for DeliveryView {
         let status = Status::parse(&d.status).unwrap_or(Status::Pending);
         let retryable =
             matches!(status, Status::Failed | Status::Unknown) && now_ms() < d.deadline_at_ms;
+        let kind_zh = match Kind::parse(&d.kind) {
+            Some(Kind::Reply) => "渠道码回复",
+            _ => "报价消息",
+        };
         DeliveryView {
             id: d.id,
+            kind: d.kind,
+            kind_zh,
             openid: d.openid,
             nickname: None,
             order_id: d.order_id,
@@ -82,9 +92,13 @@ impl From<delivery::Model> for DeliveryView {
     }
 }
 
+/// What the deliveries page lists: messages to shoppers (quote cards and channel
+/// codes' replies), not webhook events or tags.
+const MESSAGE_KINDS: [&str; 2] = [Kind::Message.as_str(), Kind::Reply.as_str()];
+
 /// The messages of the outbox (not the webhook events).
 fn messages() -> sea_orm::Select<delivery::Entity> {
-    delivery::Entity::find().filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
+    delivery::Entity::find().filter(delivery::Column::Kind.is_in(MESSAGE_KINDS))
 }
 
 /// A webhook event as the console lists it: what it said, and how its tries went.
@@ -305,7 +319,7 @@ pub async fn retry(domain: &Domain, id: i64) -> Result<DeliveryView, AppError> {
         .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(now))
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
         .filter(delivery::Column::Id.eq(id))
-        .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
+        .filter(delivery::Column::Kind.is_in(MESSAGE_KINDS))
         .filter(delivery::Column::Status.is_in([Status::Failed.as_str(), Status::Unknown.as_str()]))
         .filter(delivery::Column::DeadlineAtMs.gt(now))
         .exec(&domain.db)

@@ -122,7 +122,7 @@ impl Worker {
             // again: it is recorded as unknown, for the owner to decide.
             let may_have_gone = orphans.contains(&d.id)
                 && self.domain.guarantee == Guarantee::AtMostOnce
-                && d.kind == Kind::Message.as_str();
+                && Kind::parse(&d.kind).is_some_and(Kind::is_message);
             if may_have_gone {
                 self.start(d, slot, Attempt::Settle);
             } else {

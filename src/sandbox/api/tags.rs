@@ -35,7 +35,11 @@ pub(super) fn list_tags_answer(world: &World) -> Json<Value> {
         .tags
         .iter()
         .map(|(id, name)| {
-            let count = world.users.values().filter(|u| u.tags.contains(name)).count();
+            let count = world
+                .users
+                .values()
+                .filter(|u| u.tags.contains(name))
+                .count();
             json!({ "id": id, "name": name, "count": count })
         })
         .collect();

@@ -72,6 +72,15 @@ pub async fn phone_home(
 #[derive(Deserialize)]
 struct NewUser {
     nickname: Option<String>,
+    /// Following the account already (a form's checkbox sends `1`).
+    following: Option<serde_json::Value>,
+}
+
+impl NewUser {
+    fn following(&self) -> bool {
+        matches!(&self.following, Some(serde_json::Value::Bool(true)))
+            || matches!(&self.following, Some(serde_json::Value::String(s)) if s == "1" || s == "on")
+    }
 }
 
 fn nickname(input: Option<String>) -> Result<String, String> {
@@ -83,9 +92,10 @@ fn nickname(input: Option<String>) -> Result<String, String> {
 }
 
 async fn create_user_form(State(sandbox): State<Sandbox>, Form(form): Form<NewUser>) -> Response {
+    let following = form.following();
     match nickname(form.nickname) {
         Ok(name) => {
-            sandbox.add_user(&name);
+            sandbox.add_user(&name, following);
             Redirect::to("/sandbox/").into_response()
         }
         Err(e) => (StatusCode::BAD_REQUEST, e).into_response(),
@@ -93,8 +103,13 @@ async fn create_user_form(State(sandbox): State<Sandbox>, Form(form): Form<NewUs
 }
 
 async fn create_user(State(sandbox): State<Sandbox>, Json(form): Json<NewUser>) -> Response {
+    let following = form.following();
     match nickname(form.nickname) {
-        Ok(name) => (StatusCode::CREATED, Json(sandbox.add_user(&name))).into_response(),
+        Ok(name) => (
+            StatusCode::CREATED,
+            Json(sandbox.add_user(&name, following)),
+        )
+            .into_response(),
         Err(e) => (StatusCode::BAD_REQUEST, Json(json!({ "error": e }))).into_response(),
     }
 }

@@ -3,7 +3,8 @@
 //! subject, each with its routes and their OpenAPI descriptions; `http::router` merges
 //! them.
 
-pub mod codes;
+pub mod channel_codes;
+pub mod channel_images;
 pub mod deliveries;
 pub mod integration;
 pub mod settings;

@@ -42,7 +42,7 @@ impl Section {
             Section::Overview => "/admin",
             Section::Template => "/admin/template",
             Section::Deliveries => "/admin/deliveries",
-            Section::Codes => "/admin/codes",
+            Section::Codes => "/admin/channel-codes",
             Section::Shop => "/admin/shop",
             Section::Site => "/admin/site",
             Section::Settings => "/admin/settings",
@@ -54,7 +54,7 @@ impl Section {
             Section::Overview => "概况",
             Section::Template => "消息模板",
             Section::Deliveries => "消息记录",
-            Section::Codes => "推广码",
+            Section::Codes => "渠道码",
             Section::Shop => "店铺信息",
             Section::Site => "接入网站",
             Section::Settings => "发送方式",
@@ -73,6 +73,8 @@ pub fn notice(done: Option<&str>) -> Option<&'static str> {
         "revoked" => "已撤销",
         "deleted" => "已删除",
         "off" => "已关闭",
+        "enabled" => "已启用：扫码会照常回复和打标签",
+        "disabled" => "已停用：扫码仍会记录，但不再回复或打标签",
         "resent" => "已重发",
         _ => return None,
     })
@@ -117,6 +119,14 @@ pub fn refusal(e: AppError) -> Result<Said, AppError> {
     match e {
         AppError::BadRequest { reason, .. } | AppError::Conflict(reason) => {
             Ok(Said::refused(reason))
+        }
+        AppError::Upstream(e) => {
+            tracing::warn!(error = %e, "wechat call failed");
+            let words = e.errcode().and_then(crate::wechat::api::errcode_zh);
+            Ok(Said::refused(match words {
+                Some(words) => format!("微信没有接受：{words}"),
+                None => "微信接口暂时不可用，请稍后再试".to_owned(),
+            }))
         }
         other => Err(other),
     }

@@ -1,13 +1,14 @@
 //! The console's pages, one per section ([`console`] has what they share: navigation,
 //! the shop's name, "已保存" or the refusal at the top): the overview
 //! ([`dashboard`]), the message template ([`template`]: edit, preview, versions), the
-//! deliveries ([`deliveries`]: filter, pages, resend, CSV), promoter codes and scene
-//! replies ([`codes`]), the shop's identity ([`shop`]), the page that plugs the shop's
+//! deliveries ([`deliveries`]: filter, pages, resend, CSV), channel codes
+//! ([`channel_codes`], one code's page [`channel_code`]), the shop's identity ([`shop`]), the page that plugs the shop's
 //! website in ([`integration`]) and the delivery mode ([`settings`]); login and
 //! logout ([`session`]). Every form that changes something carries the session's
 //! CSRF token; each file has its routes, which `http::router` merges.
 
-pub mod codes;
+pub mod channel_code;
+pub mod channel_codes;
 pub mod console;
 pub mod dashboard;
 pub mod deliveries;
