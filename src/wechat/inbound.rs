@@ -422,12 +422,12 @@ mod tests {
     }
 
     #[test]
-    fn plain_follow_unsubscribe_and_text_are_other() {
-        for body in [
-            event("subscribe", None),
-            event("unsubscribe", None),
-            event("VIEW", Some("http://x")),
-        ] {
+    fn plain_follow_and_text_are_other_and_an_unfollow_is_itself() {
+        assert!(matches!(
+            parse(event("unsubscribe", None).as_bytes()).unwrap(),
+            Push::Unsubscribe { create_time, .. } if create_time > 0
+        ));
+        for body in [event("subscribe", None), event("VIEW", Some("http://x"))] {
             assert!(
                 matches!(parse(body.as_bytes()).unwrap(), Push::Other { .. }),
                 "{body}"

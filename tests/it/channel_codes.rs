@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::db_test;
+use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
 use crate::support::{ADMIN_TOKEN, TestApp, scan_xml};
 
 pub async fn api(
@@ -403,6 +404,61 @@ db_test! {
         assert_eq!(kinds, 1, "its reply is queued");
         for gone in ["/api/admin/promoters", "/api/admin/scene-replies"] {
             assert_eq!(api(&app, reqwest::Method::GET, gone, None).await.0, 404, "{gone}");
+        }
+        app.stop().await;
+    }
+}
+
+db_test! {
+    async fn tags_go_through_wechats_tag_api_once_per_name_and_a_failed_one_is_retried(db: TestDb) {
+        let (base, recorded) = stand_in().await;
+        // The account has a tag of that name already, made elsewhere.
+        recorded.lock().unwrap().tags.push((100, "老客户".into()));
+        let app = TestApp::spawn_with(db, &[
+            ("WECHAT_APP_ID", APP_ID), ("WECHAT_APP_SECRET", SECRET),
+            ("WECHAT_TOKEN", TOKEN), ("WECHAT_API_BASE", &base),
+        ]).await;
+        let code = create(&app, json!({"name": "张三", "validity": "permanent", "reply": {"text": "你好"}, "tag": "地推-张三"})).await;
+        let ticket = code["ticket"].as_str().unwrap();
+        let scene = code["scene"].as_str().unwrap();
+        // The first tagging fails for WeChat's own reasons: retried, and the reply is not held up.
+        recorded.lock().unwrap().tagging_script.push_back(json!({"errcode": -1, "errmsg": "system busy"}));
+        let now = chrono::Utc::now().timestamp();
+        for (openid, event) in [("oTagA", "subscribe"), ("oTagB", "subscribe"), ("oTagC", "SCAN")] {
+            let key = if event == "subscribe" { format!("qrscene_{scene}") } else { scene.to_owned() };
+            assert_eq!(app.push(scan_xml(openid, event, &key, Some(ticket), now)).await.status(), 200);
+        }
+        for _ in 0..100 {
+            if recorded.lock().unwrap().tagged.len() == 3 && recorded.lock().unwrap().sends.len() == 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        {
+            let r = recorded.lock().unwrap();
+            assert_eq!(r.tag_creates, ["地推-张三"], "one tags/create for the name");
+            let mut openids: Vec<String> = r.tagged.iter().flat_map(|(id, o)| { assert_eq!(*id, 101); o.clone() }).collect();
+            openids.sort();
+            assert_eq!(openids, ["oTagA", "oTagB", "oTagC"]);
+            assert_eq!(r.sends.len(), 3, "every scanner got the reply");
+        }
+        settle(&app).await;
+        assert_eq!(app.count("deliveries WHERE kind = 'tag' AND status = 'sent'").await, 3);
+
+        // A tag the account has already: 45157 on create, its id read from tags/get.
+        let other = create(&app, json!({"name": "回头客", "validity": "permanent", "tag": "老客户"})).await;
+        let scene = other["scene"].as_str().unwrap();
+        app.push(scan_xml("oTagD", "SCAN", scene, other["ticket"].as_str(), now + 1)).await;
+        for _ in 0..100 {
+            if recorded.lock().unwrap().tagged.len() == 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        {
+            let r = recorded.lock().unwrap();
+            assert_eq!(r.tag_gets, 1);
+            assert_eq!(r.tagged.last().unwrap(), &(100, vec!["oTagD".to_owned()]));
         }
         app.stop().await;
     }

@@ -33,6 +33,15 @@ pub struct Recorded {
     pub qrcodes: Vec<Value>,
     /// How long `qrcode/create` takes to answer, so two requests can overlap.
     pub qrcode_delay_ms: u64,
+    /// The account's tags (id, name), as `tags/create` made them or a test put them.
+    pub tags: Vec<(i64, String)>,
+    /// Names `tags/create` was asked for, each time.
+    pub tag_creates: Vec<String>,
+    pub tag_gets: u32,
+    /// Every `batchtagging` that succeeded: the tag id and the openids.
+    pub tagged: Vec<(i64, Vec<String>)>,
+    /// Answers for the next `batchtagging` calls (JSON bodies); empty → ok.
+    pub tagging_script: VecDeque<Value>,
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
@@ -102,12 +111,71 @@ pub async fn stand_in() -> (String, Shared) {
         .route("/cgi-bin/message/custom/send", post(send))
         .route("/cgi-bin/user/info", get(user_info))
         .route("/cgi-bin/qrcode/create", post(create_qrcode))
+        .route("/cgi-bin/tags/create", post(create_tag))
+        .route("/cgi-bin/tags/get", get(list_tags))
+        .route("/cgi-bin/tags/members/batchtagging", post(batchtagging))
         .route("/elsewhere", post(elsewhere).get(elsewhere))
         .with_state(shared.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (base, shared)
+}
+
+/// Like WeChat: a name the account has already is 45157; ids start at 100.
+async fn create_tag(
+    State(s): State<Shared>,
+    Query(q): Query<Vec<(String, String)>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let mut s = s.lock().unwrap();
+    if !token_ok(&s, &q) {
+        return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
+    }
+    let name = body["tag"]["name"].as_str().unwrap_or_default().to_owned();
+    s.tag_creates.push(name.clone());
+    if s.tags.iter().any(|(_, n)| *n == name) {
+        return Json(json!({ "errcode": 45157, "errmsg": "invalid tag name" }));
+    }
+    let id = 100 + s.tags.len() as i64;
+    s.tags.push((id, name.clone()));
+    Json(json!({ "tag": { "id": id, "name": name } }))
+}
+
+async fn list_tags(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
+    let mut s = s.lock().unwrap();
+    if !token_ok(&s, &q) {
+        return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
+    }
+    s.tag_gets += 1;
+    let tags: Vec<Value> = s
+        .tags
+        .iter()
+        .map(|(id, name)| json!({ "id": id, "name": name, "count": 0 }))
+        .collect();
+    Json(json!({ "tags": tags }))
+}
+
+async fn batchtagging(
+    State(s): State<Shared>,
+    Query(q): Query<Vec<(String, String)>>,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let mut s = s.lock().unwrap();
+    if !token_ok(&s, &q) {
+        return Json(json!({ "errcode": 40001, "errmsg": "invalid credential" }));
+    }
+    if let Some(answer) = s.tagging_script.pop_front() {
+        return Json(answer);
+    }
+    let id = body["tagid"].as_i64().unwrap_or_default();
+    if !s.tags.iter().any(|(t, _)| *t == id) {
+        return Json(json!({ "errcode": 45159, "errmsg": "invalid tag id" }));
+    }
+    let openids: Vec<String> =
+        serde_json::from_value(body["openid_list"].clone()).unwrap_or_default();
+    s.tagged.push((id, openids));
+    Json(json!({ "errcode": 0, "errmsg": "ok" }))
 }
 
 /// Where a scripted redirect points: records what reached it.

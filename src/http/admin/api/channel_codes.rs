@@ -199,8 +199,8 @@ async fn one_code(
         return channel_images::zip(&domain, &filter).await;
     }
     if let Some(id) = key.strip_suffix(".png") {
-        let code = channel::get(&domain.db, code_id(id)?).await?;
         let size = channel_images::print_size(q.size)?;
+        let code = channel::get(&domain.db, code_id(id)?).await?;
         return channel_images::png(&domain, &code, size, q.label == Some(1)).await;
     }
     if let Some(id) = key.strip_suffix(".svg") {

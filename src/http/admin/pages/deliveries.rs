@@ -53,7 +53,10 @@ fn row(d: DeliveryView) -> minijinja::Value {
         sent_at => d.sent_at_ms.map(beijing),
         user => d.nickname.clone().unwrap_or_else(|| short_openid(&d.openid)),
         openid => d.openid,
-        order => d.external_id.clone().unwrap_or_else(|| d.order_id.map(|id| format!("#{id}")).unwrap_or_default()),
+        order => match d.kind.as_str() {
+            "reply" => d.kind_zh.to_owned(),
+            _ => d.external_id.clone().unwrap_or_else(|| d.order_id.map(|id| format!("#{id}")).unwrap_or_default()),
+        },
         status => d.status.as_str(), status_zh => d.status_zh,
         attempts => d.attempts, reason => d.reason, retryable => d.retryable,
     }

@@ -193,8 +193,10 @@ pub fn chart_svg(days: &[Day]) -> String {
     if let (Some(first), Some(last)) = (days.first(), days.last()) {
         let y = top + h + 13.0;
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{y}\" font-size=\"11\" fill=\"#5a5a60\">{}</text><text x=\"{w}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a5a60\">{}</text>",
-            &first.date[5..], &last.date[5..]
+            "<text x=\"3\" y=\"{y}\" font-size=\"11\" fill=\"#5a5a60\">{}</text><text x=\"{}\" y=\"{y}\" font-size=\"11\" text-anchor=\"end\" fill=\"#5a5a60\">{}</text>",
+            &first.date[5..],
+            w - 3.0,
+            &last.date[5..]
         ));
     }
     svg.push_str("</svg>");
