@@ -164,6 +164,9 @@ impl App {
 
         let (admin, generated_admin_token) =
             AdminKey::load_or_create(&db, config.admin_token.as_ref()).await?;
+        if config.admin_token.is_none() {
+            admin.follow(db.clone());
+        }
         let web = Web::new(WebParts {
             crypto: config.wechat.aes.as_ref().map(|keys| {
                 wechat::crypto::MessageCrypto::new(

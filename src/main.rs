@@ -79,7 +79,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 token.expose_secret()
             );
             println!(
-                "every console session has ended; restart the service (every instance) to use it"
+                "the old token and every console session have ended; running instances take the new one within a second or two"
             );
             Ok(())
         }

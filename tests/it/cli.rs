@@ -233,8 +233,64 @@ async fn a_lost_admin_token_is_reset_from_the_command_line() {
         let url = format!("{}/api/admin/deliveries", service.base);
         async move { http.get(url).bearer_auth(t).send().await.unwrap().status() }
     };
-    assert_eq!(ask(new).await, 200, "the new token works");
+    assert_eq!(ask(new.clone()).await, 200, "the new token works");
     assert_eq!(ask(old).await, 401, "the one it replaced does not");
+
+    // Reset again while the service runs: it takes the new token within a second or
+    // two, without a restart, and the console session opened with the old one ends.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = no_redirects
+        .post(format!("{}/admin/login", service.base))
+        .form(&[("token", new.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let session_works = || {
+        let http = http.clone();
+        let (url, cookie) = (
+            format!("{}/api/admin/deliveries", service.base),
+            cookie.clone(),
+        );
+        async move {
+            http.get(url)
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(session_works().await, 200);
+    let third = token(&scanquote(&vars, &["admin-token", "reset"]));
+    let mut waited = std::time::Duration::ZERO;
+    while ask(third.clone()).await != 200 {
+        assert!(
+            waited < std::time::Duration::from_secs(3),
+            "the running service took the reset token"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += std::time::Duration::from_millis(100);
+    }
+    assert_eq!(
+        ask(new).await,
+        401,
+        "the token it replaced stops working without a restart"
+    );
+    assert_eq!(
+        session_works().await,
+        401,
+        "and so does every console session"
+    );
 
     let refused = scanquote(
         &[

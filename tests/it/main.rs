@@ -13,6 +13,7 @@ mod cli;
 mod connections;
 mod console;
 mod delivery;
+mod deploy;
 mod embed;
 mod guarantee;
 mod hardening;

@@ -476,13 +476,23 @@ pub async fn push_signed_to(
     base: &str,
     xml: &str,
 ) -> reqwest::Result<Response> {
+    push_signed_with(http, base, scanquote::config::SANDBOX_TOKEN, xml).await
+}
+
+/// [`push_signed_to`] a service whose callback token is `token`.
+pub async fn push_signed_with(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    xml: &str,
+) -> reqwest::Result<Response> {
     let ts = chrono::Utc::now().timestamp().to_string();
     // One nonce per body, as WeChat does: its retry of a push repeats the query, and
     // another push gets its own (the same query with another body is a replay).
     let nonce = u32::from_str_radix(&signature::sign(&[xml])[..8], 16)
         .unwrap()
         .to_string();
-    let sig = signature::sign(&[scanquote::config::SANDBOX_TOKEN, &ts, &nonce]);
+    let sig = signature::sign(&[token, &ts, &nonce]);
     http.post(format!("{base}/wechat"))
         .query(&[
             ("signature", sig.as_str()),

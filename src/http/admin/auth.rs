@@ -45,16 +45,25 @@ pub struct Gate {
     pub failures: Arc<AuthFailures>,
 }
 
-/// The SHA-256 of the admin token.
+/// The SHA-256 of the admin token. Clones share it: when the stored token is reset
+/// ([`AdminKey::follow`]), every request handler sees the new one.
 #[derive(Clone)]
 pub struct AdminKey {
-    hash: Arc<[u8; 32]>,
+    hash: Arc<std::sync::RwLock<[u8; 32]>>,
 }
 
 impl std::fmt::Debug for AdminKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("AdminKey([redacted])")
     }
+}
+
+/// A stored hash, as hex.
+fn decode_hash(stored: &str) -> Result<[u8; 32], DbErr> {
+    hex::decode(stored)
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| DbErr::Custom("stored admin token hash is malformed".into()))
 }
 
 fn sha256(text: &str) -> [u8; 32] {
@@ -72,7 +81,7 @@ impl AdminKey {
         if let Some(token) = configured {
             return Ok((
                 AdminKey {
-                    hash: Arc::new(sha256(token.expose_secret())),
+                    hash: Arc::new(std::sync::RwLock::new(sha256(token.expose_secret()))),
                 },
                 None,
             ));
@@ -101,22 +110,53 @@ impl AdminKey {
             .one(db)
             .await?
             .ok_or_else(|| DbErr::RecordNotFound("admin token hash".into()))?;
-        let hash: [u8; 32] = hex::decode(&stored.value)
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| DbErr::Custom("stored admin token hash is malformed".into()))?;
+        let hash = decode_hash(&stored.value)?;
         Ok((
             AdminKey {
-                hash: Arc::new(hash),
+                hash: Arc::new(std::sync::RwLock::new(hash)),
             },
             ours.then(|| fresh.into()),
         ))
     }
 
+    /// Keeps this key the stored one: every second, the hash in the database is read
+    /// again, so a reset on any machine holds on every running instance within about a
+    /// second. (Not for a key from `ADMIN_TOKEN`, which only the environment changes.)
+    pub fn follow(&self, db: DatabaseConnection) -> tokio::task::JoinHandle<()> {
+        let key = self.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
+                    .one(&db)
+                    .await;
+                let Ok(Some(stored)) = stored else { continue };
+                let Ok(hash) = decode_hash(&stored.value) else {
+                    continue;
+                };
+                if hash != key.current() {
+                    *key.hash
+                        .write()
+                        .expect("never poisoned: no code panics holding it") = hash;
+                    tracing::warn!("the admin token was reset: the old one no longer works here");
+                }
+            }
+        })
+    }
+
+    fn current(&self) -> [u8; 32] {
+        *self
+            .hash
+            .read()
+            .expect("never poisoned: no code panics holding it")
+    }
+
     /// Replaces the stored hash with a fresh token's and returns the token, to be shown
     /// once (`scanquote admin-token reset`). Sessions are signed under the hash, so
-    /// every console session ends with it; instances already running keep the old
-    /// token until they restart.
+    /// every console session ends with it; running instances take the new hash within
+    /// a second ([`AdminKey::follow`]).
     pub async fn reset(db: &DatabaseConnection) -> Result<SecretString, DbErr> {
         let mut raw = [0u8; 24];
         rand::thread_rng().fill_bytes(&mut raw);
@@ -138,17 +178,17 @@ impl AdminKey {
 
     pub fn from_token(token: &str) -> Self {
         AdminKey {
-            hash: Arc::new(sha256(token)),
+            hash: Arc::new(std::sync::RwLock::new(sha256(token))),
         }
     }
 
     pub fn accepts(&self, token: &str) -> bool {
-        sha256(token).ct_eq(&*self.hash).into()
+        sha256(token).ct_eq(&self.current()).into()
     }
 
     fn mac(&self, purpose: &str, value: &str) -> String {
         let mut mac =
-            Hmac::<Sha256>::new_from_slice(&*self.hash).expect("HMAC takes any key length");
+            Hmac::<Sha256>::new_from_slice(&self.current()).expect("HMAC takes any key length");
         mac.update(purpose.as_bytes());
         mac.update(b"|");
         mac.update(value.as_bytes());
