@@ -147,7 +147,11 @@ impl App {
             profiles: quote::profiles::Profiles::new(db.clone(), wechat.clone()),
             delivery_mode: quote::settings::DeliveryModes::new(db.clone()),
             shop: quote::shop::Shops::new(db.clone()),
-            outbox: Outbox { journal, handoff },
+            outbox: Outbox {
+                journal,
+                handoff,
+                worker_beat: Default::default(),
+            },
             guarantee: config.delivery_guarantee,
             db: db.clone(),
             wechat,

@@ -7,6 +7,10 @@
 //! logs thousands of lines a second, and a `write` per line on the request path cost
 //! more than the rest of the logging. The queue is not lossy: when it is full, callers
 //! wait rather than drop lines. Colours only when a person is watching a terminal.
+//!
+//! `LOG_FORMAT=json` writes one JSON object a line instead (`timestamp`, `level`,
+//! `target`, `message` and the event's fields, such as a scan's `identity`), for
+//! journald and log collectors. No secret is ever a field.
 
 use std::io::{BufWriter, IsTerminal};
 
@@ -30,12 +34,46 @@ pub fn init() -> WorkerGuard {
         .buffered_lines_limit(LINES_QUEUED)
         .thread_name("log-writer")
         .finish(BufWriter::with_capacity(64 * 1024, stdout));
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .with_ansi(ansi)
-        .with_writer(writer)
-        .init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+        Ok("") | Ok("text") | Err(_) => builder.with_ansi(ansi).init(),
+        Ok(other) => {
+            builder.with_ansi(ansi).init();
+            tracing::warn!(
+                log_format = other,
+                "LOG_FORMAT must be json or text; writing text"
+            );
+        }
+    }
     guard
+}
+
+/// Whether lines are JSON (`LOG_FORMAT=json`).
+pub fn json() -> bool {
+    std::env::var("LOG_FORMAT").is_ok_and(|f| f == "json")
+}
+
+/// A line for the operator at start (where the service listens, a token shown once):
+/// as it is, or as one JSON object when the logs are JSON, so every line of standard
+/// output parses the same way.
+pub fn say(line: &str) {
+    if json() {
+        let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        println!(
+            "{}",
+            serde_json::json!({ "timestamp": at, "level": "INFO", "target": "scanquote", "message": line })
+        );
+    } else {
+        println!("{line}");
+    }
 }

@@ -36,12 +36,14 @@ enum Command {
 #[derive(Subcommand)]
 enum AdminTokenAction {
     /// Replace a lost or leaked token with a new one (printed once) and end every
-    /// console session. Restart the service afterwards.
+    /// console session; running instances take it within a second or two.
     Reset,
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // `.env` first: it may say how to log (LOG_FORMAT).
+    let _ = dotenvy::dotenv();
     let _logs = scanquote::logging::init();
     let cli = Cli::parse();
     match run(cli.command.unwrap_or(Command::Serve)).await {
@@ -84,23 +86,33 @@ async fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve => {
+            use scanquote::logging::say;
             let mut app = App::build(config).await?;
             if let Some(token) = app.take_generated_admin_token() {
                 use secrecy::ExposeSecret;
-                println!(
+                say(&format!(
                     "ADMIN_TOKEN was not set; generated one (shown only now, keep it): {}",
                     token.expose_secret()
-                );
+                ));
             }
             let base = &app.state().domain.base_url;
-            println!("scanquote is listening on http://{}", app.address());
+            say(&format!(
+                "scanquote is listening on http://{}",
+                app.address()
+            ));
             if app.state().web.sandbox() {
-                println!("sandbox mode (no WeChat credentials): open {base} to create a quote,");
-                println!("then {base}sandbox/ to scan it as a sandbox user and read their inbox.");
+                say(&format!(
+                    "sandbox mode (no WeChat credentials): open {base} to create a quote,"
+                ));
+                say(&format!(
+                    "then {base}sandbox/ to scan it as a sandbox user and read their inbox."
+                ));
             } else {
-                println!("WeChat mode: set the server URL on the platform to {base}wechat");
+                say(&format!(
+                    "WeChat mode: set the server URL on the platform to {base}wechat"
+                ));
             }
-            println!("site owners: {base}admin");
+            say(&format!("site owners: {base}admin"));
             app.run_until_stopped(scanquote::shutdown_signal()).await
         }
     }

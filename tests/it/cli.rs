@@ -302,3 +302,73 @@ async fn a_lost_admin_token_is_reset_from_the_command_line() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("change it there"));
 }
+
+#[tokio::test]
+async fn json_logs_are_one_object_a_line_with_the_events_fields_and_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let vars = [("DATABASE_URL", url.as_str()), ("LOG_FORMAT", "json")];
+    let mut service = crate::support::ServiceProcess::start(dir.path(), "json", &vars).await;
+    let http = reqwest::Client::new();
+    let ticket = crate::support::order_ticket_at(&http, &service.base).await;
+    let openid: String = http
+        .post(format!("{}/sandbox/api/users", service.base))
+        .json(&serde_json::json!({"nickname": "日志"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["openid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let scanned = http
+        .post(format!("{}/sandbox/api/scan", service.base))
+        .json(&serde_json::json!({"openid": openid, "ticket": ticket}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let ready: serde_json::Value = http
+        .get(format!("{}/readyz", service.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            ready["status"].as_str(),
+            ready["database"].as_str(),
+            ready["worker"].as_str()
+        ),
+        (Some("ready"), Some("ok"), Some("running")),
+        "{ready}"
+    );
+    service.terminate();
+    let text = std::fs::read_to_string(dir.path().join("json.log")).unwrap();
+    let mut scan_line = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v["timestamp"].is_string() && v["level"].is_string() && v["message"].is_string(),
+            "{line}"
+        );
+        if v["message"] == "scan recorded" {
+            scan_line = Some(v);
+        }
+    }
+    let scan = scan_line.expect("the scan's line");
+    assert!(
+        scan["identity"].as_str().unwrap().contains(&openid),
+        "the event's identity is a field: {scan}"
+    );
+    assert!(
+        !text.contains(crate::support::ADMIN_TOKEN),
+        "no secret in the logs"
+    );
+}

@@ -118,6 +118,8 @@ impl Drop for Nginx {
 
 /// nginx in the foreground on the test's site; it connects to the instances from
 /// 127.0.0.2, so the service's peer is never the client's address.
+// The child is owned by the returned value (or stopped with the test on a failed start).
+#[allow(clippy::zombie_processes)]
 async fn start_nginx(dir: &Path, site: &str, https: u16) -> Nginx {
     let key = dir.join("key.pem");
     let cert = dir.join("cert.pem");

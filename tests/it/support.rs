@@ -600,8 +600,14 @@ impl ServiceProcess {
         let started = std::time::Instant::now();
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // A line as it is, or its message when the logs are JSON (LOG_FORMAT=json).
+            let said = |l: &str| match serde_json::from_str::<Value>(l) {
+                Ok(v) => v["message"].as_str().unwrap_or_default().to_owned(),
+                Err(_) => l.to_owned(),
+            };
             if let Some(line) = text
                 .lines()
+                .map(said)
                 .find(|l| l.starts_with("scanquote is listening on "))
             {
                 let base = line

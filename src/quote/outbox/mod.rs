@@ -37,10 +37,46 @@ use std::sync::Arc;
 pub use kind::Kind;
 pub use status::Status;
 
-/// The outbox's live parts: the journal every write goes through, and the way to this
-/// instance's worker.
+/// The outbox's live parts: the journal every write goes through, the way to this
+/// instance's worker, and when the worker last went round its loop.
 #[derive(Clone)]
 pub struct Outbox {
     pub journal: journal::Journal,
     pub handoff: Arc<handoff::Channel>,
+    /// Unix ms of the worker's latest turn (0 before its first): `/readyz` reads it.
+    pub worker_beat: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Outbox {
+    /// The longest a live worker goes without a turn: a poll is 250 ms, and a worker
+    /// whose every slot is busy waits at most for a send's 10 s timeout.
+    pub const WORKER_SILENCE_MS: i64 = 30_000;
+
+    /// Whether this instance's worker is going round (it has not stopped or hung).
+    pub fn worker_running(&self, now_ms: i64) -> bool {
+        turning(
+            self.worker_beat.load(std::sync::atomic::Ordering::Relaxed),
+            now_ms,
+        )
+    }
+}
+
+/// A worker whose latest turn was at `beat` is still turning at `now_ms`.
+fn turning(beat: i64, now_ms: i64) -> bool {
+    beat > 0 && now_ms - beat < Outbox::WORKER_SILENCE_MS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Outbox, turning};
+
+    #[test]
+    fn a_worker_is_running_only_while_it_keeps_turning() {
+        assert!(!turning(0, 1_000), "not before its first turn");
+        assert!(turning(1_000, 1_000 + Outbox::WORKER_SILENCE_MS - 1));
+        assert!(
+            !turning(1_000, 1_000 + Outbox::WORKER_SILENCE_MS),
+            "silent too long"
+        );
+    }
 }

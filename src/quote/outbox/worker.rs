@@ -206,7 +206,9 @@ enum Woken {
 
 async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
     let mut failures = 0u32;
+    let beat = worker.domain.outbox.worker_beat.clone();
     while !*stop.borrow() {
+        beat.store(now_ms(), std::sync::atomic::Ordering::Relaxed);
         let pause = match worker.deliver_next().await {
             Ok(Step::Started(_)) => {
                 failures = 0;
@@ -238,6 +240,7 @@ async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
         }
     }
     worker.finish().await;
+    beat.store(0, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The next hand-off, or never when this worker has no receiver.
