@@ -1,10 +1,8 @@
 //! Times as people in China read them: Beijing time (UTC+8, no daylight saving).
 
-use chrono::{FixedOffset, TimeZone};
+use chrono::TimeZone;
 
-fn beijing_zone() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("constant offset")
-}
+use crate::quote::beijing as beijing_zone;
 
 /// `2026-12-01 20:05`, Beijing time.
 pub fn beijing(ms: i64) -> String {

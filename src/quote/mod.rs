@@ -80,6 +80,12 @@ pub struct Parts {
     pub guarantee: outbox::retry::Guarantee,
 }
 
+/// Beijing time (UTC+8, no daylight saving): the day a shop lives by, for every date
+/// and time the domain and the pages show.
+pub fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("a constant offset")
+}
+
 impl Domain {
     pub fn new(parts: Parts) -> Self {
         Domain(Arc::new(parts))

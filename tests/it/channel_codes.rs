@@ -10,22 +10,13 @@ use crate::db_test;
 use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
 use crate::support::{ADMIN_TOKEN, TestApp, scan_xml};
 
-pub async fn api(
+async fn api(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .http
-        .request(method, app.url(path))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    app.admin_api(method, path, body).await
 }
 
 pub async fn create(app: &TestApp, body: Value) -> Value {
@@ -304,6 +295,8 @@ db_test! {
             (json!({"name": "a", "validity": "permanent", "tag": "标".repeat(31)}), "tag"),
             (json!({"name": "a", "validity": "permanent", "group": "组".repeat(33)}), "group"),
             (json!({"validity": "permanent"}), "name"),
+            (json!({"name": "a", "validity": "permanent", "reply": 5}), "reply"),
+            (json!({"name": "a", "validity": "permanent", "tag": ["x"]}), "tag"),
         ] {
             let (status, err) = api(&app, reqwest::Method::POST, "/api/admin/channel-codes", Some(body.clone())).await;
             assert_eq!((status, err["field"].as_str()), (400, Some(field)), "{body} → {err}");

@@ -11,16 +11,7 @@ async fn api(
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = app
-        .http
-        .request(method, app.url(path))
-        .bearer_auth(ADMIN_TOKEN);
-    if let Some(body) = body {
-        req = req.json(&body);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    app.admin_api(method, path, body).await
 }
 
 fn template(title: &str) -> Value {

@@ -335,6 +335,26 @@ impl TestApp {
         scan_xml(openid, event, &key, Some(ticket), create_time)
     }
 
+    /// A call to the admin API with the tests' token: its status and JSON body (null
+    /// when it has none).
+    pub async fn admin_api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, self.url(path))
+            .bearer_auth(ADMIN_TOKEN);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
     // --- the sandbox --------------------------------------------------------------
 
     pub async fn sandbox_user(&self, nickname: &str) -> String {

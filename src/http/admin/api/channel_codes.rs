@@ -128,7 +128,9 @@ async fn create_code(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-/// A batch: `prefix-01` … with the same settings.
+/// A batch: `prefix-01` … with the same settings. The settings are spelled out here
+/// and in [`NewCode`] rather than shared through `#[serde(flatten)]`: flattened
+/// fields lose their name in a refusal ("reply: 类型不对" becomes a nameless one).
 #[derive(Deserialize, ToSchema)]
 struct NewBatch {
     prefix: String,

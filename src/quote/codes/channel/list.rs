@@ -13,6 +13,7 @@ use url::Url;
 
 use super::State;
 use super::action::Action;
+use crate::quote::beijing;
 use crate::{db, now_ms};
 
 /// A code as listed: what it is, where it stands, its QR code and its totals.
@@ -46,11 +47,6 @@ pub struct ChannelCodeView {
     pub new_followers: u64,
     pub created_at_ms: i64,
     pub deleted_at_ms: Option<i64>,
-}
-
-/// Beijing time, as a shop lives it.
-pub fn beijing() -> chrono::FixedOffset {
-    chrono::FixedOffset::east_opt(8 * 3600).expect("a constant offset")
 }
 
 fn rfc3339_beijing(ms: i64) -> Option<String> {

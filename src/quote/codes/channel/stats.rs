@@ -10,7 +10,7 @@ use entity::{scan, unfollow};
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use serde::Serialize;
 
-use super::list::beijing;
+use crate::quote::beijing;
 use crate::{db, now_ms};
 
 /// The longest series asked for, in days.
