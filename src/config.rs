@@ -52,6 +52,15 @@ pub struct Config {
     pub delivery_guarantee: Guarantee,
 }
 
+/// `DATABASE_URL` as `serve` reads it, with its default: a file beside the binary's
+/// working directory.
+pub fn database_url(lookup: impl Fn(&str) -> Option<String>) -> String {
+    lookup("DATABASE_URL")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "sqlite://scanquote.db?mode=rwc".into())
+}
+
 /// The sandbox has no authentication by design (anyone may scan as anyone, read any
 /// inbox), so it listens on a loopback address unless `SANDBOX_ALLOW_PUBLIC` says the
 /// operator knows what they are showing to whom.
@@ -138,8 +147,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
 
-        let database_url =
-            get("DATABASE_URL").unwrap_or_else(|| "sqlite://scanquote.db?mode=rwc".into());
+        let database_url = database_url(&lookup);
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("mysql:")) {
             return Err(invalid("DATABASE_URL", "must start with sqlite: or mysql:"));
         }

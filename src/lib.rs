@@ -8,7 +8,8 @@
 //! credentials are configured, with its own state and router. [`db`] connects and
 //! keeps what every room stores with (leases, batches, error kinds, the token store);
 //! [`images`] draws codes and pictures. [`app`] wires them together so `main` and the
-//! tests start the service the same way; [`config`], [`error`], [`logging`] and
+//! tests start the service the same way; [`ops`] holds the operator's commands beside
+//! it (`doctor`, `backup`); [`config`], [`error`], [`logging`] and
 //! [`metrics`] are shared by all.
 //!
 //! # Boxed miss paths
@@ -28,6 +29,7 @@ pub mod http;
 pub mod images;
 pub mod logging;
 pub mod metrics;
+pub mod ops;
 pub mod quote;
 pub mod sandbox;
 pub mod wechat;

@@ -1,5 +1,7 @@
 //! The `scanquote` binary: parses the command line and hands over to the library.
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 use scanquote::{App, Config};
 
@@ -16,6 +18,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(name = "scanquote", version)]
 struct Cli {
+    /// Read the variables from this file too, as systemd's `EnvironmentFile=` gives
+    /// them to the service (`/etc/scanquote/env`); variables already set win.
+    #[arg(long, global = true, value_name = "PATH")]
+    env_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -26,6 +32,17 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Check the setup before pointing WeChat at it: the database, the credentials
+    /// (WeChat is asked), the callback URL, the clock. Exits non-zero on any ✗.
+    Doctor,
+    /// Copy the SQLite database to PATH while the service runs (for MySQL/MariaDB it
+    /// prints the mariadb-dump command to use).
+    Backup {
+        path: std::path::PathBuf,
+        /// Replace PATH if it exists.
+        #[arg(long)]
+        force: bool,
+    },
     /// The console's admin token.
     AdminToken {
         #[command(subcommand)]
@@ -41,27 +58,68 @@ enum AdminTokenAction {
 }
 
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    // `.env` first: it may say how to log (LOG_FORMAT).
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(path) = &cli.env_file
+        && let Err(e) = dotenvy::from_path(path)
+    {
+        eprintln!("scanquote: 读不了 --env-file {}：{e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    // The variables before logging starts: they may say how to log (LOG_FORMAT).
     let _ = dotenvy::dotenv();
     let _logs = scanquote::logging::init();
-    let cli = Cli::parse();
-    match run(cli.command.unwrap_or(Command::Serve)).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Doctor = command {
+        // Not through `Config`: the doctor reports a value `serve` would refuse, too.
+        let report = scanquote::ops::doctor::examine(&|name| std::env::var(name).ok()).await;
+        print!("{}", report.render());
+        return if report.failed() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    if let Command::Backup { path, force } = &command {
+        let url = scanquote::config::database_url(|name| std::env::var(name).ok());
+        return match scanquote::ops::backup::run(&url, path, *force).await {
+            Ok(copied) => {
+                println!(
+                    "已备份到 {}（{:.1} MB：{} 个订单，{} 条消息记录）",
+                    copied.path.display(),
+                    copied.bytes as f64 / 1_048_576.0,
+                    copied.orders,
+                    copied.deliveries
+                );
+                println!(
+                    "恢复时：停止服务，把它复制成 DATABASE_URL 指向的文件（删掉旁边的 -wal 和 -shm 文件），再启动"
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("scanquote backup: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match run(command).await {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("scanquote: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
 }
 
 async fn run(command: Command) -> anyhow::Result<()> {
-    let config = Config::from_env().map_err(|e| anyhow::anyhow!("configuration error: {e}"))?;
+    let config =
+        Config::from_env().map_err(|e| anyhow::anyhow!("配置有误（configuration error）：{e}"))?;
     match command {
+        Command::Doctor | Command::Backup { .. } => unreachable!("answered in main"),
         Command::Migrate => {
             let db = scanquote::db::connect(&config.database_url).await?;
             scanquote::db::migrate(&db).await?;
-            println!("migrations applied");
+            println!("数据库迁移已全部应用（migrations applied）");
             Ok(())
         }
         Command::AdminToken {
@@ -69,7 +127,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
         } => {
             if config.admin_token.is_some() {
                 anyhow::bail!(
-                    "ADMIN_TOKEN is set in the environment (or .env): change it there and restart the service"
+                    "ADMIN_TOKEN 是在环境变量（或 .env、--env-file）里设置的：请在那里改成新值，再重启服务"
                 );
             }
             let db = scanquote::db::connect(&config.database_url).await?;
@@ -77,12 +135,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
             let token = scanquote::http::admin::auth::AdminKey::reset(&db).await?;
             use secrecy::ExposeSecret;
             println!(
-                "new admin token (shown only now, keep it): {}",
+                "新的管理员令牌（只显示这一次，请保存）：{}",
                 token.expose_secret()
             );
-            println!(
-                "the old token and every console session have ended; running instances take the new one within a second or two"
-            );
+            println!("旧令牌和所有已登录的控制台会话都已失效；运行中的实例一两秒内改用新令牌");
             Ok(())
         }
         Command::Serve => {

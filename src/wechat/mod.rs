@@ -10,7 +10,8 @@
 //! modes) and [`inbound`] (pushed XML → typed events), and are answered with a
 //! [`reply`]. The API is called through [`client`] with the shared [`token`]; its
 //! answers and errors are read in [`api`]; [`qrcode`], [`message`], [`user`],
-//! [`tags`] and [`oauth`] (web authorization) are one API family each. [`scene`] holds the rules
+//! [`tags`] and [`oauth`] (web authorization) are one API family each; [`probe`] asks the
+//! questions `scanquote doctor` puts to the platform. [`scene`] holds the rules
 //! for a QR code's scene.
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod crypto;
 pub mod inbound;
 pub mod message;
 pub mod oauth;
+pub mod probe;
 pub mod qrcode;
 pub mod reply;
 pub mod scene;

@@ -88,9 +88,9 @@ impl Expiry<(), Arc<Token>> for UntilRefreshDue {
 }
 
 #[derive(Deserialize)]
-struct TokenAnswer {
-    access_token: String,
-    expires_in: i64,
+pub(crate) struct TokenAnswer {
+    pub access_token: String,
+    pub expires_in: i64,
 }
 
 fn store_error(e: StoreError) -> WechatError {
@@ -191,46 +191,76 @@ impl AccessTokens {
     #[tracing::instrument(name = "fetch_access_token", skip(self), fields(app_id = %self.app_id))]
     async fn fetch(&self) -> Result<TokenAnswer, WechatError> {
         self.fetches.fetch_add(1, Ordering::Relaxed);
-        let stable = self
-            .http
-            .post(endpoint(&self.api_base, "/cgi-bin/stable_token"))
-            .json(&serde_json::json!({
-                "grant_type": "client_credential",
-                "appid": self.app_id,
-                "secret": self.secret.expose_secret(),
-                "force_refresh": false,
-            }))
-            .send()
-            .await;
-        let answer = match stable {
-            Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
-                let classic = self
-                    .http
-                    .get(endpoint(&self.api_base, "/cgi-bin/token"))
-                    .query(&[
-                        ("grant_type", "client_credential"),
-                        ("appid", self.app_id.as_str()),
-                        ("secret", self.secret.expose_secret()),
-                    ])
-                    .send()
-                    .await;
-                decode::<TokenAnswer>(classic).await
-            }
-            other => decode::<TokenAnswer>(other).await,
-        };
-        // A token error while *fetching* a token means the credentials are wrong.
-        let answer = answer.map_err(|e| match e {
-            WechatError::RefreshToken { errcode, errmsg } => {
-                WechatError::Rejected { errcode, errmsg }
-            }
-            other => other,
-        })?;
-        if answer.access_token.is_empty() || answer.expires_in <= 0 {
-            return Err(WechatError::Unexpected {
-                reason: "token answer without a token or lifetime".into(),
-            });
-        }
+        let answer = request_token(&self.http, &self.api_base, &self.app_id, &self.secret)
+            .await
+            .answer?;
         tracing::info!(expires_in = answer.expires_in, "fetched a new access token");
         Ok(answer)
+    }
+}
+
+/// One token request as WeChat answered it, with the time WeChat's `Date` header gave.
+pub(crate) struct TokenReply {
+    pub answer: Result<TokenAnswer, WechatError>,
+    /// WeChat's clock at the answer (milliseconds, whole seconds), when it sent one.
+    pub server_time_ms: Option<i64>,
+}
+
+/// Asks WeChat for the account's token once (`stable_token`, or the classic `token`
+/// where a stand-in knows only that). Nothing is cached or stored here.
+pub(crate) async fn request_token(
+    http: &reqwest::Client,
+    api_base: &Url,
+    app_id: &str,
+    secret: &SecretString,
+) -> TokenReply {
+    let stable = http
+        .post(endpoint(api_base, "/cgi-bin/stable_token"))
+        .json(&serde_json::json!({
+            "grant_type": "client_credential",
+            "appid": app_id,
+            "secret": secret.expose_secret(),
+            "force_refresh": false,
+        }))
+        .send()
+        .await;
+    let reply = match stable {
+        Ok(r) if r.status() == reqwest::StatusCode::NOT_FOUND => {
+            http.get(endpoint(api_base, "/cgi-bin/token"))
+                .query(&[
+                    ("grant_type", "client_credential"),
+                    ("appid", app_id),
+                    ("secret", secret.expose_secret()),
+                ])
+                .send()
+                .await
+        }
+        other => other,
+    };
+    let server_time_ms = reply.as_ref().ok().and_then(|r| {
+        let date = r.headers().get(reqwest::header::DATE)?.to_str().ok()?;
+        Some(
+            chrono::DateTime::parse_from_rfc2822(date)
+                .ok()?
+                .timestamp_millis(),
+        )
+    });
+    // A token error while *fetching* a token means the credentials are wrong.
+    let answer = decode::<TokenAnswer>(reply).await.map_err(|e| match e {
+        WechatError::RefreshToken { errcode, errmsg } => WechatError::Rejected { errcode, errmsg },
+        other => other,
+    });
+    let answer = answer.and_then(|a| {
+        if a.access_token.is_empty() || a.expires_in <= 0 {
+            Err(WechatError::Unexpected {
+                reason: "token answer without a token or lifetime".into(),
+            })
+        } else {
+            Ok(a)
+        }
+    });
+    TokenReply {
+        answer,
+        server_time_ms,
     }
 }

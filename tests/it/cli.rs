@@ -218,10 +218,10 @@ async fn a_lost_admin_token_is_reset_from_the_command_line() {
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         let line = text
             .lines()
-            .find(|l| l.starts_with("new admin token"))
+            .find(|l| l.starts_with("新的管理员令牌"))
             .unwrap()
             .to_owned();
-        line.rsplit(' ').next().unwrap().to_owned()
+        line.rsplit('：').next().unwrap().trim().to_owned()
     };
     let (old, new) = (token(&first), token(&second));
     assert_ne!(old, new);
@@ -300,7 +300,7 @@ async fn a_lost_admin_token_is_reset_from_the_command_line() {
         &["admin-token", "reset"],
     );
     assert!(!refused.status.success());
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("change it there"));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("请在那里改成新值"));
 }
 
 #[tokio::test]

@@ -18,8 +18,8 @@ use serde_json::Value;
 
 use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
 use crate::support::{
-    ADMIN_TOKEN, ServiceProcess, TestDb, create_order_at, fresh_database, push_signed_with,
-    scan_xml, site_key_at,
+    ADMIN_TOKEN, ServiceProcess, TestDb, create_order_at, free_port, fresh_database,
+    push_signed_with, scan_xml, site_key_at,
 };
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -44,14 +44,6 @@ fn can_run() -> Option<String> {
         }
         None => std::env::var("TEST_MYSQL_URL").ok(),
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn repo(path: &str) -> PathBuf {
@@ -281,6 +273,24 @@ async fn two_instances_behind_the_repositorys_nginx_serve_the_whole_flow() {
     let site = site_for_test(dir.path(), http_port, https_port, ports);
     let _nginx = start_nginx(dir.path(), &site, https_port).await;
     let shopper = client("127.0.0.1");
+
+    // The doctor asks the callback through nginx as WeChat would: over http it passes;
+    // over https the throw-away certificate is refused, as WeChat refuses it.
+    let doctor_vars = |public: String| {
+        let mut v: Vec<(String, String)> =
+            va.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        v.retain(|(k, _)| k != "PUBLIC_BASE_URL");
+        v.push(("PUBLIC_BASE_URL".into(), public));
+        v
+    };
+    let over_https = crate::doctor::doctor(doctor_vars(public.clone())).await;
+    assert!(!over_https.passed);
+    over_https.line(&format!("✗ 回调地址 {base}/wechat 的证书不被信任"));
+    let plain_base = format!("http://127.0.0.1:{http_port}/");
+    let over_plain = crate::doctor::doctor(doctor_vars(plain_base.clone())).await;
+    over_plain.line(&format!(
+        "✓ 回调地址 {plain_base}wechat 通过了微信的签名校验"
+    ));
 
     // The whole flow through nginx.
     let key = site_key_at(&shopper, &base, ADMIN_TOKEN).await;

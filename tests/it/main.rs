@@ -5,6 +5,7 @@
 mod stand_in;
 mod support;
 
+mod backup;
 mod browser;
 mod callback;
 mod channel_codes;
@@ -14,6 +15,7 @@ mod connections;
 mod console;
 mod delivery;
 mod deploy;
+mod doctor;
 mod embed;
 mod guarantee;
 mod hardening;

@@ -42,22 +42,37 @@ pub struct Recorded {
     pub tagged: Vec<(i64, Vec<String>)>,
     /// Answers for the next `batchtagging` calls (JSON bodies); empty → ok.
     pub tagging_script: VecDeque<Value>,
+    /// What every token request is answered with instead of a token (a refusal).
+    pub token_refusal: Option<Value>,
+    /// How far the stand-in's clock (its `Date` header) is ahead of the real one.
+    pub clock_ahead_secs: i64,
 }
 
 pub type Shared = Arc<Mutex<Recorded>>;
 
-async fn token(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>) -> Json<Value> {
+/// Like WeChat: a wrong AppID is 40013, a wrong secret 40125; every answer says the
+/// stand-in's time in `Date`.
+async fn token(
+    State(s): State<Shared>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> ([(axum::http::HeaderName, String); 1], Json<Value>) {
     let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-    if get("grant_type") != Some("client_credential")
-        || get("appid") != Some(APP_ID)
-        || get("secret") != Some(SECRET)
-    {
-        return Json(json!({ "errcode": 40125, "errmsg": "invalid appsecret" }));
-    }
     let mut s = s.lock().unwrap();
-    s.token_fetches += 1;
-    s.current_token = format!("standin-token-{}", s.token_fetches);
-    Json(json!({ "access_token": s.current_token, "expires_in": 7200 }))
+    let date = (chrono::Utc::now() + chrono::Duration::seconds(s.clock_ahead_secs))
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let answer = if let Some(refusal) = s.token_refusal.clone() {
+        refusal
+    } else if get("grant_type") != Some("client_credential") || get("appid") != Some(APP_ID) {
+        json!({ "errcode": 40013, "errmsg": "invalid appid rid: 6565aa01-0b1e2c3d-4f5a6b7c" })
+    } else if get("secret") != Some(SECRET) {
+        json!({ "errcode": 40125, "errmsg": "invalid appsecret rid: 6565aa02-1c2d3e4f-5a6b7c8d" })
+    } else {
+        s.token_fetches += 1;
+        s.current_token = format!("standin-token-{}", s.token_fetches);
+        json!({ "access_token": s.current_token, "expires_in": 7200 })
+    };
+    ([(axum::http::header::DATE, date)], Json(answer))
 }
 
 fn token_ok(s: &Recorded, q: &[(String, String)]) -> bool {

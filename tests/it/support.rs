@@ -599,6 +599,15 @@ pub struct ServiceProcess {
     pub base: String,
 }
 
+/// A port nothing listens on just now (for a process that must be told its port).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 impl ServiceProcess {
     /// Starts the binary; `name` names its log file in `dir` (one file per start).
     // The child is owned by the returned value (or killed on a failed start) by `Drop`.
