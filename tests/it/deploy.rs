@@ -74,6 +74,7 @@ fn site_for_test(dir: &Path, http: u16, https: u16, upstreams: [u16; 2]) -> Stri
             "/var/cache/nginx/scanquote",
             dir.join("cache").to_str().unwrap(),
         )
+        .replace("/var/www/scanquote", dir.join("www").to_str().unwrap())
         .replace(
             "/etc/ssl/scanquote/fullchain.pem",
             dir.join("cert.pem").to_str().unwrap(),
@@ -292,6 +293,19 @@ async fn two_instances_behind_the_repositorys_nginx_serve_the_whole_flow() {
         "✓ 回调地址 {plain_base}wechat 通过了微信的签名校验"
     ));
 
+    // The platform's domain check file, served by nginx from where the README puts it.
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
+    std::fs::write(dir.path().join("www/MP_verify_Abc123xyz.txt"), "Abc123xyz").unwrap();
+    for origin in [base.clone(), format!("http://127.0.0.1:{http_port}")] {
+        let check = shopper
+            .get(format!("{origin}/MP_verify_Abc123xyz.txt"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(check.status(), 200, "{origin}");
+        assert_eq!(check.text().await.unwrap(), "Abc123xyz");
+    }
+
     // The whole flow through nginx.
     let key = site_key_at(&shopper, &base, ADMIN_TOKEN).await;
     let token = create_order_at(&shopper, &base, &key).await;
@@ -446,9 +460,9 @@ async fn two_instances_behind_the_repositorys_nginx_serve_the_whole_flow() {
 }
 
 #[test]
-fn the_systemd_unit_verifies() {
-    let unit = repo("deploy/scanquote.service");
-    let text = std::fs::read_to_string(&unit).unwrap();
+fn the_systemd_units_verify() {
+    let service = repo("deploy/scanquote.service");
+    let text = std::fs::read_to_string(&service).unwrap();
     for needed in [
         "User=scanquote",
         "EnvironmentFile=/etc/scanquote/env",
@@ -460,9 +474,19 @@ fn the_systemd_unit_verifies() {
     ] {
         assert!(text.lines().any(|l| l == needed), "the unit has {needed}");
     }
+    let backup = std::fs::read_to_string(repo("deploy/scanquote-backup.service")).unwrap();
+    assert!(
+        backup.contains("scanquote backup --force /var/lib/scanquote/backups/"),
+        "the backup unit runs the backup command"
+    );
+    let units = [
+        service,
+        repo("deploy/scanquote-backup.service"),
+        repo("deploy/scanquote-backup.timer"),
+    ];
     let Ok(out) = Command::new("systemd-analyze")
         .args(["verify", "--man=no"])
-        .arg(&unit)
+        .args(&units)
         .output()
     else {
         eprintln!("systemd-analyze not here: the unit's lines were checked only");
@@ -470,12 +494,12 @@ fn the_systemd_unit_verifies() {
     };
     let said = String::from_utf8_lossy(&out.stderr);
     // The binary and the user exist only where it is installed; anything else is a fault
-    // in the unit.
+    // in the units.
     let faults: Vec<&str> = said
         .lines()
         .filter(|l| {
             !l.contains("/usr/local/bin/scanquote")
-                && !l.contains("scanquote.service: Failed to create")
+                && !(l.contains("scanquote") && l.contains("Failed to create"))
                 && !l.trim().is_empty()
         })
         .collect();
