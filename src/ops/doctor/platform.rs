@@ -73,7 +73,9 @@ pub(super) fn clock(report: &mut Report, server_time_ms: Option<i64>, window_sec
     let secs = skew.abs();
     let sync = "开启时间同步：timedatectl set-ntp true（或安装 chrony）";
     if secs <= CLOCK_FINE_SECS {
-        report.fine(format!("服务器时间准确（与微信相差 {secs} 秒以内）"));
+        report.fine(format!(
+            "服务器时间准确（与微信相差 {secs} 秒，以微信回答里的时间为准）"
+        ));
     } else if window_secs > 0 && secs as u64 > window_secs {
         report.fail(
             format!(
