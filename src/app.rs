@@ -74,9 +74,10 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        let db = db::connect(&config.database_url).await?;
+        let db = db::connect_with(&config.database_url, config.sqlite_synchronous).await?;
         db::migrate(&db).await?;
-        let writer = db::connect_writer(&config.database_url, &db).await?;
+        let writer =
+            db::connect_writer(&config.database_url, &db, config.sqlite_synchronous).await?;
 
         let listener = TcpListener::bind(config.bind_addr)
             .await

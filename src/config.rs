@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use secrecy::SecretString;
 use url::Url;
 
+use crate::db::Synchronous;
 use crate::quote::outbox::retry::Guarantee;
 use crate::wechat::crypto::AesKey;
 
@@ -50,6 +51,8 @@ pub struct Config {
     pub max_connections: Option<usize>,
     /// What a message whose outcome is unknown gets (`DELIVERY_GUARANTEE`).
     pub delivery_guarantee: Guarantee,
+    /// What an acknowledged push survives on SQLite (`SQLITE_SYNCHRONOUS`).
+    pub sqlite_synchronous: Synchronous,
 }
 
 /// `DATABASE_URL` as `serve` reads it, with its default: a file beside the binary's
@@ -265,6 +268,22 @@ impl Config {
             .transpose()?;
         let sandbox = wechat.sandbox;
         check_sandbox_bind(sandbox, bind_addr, boolean(&get, "SANDBOX_ALLOW_PUBLIC")?)?;
+        let sqlite_synchronous = match get("SQLITE_SYNCHRONOUS") {
+            None => Synchronous::default(),
+            Some(_) if !database_url.starts_with("sqlite:") => {
+                return Err(invalid(
+                    "SQLITE_SYNCHRONOUS",
+                    "only applies to SQLite; on MySQL/MariaDB the server decides \
+                     (innodb_flush_log_at_trx_commit=1 for commits that survive a power loss)",
+                ));
+            }
+            Some(v) => Synchronous::parse(&v).ok_or_else(|| {
+                invalid(
+                    "SQLITE_SYNCHRONOUS",
+                    "must be full (a commit survives a power loss) or normal (a killed process, not an OS crash)",
+                )
+            })?,
+        };
         Ok(Config {
             database_url,
             bind_addr,
@@ -300,6 +319,7 @@ impl Config {
                     _ => return Err(invalid("MAX_CONNECTIONS", "must be at least 16")),
                 },
             },
+            sqlite_synchronous,
             delivery_guarantee: match get("DELIVERY_GUARANTEE") {
                 None => Guarantee::default(),
                 Some(v) => Guarantee::parse(&v).ok_or_else(|| {
@@ -410,6 +430,22 @@ mod tests {
         assert!(
             config(&real).is_ok(),
             "real credentials may listen anywhere"
+        );
+    }
+
+    #[test]
+    fn sqlite_durability_is_one_of_two_words_and_only_for_sqlite() {
+        let name = |vars: &[(&str, &str)]| config(vars).unwrap_err().variable;
+        assert_eq!(config(&[]).unwrap().sqlite_synchronous, Synchronous::Full);
+        let normal = config(&[("SQLITE_SYNCHRONOUS", "NORMAL")]).unwrap();
+        assert_eq!(normal.sqlite_synchronous, Synchronous::Normal);
+        assert_eq!(name(&[("SQLITE_SYNCHRONOUS", "off")]), "SQLITE_SYNCHRONOUS");
+        assert_eq!(
+            name(&[
+                ("SQLITE_SYNCHRONOUS", "normal"),
+                ("DATABASE_URL", "mysql://root@127.0.0.1/test")
+            ]),
+            "SQLITE_SYNCHRONOUS"
         );
     }
 

@@ -17,13 +17,53 @@ use anyhow::Context;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
 
+/// What a commit on SQLite survives once it returns (`SQLITE_SYNCHRONOUS`). A push is
+/// acknowledged only after its scan and message are committed, so this is what an
+/// acknowledged push survives. MySQL/MariaDB decide it on the server
+/// (`innodb_flush_log_at_trx_commit`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Synchronous {
+    /// The commit is on disk (the WAL fsynced) before it returns: it survives the process
+    /// being killed, an OS crash and a power loss.
+    #[default]
+    Full,
+    /// The commit is in the WAL, in the OS's page cache, when it returns; the disk is
+    /// synced at checkpoints. It survives the process being killed (the OS still writes
+    /// it); an OS crash or a power loss may take the last commits, never corrupting the
+    /// database.
+    Normal,
+}
+
+impl Synchronous {
+    pub fn parse(value: &str) -> Option<Synchronous> {
+        match value.to_ascii_lowercase().as_str() {
+            "full" => Some(Synchronous::Full),
+            "normal" => Some(Synchronous::Normal),
+            _ => None,
+        }
+    }
+
+    fn sqlx(self) -> sea_orm::sqlx::sqlite::SqliteSynchronous {
+        match self {
+            Synchronous::Full => sea_orm::sqlx::sqlite::SqliteSynchronous::Full,
+            Synchronous::Normal => sea_orm::sqlx::sqlite::SqliteSynchronous::Normal,
+        }
+    }
+}
+
+/// The shared pool, with commits as durable as SQLite's default (`FULL`).
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_with(url, Synchronous::Full).await
+}
+
+/// The shared pool, its SQLite commits as durable as `sync` says.
+pub async fn connect_with(url: &str, sync: Synchronous) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .max_connections(if url.starts_with("sqlite:") { 8 } else { 16 })
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_opts(move |o| sqlite_options(o).synchronous(sync.sqlx()))
         .map_sqlx_sqlite_pool_opts(stable_query_plans);
     let db = Database::connect(options)
         .await
@@ -45,6 +85,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 pub async fn connect_writer(
     url: &str,
     shared: &DatabaseConnection,
+    sync: Synchronous,
 ) -> anyhow::Result<DatabaseConnection> {
     // An in-memory database exists once per connection: its writes must share them.
     if shared.get_database_backend() != DbBackend::Sqlite || url.contains(":memory:") {
@@ -56,7 +97,7 @@ pub async fn connect_writer(
         .min_connections(1)
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(sqlite_options)
+        .map_sqlx_sqlite_opts(move |o| sqlite_options(o).synchronous(sync.sqlx()))
         .map_sqlx_sqlite_pool_opts(stable_query_plans);
     Database::connect(options)
         .await
@@ -146,7 +187,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
         let shared = connect(&url).await.unwrap();
-        let writer = connect_writer(&url, &shared).await.unwrap();
+        let writer = connect_writer(&url, &shared, Synchronous::Full)
+            .await
+            .unwrap();
         // All of the shared pool's connections at once, so each is a distinct one.
         let pool = shared.get_sqlite_connection_pool();
         let mut held = Vec::new();
@@ -158,5 +201,32 @@ mod tests {
         }
         let mut conn = writer.get_sqlite_connection_pool().acquire().await.unwrap();
         assert!(keeps_plans(&mut conn).await, "the writer");
+    }
+
+    #[tokio::test]
+    async fn the_chosen_durability_is_what_every_connection_runs_with() {
+        use sea_orm::Statement;
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
+        // PRAGMA synchronous answers 1 for NORMAL, 2 for FULL.
+        for (sync, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
+            let shared = connect_with(&url, sync).await.unwrap();
+            let writer = connect_writer(&url, &shared, sync).await.unwrap();
+            for db in [&shared, &writer] {
+                let row = db
+                    .query_one_raw(Statement::from_string(
+                        DbBackend::Sqlite,
+                        "PRAGMA synchronous",
+                    ))
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    row.try_get_by_index::<i32>(0).unwrap(),
+                    expected,
+                    "{sync:?}"
+                );
+            }
+        }
     }
 }
