@@ -197,9 +197,7 @@ impl Config {
                 let token = get("WECHAT_TOKEN").ok_or_else(|| {
                     invalid("WECHAT_TOKEN", "is required with real credentials (the callback token set on the WeChat platform)")
                 })?;
-                if !(3..=32).contains(&token.len())
-                    || !token.chars().all(|c| c.is_ascii_alphanumeric())
-                {
+                if !crate::wechat::signature::token_format_ok(&token) {
                     return Err(invalid(
                         "WECHAT_TOKEN",
                         "must be 3 to 32 letters or digits, as WeChat requires",

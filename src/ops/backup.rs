@@ -27,6 +27,8 @@ pub enum Refusal {
     Exists(PathBuf),
     #[error("数据库文件 {0} 不存在：检查 DATABASE_URL")]
     NoDatabase(PathBuf),
+    #[error("{0} 是数据库自己的文件：备份要放到别的路径")]
+    OntoItself(PathBuf),
     #[error("内存数据库（sqlite::memory:）随进程消失，没有可备份的文件")]
     InMemory,
     /// MySQL/MariaDB: the dump command to run instead.
@@ -46,6 +48,9 @@ pub async fn run(database_url: &str, target: &Path, force: bool) -> anyhow::Resu
     };
     if !source.exists() {
         return Err(Refusal::NoDatabase(source).into());
+    }
+    if is_the_database(&source, target) {
+        return Err(Refusal::OntoItself(target.to_owned()).into());
     }
     if target.exists() && !force {
         return Err(Refusal::Exists(target.to_owned()).into());
@@ -101,6 +106,24 @@ pub async fn run(database_url: &str, target: &Path, force: bool) -> anyhow::Resu
         bytes: std::fs::metadata(target)?.len(),
         ..checked
     })
+}
+
+/// True when `target` is the database itself or one of its WAL files: a backup renamed
+/// over them would pull the live database from under the service.
+fn is_the_database(source: &Path, target: &Path) -> bool {
+    let (Ok(source), Some(name)) = (source.canonicalize(), target.file_name()) else {
+        return false;
+    };
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(target) = dir.canonicalize().map(|d| d.join(name)) else {
+        return false;
+    };
+    let live = source.as_os_str().to_string_lossy().into_owned();
+    let named = target.as_os_str().to_string_lossy().into_owned();
+    named == live || named == format!("{live}-wal") || named == format!("{live}-shm")
 }
 
 /// Opens the copy on its own and reads it back: intact, and how much it holds.

@@ -5,6 +5,12 @@
 use sha1::{Digest, Sha1};
 use subtle::ConstantTimeEq;
 
+/// WeChat's rule for the callback Token an operator sets on the platform: 3 to 32
+/// letters or digits.
+pub fn token_format_ok(token: &str) -> bool {
+    (3..=32).contains(&token.len()) && token.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 /// Computes the signature WeChat sends for these parts (any number of them).
 pub fn sign(parts: &[&str]) -> String {
     let mut sorted = parts.to_vec();

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use serde_json::{Value, json};
 
-use crate::support::{ADMIN_TOKEN, ServiceProcess, create_order_at, site_key_at, ticket_at};
+use crate::support::{
+    ADMIN_TOKEN, ServiceProcess, create_order_at, sandbox_scan_at, site_key_at, ticket_at,
+};
 
 fn backup(database_url: &str, args: &[&str]) -> std::process::Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_scanquote"))
@@ -27,23 +28,7 @@ fn backup(database_url: &str, args: &[&str]) -> std::process::Output {
 async fn one_scan(http: &reqwest::Client, base: &str, key: &str, n: usize) -> (String, String) {
     let token = create_order_at(http, base, key).await;
     let ticket = ticket_at(http, base, &token).await;
-    let user: Value = http
-        .post(format!("{base}/sandbox/api/users"))
-        .json(&json!({ "nickname": format!("备份{n}") }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let openid = user["openid"].as_str().unwrap().to_owned();
-    let scanned = http
-        .post(format!("{base}/sandbox/api/scan"))
-        .json(&json!({ "openid": openid, "ticket": ticket }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scanned.status(), 200);
+    let openid = sandbox_scan_at(http, base, &format!("备份{n}"), &ticket).await;
     (token, openid)
 }
 
@@ -196,4 +181,42 @@ fn a_missing_database_is_named_and_nothing_is_created() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("不存在"));
     assert!(!db.exists() && !dir.path().join("b.db").exists());
+}
+
+#[test]
+fn a_backup_onto_the_database_itself_is_refused_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let migrated = std::process::Command::new(env!("CARGO_BIN_EXE_scanquote"))
+        .arg("migrate")
+        .env_clear()
+        .env("DATABASE_URL", &url)
+        .output()
+        .unwrap();
+    assert!(migrated.status.success());
+    let before = std::fs::read(&db).unwrap();
+    let wal = format!("{}-wal", db.display());
+    let relative = dir.path().join(".").join("live.db");
+    for target in [
+        db.to_str().unwrap(),
+        wal.as_str(),
+        relative.to_str().unwrap(),
+    ] {
+        let out = backup(&url, &[target, "--force"]);
+        assert!(!out.status.success(), "{target}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("是数据库自己的文件"), "{target}: {said}");
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database is untouched"
+    );
+
+    // A directory that does not exist is named, not half-written.
+    let nowhere = dir.path().join("no/such/dir/b.db");
+    let out = backup(&url, &[nowhere.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("复制数据库失败"));
 }

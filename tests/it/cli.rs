@@ -311,25 +311,7 @@ async fn json_logs_are_one_object_a_line_with_the_events_fields_and_no_secret() 
     let mut service = crate::support::ServiceProcess::start(dir.path(), "json", &vars).await;
     let http = reqwest::Client::new();
     let ticket = crate::support::order_ticket_at(&http, &service.base).await;
-    let openid: String = http
-        .post(format!("{}/sandbox/api/users", service.base))
-        .json(&serde_json::json!({"nickname": "日志"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["openid"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let scanned = http
-        .post(format!("{}/sandbox/api/scan", service.base))
-        .json(&serde_json::json!({"openid": openid, "ticket": ticket}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scanned.status(), 200);
+    let openid = crate::support::sandbox_scan_at(&http, &service.base, "日志", &ticket).await;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let ready: serde_json::Value = http
         .get(format!("{}/readyz", service.base))

@@ -568,6 +568,34 @@ pub async fn ticket_at(http: &reqwest::Client, base: &str, token: &str) -> Strin
     code["ticket"].as_str().expect("a ticket").to_owned()
 }
 
+/// A new sandbox user at a service process scans `ticket` (the push answered); returns
+/// the user's openid.
+pub async fn sandbox_scan_at(
+    http: &reqwest::Client,
+    base: &str,
+    nickname: &str,
+    ticket: &str,
+) -> String {
+    let user: Value = http
+        .post(format!("{base}/sandbox/api/users"))
+        .json(&json!({ "nickname": nickname }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let openid = user["openid"].as_str().expect("an openid").to_owned();
+    let scanned = http
+        .post(format!("{base}/sandbox/api/scan"))
+        .json(&json!({ "openid": openid, "ticket": ticket }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.status(), 200, "the sandbox scan");
+    openid
+}
+
 /// A new order's live ticket at a service process started with the tests' admin token.
 pub async fn order_ticket_at(http: &reqwest::Client, base: &str) -> String {
     let key = site_key_at(http, base, ADMIN_TOKEN).await;

@@ -12,7 +12,7 @@ pub(super) fn callback_token(report: &mut Report, token: Option<&str>) {
             "没有设置 WECHAT_TOKEN（回调令牌）",
             format!("在 {place} 填一个 3–32 位字母或数字的令牌，WECHAT_TOKEN 填同一个"),
         ),
-        Some(t) if (3..=32).contains(&t.len()) && t.chars().all(|c| c.is_ascii_alphanumeric()) => {
+        Some(t) if crate::wechat::signature::token_format_ok(t) => {
             report.fine("令牌(Token) 格式正确")
         }
         Some(t) => report.fail(
