@@ -147,28 +147,25 @@ async fn run(command: Command) -> anyhow::Result<()> {
             if let Some(token) = app.take_generated_admin_token() {
                 use secrecy::ExposeSecret;
                 say(&format!(
-                    "ADMIN_TOKEN was not set; generated one (shown only now, keep it): {}",
+                    "没有设置 ADMIN_TOKEN，已生成控制台的管理员令牌（只显示这一次，请保存）：{}",
                     token.expose_secret()
                 ));
             }
             let base = &app.state().domain.base_url;
-            say(&format!(
-                "scanquote is listening on http://{}",
-                app.address()
-            ));
+            say(&format!("scanquote 已启动，监听 http://{}", app.address()));
             if app.state().web.sandbox() {
                 say(&format!(
-                    "sandbox mode (no WeChat credentials): open {base} to create a quote,"
+                    "沙盒模式（没有微信凭据）：打开 {base} 创建一个报价，"
                 ));
                 say(&format!(
-                    "then {base}sandbox/ to scan it as a sandbox user and read their inbox."
+                    "再到 {base}sandbox/ 以沙盒用户扫码，查看他收到的消息。"
                 ));
             } else {
                 say(&format!(
-                    "WeChat mode: set the server URL on the platform to {base}wechat"
+                    "微信模式：公众平台 → 设置与开发 → 基本配置 → 服务器配置 里的 服务器地址(URL) 填 {base}wechat"
                 ));
             }
-            say(&format!("site owners: {base}admin"));
+            say(&format!("店主控制台：{base}admin"));
             app.run_until_stopped(scanquote::shutdown_signal()).await
         }
     }

@@ -112,7 +112,7 @@ async fn no_secret_reaches_the_logs() {
             "the service stopped: {seen}"
         );
         seen.push_str(&line);
-        if let Some(rest) = line.strip_prefix("scanquote is listening on ") {
+        if let Some(rest) = line.strip_prefix("scanquote 已启动，监听 ") {
             break rest.trim().to_owned();
         }
     };

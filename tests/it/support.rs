@@ -665,10 +665,10 @@ impl ServiceProcess {
             if let Some(line) = text
                 .lines()
                 .map(said)
-                .find(|l| l.starts_with("scanquote is listening on "))
+                .find(|l| l.starts_with("scanquote 已启动，监听 "))
             {
                 let base = line
-                    .trim_start_matches("scanquote is listening on ")
+                    .trim_start_matches("scanquote 已启动，监听 ")
                     .trim()
                     .to_owned();
                 return ServiceProcess { child, base };
