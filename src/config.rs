@@ -76,10 +76,9 @@ fn check_sandbox_bind(
         return Err(invalid(
             "BIND_ADDR",
             format!(
-                "{bind_addr} is reachable from other machines, and sandbox mode (no WECHAT_APP_ID) \
-                 lets anyone scan and read messages as any user: bind 127.0.0.1, or set \
-                 SANDBOX_ALLOW_PUBLIC=true to show the sandbox on purpose \
-                 (沙盒模式没有任何鉴权，默认只监听本机地址)"
+                "{bind_addr} 能被其他机器访问，而沙盒模式（没有 WECHAT_APP_ID）没有任何鉴权，\
+                 谁都能以任何用户扫码、读消息：请监听 127.0.0.1；确要公开演示沙盒时设 \
+                 SANDBOX_ALLOW_PUBLIC=true"
             ),
         ));
     }
@@ -152,12 +151,17 @@ impl Config {
 
         let database_url = database_url(&lookup);
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("mysql:")) {
-            return Err(invalid("DATABASE_URL", "must start with sqlite: or mysql:"));
+            return Err(invalid("DATABASE_URL", "须以 sqlite: 或 mysql: 开头"));
         }
         let bind_addr = get("BIND_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".into())
             .parse()
-            .map_err(|e| invalid("BIND_ADDR", format!("not a socket address ({e})")))?;
+            .map_err(|e| {
+                invalid(
+                    "BIND_ADDR",
+                    format!("不是“地址:端口”的形式，如 127.0.0.1:8080（{e}）"),
+                )
+            })?;
         let public_base_url = get("PUBLIC_BASE_URL")
             .map(|v| parse_base_url("PUBLIC_BASE_URL", &v))
             .transpose()?;
@@ -184,23 +188,26 @@ impl Config {
             (Some(_), None) => {
                 return Err(invalid(
                     "WECHAT_APP_SECRET",
-                    "is required when WECHAT_APP_ID is set",
+                    "设置了 WECHAT_APP_ID 就必须同时设置（公众平台 → 设置与开发 → 基本配置 → 开发者密码）",
                 ));
             }
             (None, Some(_)) => {
                 return Err(invalid(
                     "WECHAT_APP_ID",
-                    "is required when WECHAT_APP_SECRET is set",
+                    "设置了 WECHAT_APP_SECRET 就必须同时设置（公众平台 → 设置与开发 → 基本配置 → 开发者ID）",
                 ));
             }
             (Some(app_id), Some(secret)) => {
                 let token = get("WECHAT_TOKEN").ok_or_else(|| {
-                    invalid("WECHAT_TOKEN", "is required with real credentials (the callback token set on the WeChat platform)")
+                    invalid(
+                        "WECHAT_TOKEN",
+                        "使用真实的公众号凭据时必须设置：与公众平台服务器配置里的 令牌(Token) 相同",
+                    )
                 })?;
                 if !crate::wechat::signature::token_format_ok(&token) {
                     return Err(invalid(
                         "WECHAT_TOKEN",
-                        "must be 3 to 32 letters or digits, as WeChat requires",
+                        "须为 3–32 位英文字母或数字（微信的要求）",
                     ));
                 }
                 WechatConfig {
@@ -222,7 +229,9 @@ impl Config {
         let key = |name: &'static str| {
             get(name)
                 .map(|k| {
-                    AesKey::from_encoding_aes_key(&k).map_err(|e| invalid(name, e.to_string()))
+                    AesKey::from_encoding_aes_key(&k).map_err(|_| {
+                        invalid(name, "须为 43 位英文字母或数字（公众平台服务器配置里的 消息加解密密钥(EncodingAESKey)，原样复制）")
+                    })
                 })
                 .transpose()
         };
@@ -237,7 +246,7 @@ impl Config {
             (None, Some(_)) => {
                 return Err(invalid(
                     "WECHAT_ENCODING_AES_KEY_PREVIOUS",
-                    "needs WECHAT_ENCODING_AES_KEY (the current key) too",
+                    "需要同时设置 WECHAT_ENCODING_AES_KEY（现在的密钥）",
                 ));
             }
             (None, None) => None,
@@ -246,7 +255,7 @@ impl Config {
         if wechat.allow_plaintext && wechat.aes.is_none() {
             return Err(invalid(
                 "WECHAT_ALLOW_PLAINTEXT",
-                "only means something with WECHAT_ENCODING_AES_KEY set (without a key every push is plaintext)",
+                "只在设置了 WECHAT_ENCODING_AES_KEY 时有意义（没有密钥时所有推送都是明文）",
             ));
         }
         wechat.original_id = get("WECHAT_ORIGINAL_ID")
@@ -259,7 +268,7 @@ impl Config {
                 } else {
                     Err(invalid(
                         "WECHAT_ORIGINAL_ID",
-                        "must be the account's original id, like gh_1234567890ab (公众号设置 → 账号详情 → 原始ID)",
+                        "须为公众号的原始ID，如 gh_1234567890ab（公众号设置 → 账号详情 → 原始ID）",
                     ))
                 }
             })
@@ -271,14 +280,14 @@ impl Config {
             Some(_) if !database_url.starts_with("sqlite:") => {
                 return Err(invalid(
                     "SQLITE_SYNCHRONOUS",
-                    "only applies to SQLite; on MySQL/MariaDB the server decides \
-                     (innodb_flush_log_at_trx_commit=1 for commits that survive a power loss)",
+                    "只用于 SQLite；MySQL/MariaDB 由数据库服务器决定\
+                     （innodb_flush_log_at_trx_commit=1 时提交的数据经得起断电）",
                 ));
             }
             Some(v) => Synchronous::parse(&v).ok_or_else(|| {
                 invalid(
                     "SQLITE_SYNCHRONOUS",
-                    "must be full (a commit survives a power loss) or normal (a killed process, not an OS crash)",
+                    "须为 full（提交的数据经得起断电）或 normal（经得起进程被杀，不保证经得起系统崩溃或断电）",
                 )
             })?,
         };
@@ -290,7 +299,7 @@ impl Config {
             link_secret: get("LINK_SECRET").map(SecretString::from),
             admin_token: match get("ADMIN_TOKEN") {
                 Some(t) if t.len() < 16 => {
-                    return Err(invalid("ADMIN_TOKEN", "must be at least 16 characters"));
+                    return Err(invalid("ADMIN_TOKEN", "至少 16 个字符"));
                 }
                 other => other.map(SecretString::from),
             },
@@ -314,7 +323,7 @@ impl Config {
                 None => None,
                 Some(_) => match number(&get, "MAX_CONNECTIONS", 0usize)? {
                     n @ 16.. => Some(n),
-                    _ => return Err(invalid("MAX_CONNECTIONS", "must be at least 16")),
+                    _ => return Err(invalid("MAX_CONNECTIONS", "至少为 16")),
                 },
             },
             sqlite_synchronous,
@@ -323,7 +332,7 @@ impl Config {
                 Some(v) => Guarantee::parse(&v).ok_or_else(|| {
                     invalid(
                         "DELIVERY_GUARANTEE",
-                        "must be at-least-once (a card may arrive twice) or at-most-once (a card may not arrive)",
+                        "须为 at-least-once（卡片可能到两次）或 at-most-once（卡片可能到不了）",
                     )
                 })?,
             },
@@ -335,7 +344,7 @@ fn boolean(get: &impl Fn(&str) -> Option<String>, name: &'static str) -> Result<
     match get(name).as_deref() {
         None | Some("0" | "false" | "no") => Ok(false),
         Some("1" | "true" | "yes") => Ok(true),
-        Some(_) => Err(invalid(name, "must be true or false")),
+        Some(_) => Err(invalid(name, "须为 true 或 false")),
     }
 }
 
@@ -346,9 +355,7 @@ fn number<T: std::str::FromStr>(
 ) -> Result<T, ConfigError> {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .parse()
-            .map_err(|_| invalid(name, "must be a whole number")),
+        Some(v) => v.parse().map_err(|_| invalid(name, "须为整数")),
     }
 }
 
@@ -363,7 +370,7 @@ fn parse_origin(value: &str) -> Result<String, ConfigError> {
         Some(u) => Ok(u.origin().ascii_serialization()),
         None => Err(invalid(
             "EMBED_ORIGINS",
-            format!("{value} is not an origin like https://shop.example"),
+            format!("{value} 不是网站来源的形式，如 https://shop.example（不带路径）"),
         )),
     }
 }
@@ -371,15 +378,15 @@ fn parse_origin(value: &str) -> Result<String, ConfigError> {
 /// Parses an http(s) base URL and drops any trailing slash so paths can be appended.
 fn parse_base_url(variable: &'static str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim_end_matches('/'))
-        .map_err(|e| invalid(variable, format!("not a URL ({e})")))?;
+        .map_err(|e| invalid(variable, format!("不是网址（{e}）")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
         return Err(invalid(
             variable,
-            "must be an http:// or https:// URL with a host",
+            "须为 http:// 或 https:// 开头、带域名的网址",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(variable, "must not carry a query or fragment"));
+        return Err(invalid(variable, "不能带 ? 查询参数或 # 片段"));
     }
     Ok(url)
 }
