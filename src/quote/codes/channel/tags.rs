@@ -39,13 +39,28 @@ impl From<sea_orm::DbErr> for TagFailure {
     }
 }
 
-/// The tag's id, made at WeChat the first time the name is used.
-async fn tag_id(domain: &Domain, name: &str) -> Result<i64, TagFailure> {
-    if let Some(known) = wechat_tag::Entity::find_by_id(name.to_owned())
+/// A name not yet remembered is looked up one at a time in this process, so that the
+/// tag deliveries of a new name's first scans, sent side by side, make one
+/// `tags/create` and not one each. Misses happen once per name; the wait is nothing.
+/// (Another instance may still create it at the same moment: it then gets 45157 and
+/// reads the id, below.)
+static MISSES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn remembered(domain: &Domain, name: &str) -> Result<Option<i64>, sea_orm::DbErr> {
+    Ok(wechat_tag::Entity::find_by_id(name.to_owned())
         .one(&domain.db)
         .await?
-    {
-        return Ok(known.tag_id);
+        .map(|known| known.tag_id))
+}
+
+/// The tag's id, made at WeChat the first time the name is used.
+async fn tag_id(domain: &Domain, name: &str) -> Result<i64, TagFailure> {
+    if let Some(id) = remembered(domain, name).await? {
+        return Ok(id);
+    }
+    let _one_at_a_time = MISSES.lock().await;
+    if let Some(id) = remembered(domain, name).await? {
+        return Ok(id);
     }
     let id = match domain.wechat.create_tag(name).await {
         Ok(tag) => tag.id,
