@@ -69,43 +69,49 @@ async fn main() -> ExitCode {
     // The variables before logging starts: they may say how to log (LOG_FORMAT).
     let _ = dotenvy::dotenv();
     let _logs = scanquote::logging::init();
-    let command = cli.command.unwrap_or(Command::Serve);
-    if let Command::Doctor = command {
-        // Not through `Config`: the doctor reports a value `serve` would refuse, too.
-        let report = scanquote::ops::doctor::examine(&|name| std::env::var(name).ok()).await;
-        print!("{}", report.render());
-        return if report.failed() {
-            ExitCode::FAILURE
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    if let Command::Backup { path, force } = &command {
-        let url = scanquote::config::database_url(|name| std::env::var(name).ok());
-        return match scanquote::ops::backup::run(&url, path, *force).await {
-            Ok(copied) => {
-                println!(
-                    "已备份到 {}（{:.1} MB：{} 个订单，{} 条消息记录）",
-                    copied.path.display(),
-                    copied.bytes as f64 / 1_048_576.0,
-                    copied.orders,
-                    copied.deliveries
-                );
-                println!(
-                    "恢复时：停止服务，把它复制成 DATABASE_URL 指向的文件（删掉旁边的 -wal 和 -shm 文件），再启动"
-                );
-                ExitCode::SUCCESS
-            }
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Doctor => doctor().await,
+        Command::Backup { path, force } => backup(&path, force).await,
+        command => match run(command).await {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
-                eprintln!("scanquote backup: {e:#}");
+                eprintln!("scanquote: {e:#}");
                 ExitCode::FAILURE
             }
-        };
+        },
     }
-    match run(command).await {
-        Ok(()) => ExitCode::SUCCESS,
+}
+
+/// Not through `Config`: the doctor reports a value `serve` would refuse, too.
+async fn doctor() -> ExitCode {
+    let report = scanquote::ops::doctor::examine(&|name| std::env::var(name).ok()).await;
+    print!("{}", report.render());
+    if report.failed() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Only `DATABASE_URL` matters here: a backup is not refused for another variable.
+async fn backup(path: &std::path::Path, force: bool) -> ExitCode {
+    let url = scanquote::config::database_url(|name| std::env::var(name).ok());
+    match scanquote::ops::backup::run(&url, path, force).await {
+        Ok(copied) => {
+            println!(
+                "已备份到 {}（{:.1} MB：{} 个订单，{} 条消息记录）",
+                copied.path.display(),
+                copied.bytes as f64 / 1_048_576.0,
+                copied.orders,
+                copied.deliveries
+            );
+            println!(
+                "恢复时：停止服务，把它复制成 DATABASE_URL 指向的文件（删掉旁边的 -wal 和 -shm 文件），再启动"
+            );
+            ExitCode::SUCCESS
+        }
         Err(e) => {
-            eprintln!("scanquote: {e:#}");
+            eprintln!("scanquote backup: {e:#}");
             ExitCode::FAILURE
         }
     }
@@ -115,7 +121,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let config =
         Config::from_env().map_err(|e| anyhow::anyhow!("配置有误（configuration error）：{e}"))?;
     match command {
-        Command::Doctor | Command::Backup { .. } => unreachable!("answered in main"),
+        Command::Doctor | Command::Backup { .. } => unreachable!("main answers these"),
         Command::Migrate => {
             let db = scanquote::db::connect(&config.database_url).await?;
             scanquote::db::migrate(&db).await?;

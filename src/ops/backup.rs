@@ -55,10 +55,7 @@ pub async fn run(database_url: &str, target: &Path, force: bool) -> anyhow::Resu
     if target.exists() && !force {
         return Err(Refusal::Exists(target.to_owned()).into());
     }
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
-        _ => PathBuf::from("."),
-    };
+    let dir = directory_of(target).to_owned();
     let name = target
         .file_name()
         .with_context(|| format!("{} 不是一个文件名", target.display()))?;
@@ -69,26 +66,8 @@ pub async fn run(database_url: &str, target: &Path, force: bool) -> anyhow::Resu
     ));
     let _ = std::fs::remove_file(&partial);
 
-    // `mode=rw`: never create the database it is asked to copy.
-    let url = format!("sqlite://{}?mode=rw", source.display());
-    let db = crate::db::connect(&url)
-        .await
-        .with_context(|| format!("打不开数据库 {}", source.display()))?;
-    let copied = db
-        .execute_raw(Statement::from_sql_and_values(
-            db.get_database_backend(),
-            "VACUUM INTO ?",
-            [partial.to_string_lossy().into_owned().into()],
-        ))
-        .await;
-    db.close().await.ok();
-    if let Err(e) = copied {
-        let _ = std::fs::remove_file(&partial);
-        bail!("复制数据库失败：{e}");
-    }
-    let checked = check(&partial).await;
-    let checked = match checked {
-        Ok(c) => c,
+    let (orders, deliveries) = match copy_checked(&source, &partial).await {
+        Ok(counts) => counts,
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
             return Err(e);
@@ -104,8 +83,36 @@ pub async fn run(database_url: &str, target: &Path, force: bool) -> anyhow::Resu
     Ok(Copied {
         path: target.to_owned(),
         bytes: std::fs::metadata(target)?.len(),
-        ..checked
+        orders,
+        deliveries,
     })
+}
+
+/// The directory a backup goes to (a bare file name: the working directory).
+fn directory_of(target: &Path) -> &Path {
+    match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// `VACUUM INTO` `partial`, then the copy read back; its orders and deliveries.
+async fn copy_checked(source: &Path, partial: &Path) -> anyhow::Result<(i64, i64)> {
+    // `mode=rw`: never create the database it is asked to copy.
+    let url = format!("sqlite://{}?mode=rw", source.display());
+    let db = crate::db::connect(&url)
+        .await
+        .with_context(|| format!("打不开数据库 {}", source.display()))?;
+    let copied = db
+        .execute_raw(Statement::from_sql_and_values(
+            db.get_database_backend(),
+            "VACUUM INTO ?",
+            [partial.to_string_lossy().into_owned().into()],
+        ))
+        .await;
+    db.close().await.ok();
+    copied.map_err(|e| anyhow::anyhow!("复制数据库失败：{e}"))?;
+    check(partial).await
 }
 
 /// True when `target` is the database itself or one of its WAL files: a backup renamed
@@ -114,11 +121,7 @@ fn is_the_database(source: &Path, target: &Path) -> bool {
     let (Ok(source), Some(name)) = (source.canonicalize(), target.file_name()) else {
         return false;
     };
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(target) = dir.canonicalize().map(|d| d.join(name)) else {
+    let Ok(target) = directory_of(target).canonicalize().map(|d| d.join(name)) else {
         return false;
     };
     let live = source.as_os_str().to_string_lossy().into_owned();
@@ -126,8 +129,8 @@ fn is_the_database(source: &Path, target: &Path) -> bool {
     named == live || named == format!("{live}-wal") || named == format!("{live}-shm")
 }
 
-/// Opens the copy on its own and reads it back: intact, and how much it holds.
-async fn check(path: &Path) -> anyhow::Result<Copied> {
+/// Opens the copy on its own and reads it back: intact, and its orders and deliveries.
+async fn check(path: &Path) -> anyhow::Result<(i64, i64)> {
     // A plain connection: the service's would switch the copy to WAL, a write.
     let url = format!("sqlite://{}?mode=ro", path.display());
     let db = sea_orm::Database::connect(url).await?;
@@ -153,12 +156,7 @@ async fn check(path: &Path) -> anyhow::Result<Copied> {
     };
     let (orders, deliveries) = (count("orders").await?, count("deliveries").await?);
     db.close().await.ok();
-    Ok(Copied {
-        path: path.to_owned(),
-        bytes: 0,
-        orders,
-        deliveries,
-    })
+    Ok((orders, deliveries))
 }
 
 /// The `mariadb-dump` command for a `mysql://user:password@host:port/db` URL. The

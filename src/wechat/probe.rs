@@ -67,7 +67,7 @@ pub async fn callback(
     now_secs: i64,
 ) -> CallbackProbe {
     let timestamp = now_secs.to_string();
-    let nonce = format!("{}", rand::random::<u32>());
+    let nonce = rand::random::<u32>().to_string();
     let echostr = format!("doctor{}", rand::random::<u64>());
     let signature = sign(&[token, &timestamp, &nonce]);
     let answer = http
