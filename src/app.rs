@@ -127,11 +127,12 @@ impl App {
         let handoff = Arc::new(outbox::handoff::Channel::new());
         let journal = outbox::journal::Journal::spawn(
             writer,
+            db.clone(),
             metrics.clone(),
             handoff.clone(),
             instance_id.clone(),
             config.delivery_guarantee,
-        );
+        )?;
         let registry = quote::codes::registry::Registry::new(db.clone());
         let domain = Domain::new(Parts {
             orders: quote::orders::Orders::new(db.clone()),

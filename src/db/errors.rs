@@ -1,6 +1,7 @@
 //! What a database error means for the caller, read from the driver's own codes (never
 //! from the message text, which differs between servers, versions and languages).
 
+use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
 use sea_orm::{DbErr, RuntimeErr, SqlErr};
 
 /// How often a transaction that hit [`is_retryable`] is run again.
@@ -10,17 +11,14 @@ pub const TRANSACTION_TRIES: u32 = 5;
 /// deadlock (1213) or lock wait timeout (1205) between instances, or SQLite's busy or
 /// locked database (result codes 5 and 6, with their extended variants).
 pub fn is_retryable(e: &DbErr) -> bool {
-    let (DbErr::Exec(RuntimeErr::SqlxError(e))
-    | DbErr::Query(RuntimeErr::SqlxError(e))
-    | DbErr::Conn(RuntimeErr::SqlxError(e))) = e
-    else {
-        return false;
-    };
-    let sea_orm::sqlx::Error::Database(e) = &**e else {
+    let Some(e) = database_error(e) else {
         return false;
     };
     if let Some(mysql) = e.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
         return matches!(mysql.number(), 1205 | 1213);
+    }
+    if let Some(own) = e.try_downcast_ref::<super::dedicated::SqliteFailure>() {
+        return matches!(own.code() & 0xff, 5 | 6);
     }
     if e.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
         .is_some()
@@ -37,6 +35,25 @@ pub fn is_retryable(e: &DbErr) -> bool {
 /// The statement met a unique index: the row is there already.
 pub fn is_duplicate(e: &DbErr) -> bool {
     matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+        || database_error(e).is_some_and(|e| {
+            // sea-orm knows sqlx's SQLite errors, not those of the journal's connection.
+            e.try_downcast_ref::<super::dedicated::SqliteFailure>()
+                .is_some_and(|own| own.kind() == ErrorKind::UniqueViolation)
+        })
+}
+
+/// The database's own error inside `e`, if that is what it is.
+fn database_error(e: &DbErr) -> Option<&dyn DatabaseError> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(e))
+    | DbErr::Query(RuntimeErr::SqlxError(e))
+    | DbErr::Conn(RuntimeErr::SqlxError(e))) = e
+    else {
+        return None;
+    };
+    match &**e {
+        sea_orm::sqlx::Error::Database(e) => Some(&**e),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -4,12 +4,15 @@
 //! keeps the account's access token for `wechat`.
 
 pub mod batch;
+pub mod dedicated;
 pub mod errors;
+pub mod execute;
 pub mod lease;
 pub mod token_store;
 
 pub use batch::{chunks, padded};
 pub use errors::{TRANSACTION_TRIES, is_duplicate, is_retryable};
+pub use execute::Execute;
 
 use std::time::Duration;
 
@@ -40,6 +43,13 @@ impl Synchronous {
             "full" => Some(Synchronous::Full),
             "normal" => Some(Synchronous::Normal),
             _ => None,
+        }
+    }
+
+    fn pragma(self) -> &'static str {
+        match self {
+            Synchronous::Full => "FULL",
+            Synchronous::Normal => "NORMAL",
         }
     }
 
@@ -75,33 +85,30 @@ pub async fn connect_with(url: &str, sync: Synchronous) -> anyhow::Result<Databa
     Ok(db)
 }
 
-/// The connection the hot write paths (scan writer, claims, send outcomes) go through.
-///
-/// On SQLite, a connection of its own. SQLite lets one writer in at a time, and a writer
-/// that finds the lock held sleeps in SQLite's busy handler (1, 2, 5, 10… ms) before
-/// looking again, which under load put tens of milliseconds on pushes; writers queued
-/// on one connection wait their turn in the process instead, and take it at once. On
-/// MySQL/MariaDB, the shared pool: the server takes concurrent writers itself.
+/// The connection the hot write paths (scans, claims, send outcomes) go through: the
+/// journal's ([`crate::quote::outbox::journal`]).
+pub enum Writer {
+    /// MySQL/MariaDB: the shared pool, the server takes concurrent writers itself. An
+    /// in-memory SQLite database: the shared pool too, it exists once per connection.
+    Pool(DatabaseConnection),
+    /// A SQLite file: a connection of its own ([`dedicated`]). SQLite lets one writer
+    /// in at a time, and a writer that finds the lock held sleeps in SQLite's busy
+    /// handler (1, 2, 5, 10… ms) before looking again, which under load put tens of
+    /// milliseconds on pushes; writes queued for one connection take their turn at once.
+    Dedicated(dedicated::Dedicated),
+}
+
 pub async fn connect_writer(
     url: &str,
     shared: &DatabaseConnection,
     sync: Synchronous,
-) -> anyhow::Result<DatabaseConnection> {
-    // An in-memory database exists once per connection: its writes must share them.
+) -> anyhow::Result<Writer> {
     if shared.get_database_backend() != DbBackend::Sqlite || url.contains(":memory:") {
-        return Ok(shared.clone());
+        return Ok(Writer::Pool(shared.clone()));
     }
-    let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .max_connections(1)
-        .min_connections(1)
-        .connect_timeout(Duration::from_secs(10))
-        .sqlx_logging(false)
-        .map_sqlx_sqlite_opts(move |o| sqlite_options(o).synchronous(sync.sqlx()))
-        .map_sqlx_sqlite_pool_opts(stable_query_plans);
-    Database::connect(options)
-        .await
-        .with_context(|| "DATABASE_URL: cannot connect to the database")
+    dedicated::Dedicated::open(url, sync)
+        .map(Writer::Dedicated)
+        .with_context(|| "DATABASE_URL: cannot open the database for writing")
 }
 
 /// Every SQLite connection: temporary files in memory. A multi-row insert that may meet
@@ -199,8 +206,10 @@ mod tests {
         for conn in &mut held {
             assert!(keeps_plans(conn).await, "a shared connection");
         }
-        let mut conn = writer.get_sqlite_connection_pool().acquire().await.unwrap();
-        assert!(keeps_plans(&mut conn).await, "the writer");
+        let Writer::Dedicated(writer) = writer else {
+            panic!("a SQLite file gets a writer of its own");
+        };
+        assert!(writer.keeps_query_plans().unwrap(), "the writer");
     }
 
     #[tokio::test]
@@ -212,21 +221,24 @@ mod tests {
         for (sync, expected) in [(Synchronous::Normal, 1), (Synchronous::Full, 2)] {
             let shared = connect_with(&url, sync).await.unwrap();
             let writer = connect_writer(&url, &shared, sync).await.unwrap();
-            for db in [&shared, &writer] {
-                let row = db
-                    .query_one_raw(Statement::from_string(
-                        DbBackend::Sqlite,
-                        "PRAGMA synchronous",
-                    ))
-                    .await
-                    .unwrap()
-                    .unwrap();
-                assert_eq!(
-                    row.try_get_by_index::<i32>(0).unwrap(),
-                    expected,
-                    "{sync:?}"
-                );
-            }
+            let row = shared
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA synchronous",
+                ))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                row.try_get_by_index::<i32>(0).unwrap(),
+                expected,
+                "{sync:?}"
+            );
+            let Writer::Dedicated(writer) = writer else {
+                panic!("a SQLite file gets a writer of its own");
+            };
+            assert_eq!(writer.setting("synchronous").unwrap(), i64::from(expected));
+            assert_eq!(writer.setting("foreign_keys").unwrap(), 1, "as sqlx's");
         }
     }
 }

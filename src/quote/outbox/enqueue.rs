@@ -13,14 +13,13 @@ use std::collections::{HashMap, HashSet};
 use entity::{delivery, push_signature, scan};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set,
 };
 
 use super::kind::Kind;
 use super::retry::{WEBHOOK_WINDOW_MS, WINDOW_MS};
 use super::status::Status;
-use crate::db;
+use crate::db::{self, Execute};
 
 /// One scan to record.
 pub struct NewScan {
@@ -67,14 +66,14 @@ pub struct NewEvent {
 
 /// Queues webhook events: pending, due at once, tried for a day.
 pub async fn insert_events(
-    txn: &DatabaseTransaction,
+    txn: &impl Execute,
     events: &[&NewEvent],
     now: i64,
 ) -> Result<(), DbErr> {
     if events.is_empty() {
         return Ok(());
     }
-    delivery::Entity::insert_many(events.iter().map(|e| delivery::ActiveModel {
+    let rows = delivery::Entity::insert_many(events.iter().map(|e| delivery::ActiveModel {
         kind: Set(Kind::Webhook.as_str().into()),
         scan_id: Set(None),
         openid: Set(e.openid.clone()),
@@ -88,10 +87,8 @@ pub async fn insert_events(
         created_at_ms: Set(now),
         updated_at_ms: Set(now),
         ..Default::default()
-    }))
-    .exec_without_returning(txn)
-    .await
-    .map(|_| ())
+    }));
+    txn.run(&rows.into_query()).await.map(|_| ())
 }
 
 /// What a scan queues.
@@ -208,7 +205,7 @@ pub struct ClaimedFor<'a> {
 /// round trip that pushes wait for. A batch fits one statement on both databases
 /// (SQLite takes 32,766 parameters, MySQL 65,535).
 pub async fn insert(
-    txn: &DatabaseTransaction,
+    txn: &impl Execute,
     scans: &[NewScan],
     results: &[Written],
     claimed: Option<&ClaimedFor<'_>>,
@@ -222,8 +219,7 @@ pub async fn insert(
     if fresh.is_empty() {
         return Ok(());
     }
-    scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row()))
-        .exec_without_returning(txn)
+    txn.run(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
         .await?;
     let signed: Vec<push_signature::ActiveModel> = fresh
         .iter()
@@ -237,8 +233,7 @@ pub async fn insert(
         })
         .collect();
     if !signed.is_empty() {
-        push_signature::Entity::insert_many(signed)
-            .exec_without_returning(txn)
+        txn.run(&push_signature::Entity::insert_many(signed).into_query())
             .await?;
     }
     for message in [Message::Queue, Message::PassiveSent] {
@@ -248,13 +243,12 @@ pub async fn insert(
             .map(|s| s.identity())
             .collect();
         if !queued.is_empty() {
-            txn.execute(&messages_for(&queued, message, claimed))
-                .await?;
+            txn.run(&messages_for(&queued, message, claimed)).await?;
         }
     }
     for scan in &fresh {
         for queued in &scan.extra {
-            txn.execute(&queued_for(scan.identity(), queued)).await?;
+            txn.run(&queued_for(scan.identity(), queued)).await?;
         }
     }
     let events: Vec<&NewEvent> = fresh.iter().filter_map(|s| s.event.as_ref()).collect();

@@ -22,6 +22,9 @@ pub const IN_FLIGHT: usize = 512;
 pub struct HandOff {
     pub token: String,
     pub slots: OwnedSemaphorePermit,
+    /// The rows, when the journal read them back in the claiming transaction (on a
+    /// SQLite file, where that read costs no round trip); else the worker reads them.
+    pub rows: Option<Vec<entity::delivery::Model>>,
 }
 
 /// The worker's send slots and the way to it, shared by the journal and the worker.

@@ -1,6 +1,7 @@
-//! The journal: one task that writes what the hot paths produce, scans from the
-//! callback, claims and send outcomes from the outbox worker, in group-committed
-//! transactions.
+//! The journal: one writer of what the hot paths produce, scans from the callback,
+//! claims and send outcomes from the outbox worker, in group-committed transactions.
+//! On a SQLite file it is a thread with the database connection of its own
+//! ([`db::dedicated`]); on MySQL a task.
 //!
 //! Writing each push in a transaction of its own costs one fsync per push, which caps a
 //! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
@@ -17,14 +18,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use entity::delivery;
+
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
-use super::claims::{LEASE_MS, NewClaim, new_token};
+use super::claims::{self, LEASE_MS, NewClaim, new_token};
 use super::enqueue::{self, ClaimedFor, Message, NewScan, Written};
 use super::handoff::{self, HandOff};
 use super::outcomes::{self as outcome_rows, Outcome};
 use super::retry::{self, Change, Guarantee};
+use crate::db::{Execute, Writer};
 use crate::metrics::Metrics;
 use crate::{AppError, db, now_ms};
 
@@ -65,19 +69,36 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the task. `conn` is the writer connection ([`db::connect_writer`]).
-    /// Messages of scans go straight to this instance's worker through `handoff`
-    /// when it has room, claimed under tokens of `instance_id`.
+    /// Starts the journal. It writes through `writer` ([`db::connect_writer`]) and
+    /// reads, when a batch meets rows stored before, through `reader`. Messages of
+    /// scans go straight to this instance's worker through `handoff` when it has room,
+    /// claimed under tokens of `instance_id`.
+    ///
+    /// On a SQLite file the journal runs on a thread of its own, where its connection's
+    /// statements run too ([`db::dedicated`]): a batch then costs no thread hand-off
+    /// but the one that brings it in. On MySQL it is a task, its statements network I/O.
     pub fn spawn(
-        conn: DatabaseConnection,
+        writer: Writer,
+        reader: DatabaseConnection,
         metrics: Arc<Metrics>,
         handoff: Arc<handoff::Channel>,
         instance_id: String,
         guarantee: Guarantee,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
-        tokio::spawn(run(conn, metrics, handoff, instance_id, guarantee, rx));
-        Journal { tx }
+        let own_thread = matches!(writer, Writer::Dedicated(_));
+        let journal = run(writer, reader, metrics, handoff, instance_id, guarantee, rx);
+        if own_thread {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()?;
+            std::thread::Builder::new()
+                .name("journal".into())
+                .spawn(move || runtime.block_on(journal))?;
+        } else {
+            tokio::spawn(journal);
+        }
+        Ok(Journal { tx })
     }
 
     /// Records the scan; returns once it is committed.
@@ -119,7 +140,8 @@ impl Journal {
 }
 
 async fn run(
-    conn: DatabaseConnection,
+    writer: Writer,
+    reader: DatabaseConnection,
     metrics: Arc<Metrics>,
     handoff: Arc<handoff::Channel>,
     instance_id: String,
@@ -165,6 +187,7 @@ async fn run(
             n => handoff.reserve(n).map(|slots| HandOff {
                 token: new_token(&instance_id),
                 slots,
+                rows: None,
             }),
         };
         // A panic while writing fails this batch's callers (and is logged) instead of
@@ -175,15 +198,15 @@ async fn run(
             token: &h.token,
             lease_until_ms: now + LEASE_MS,
         });
-        let attempt = std::panic::AssertUnwindSafe(write(
-            &conn,
-            &scans,
-            claimed.as_ref(),
-            &outcomes,
-            &changes,
-            &claims,
+        let parts = Batch {
+            scans: &scans,
+            claimed: claimed.as_ref(),
+            outcomes: &outcomes,
+            changes: &changes,
+            claims: &claims,
             now,
-        ));
+        };
+        let attempt = std::panic::AssertUnwindSafe(write(&writer, &reader, &parts));
         let written = match futures_util::FutureExt::catch_unwind(attempt).await {
             Ok(written) => written,
             Err(_) => {
@@ -193,7 +216,7 @@ async fn run(
             }
         };
         match written {
-            Ok(results) => {
+            Ok((results, read_back)) => {
                 Metrics::bump(&metrics.journal_commits);
                 metrics.journal_entries.fetch_add(
                     (scans.len() + outcomes.len() + claim_replies.len()) as u64,
@@ -207,7 +230,10 @@ async fn run(
                     .zip(&results)
                     .any(|(s, r)| s.message == Message::Queue && *r == Written::Recorded);
                 match handed {
-                    Some(h) if queued_any => handoff.hand_over(h),
+                    Some(mut h) if queued_any => {
+                        h.rows = read_back;
+                        handoff.hand_over(h);
+                    }
                     Some(_) => {}
                     None if queued_any => handoff.wake(),
                     None => {}
@@ -255,39 +281,70 @@ fn refuse(scans: Vec<Answer<Written>>, claims: Vec<Answer<()>>, why: JournalErro
     }
 }
 
-/// Writes a batch, first on the assumption that none of its scans is stored yet (a push
+/// What one transaction writes.
+struct Batch<'a> {
+    scans: &'a [NewScan],
+    /// How the scans' messages are claimed, when they are handed over.
+    claimed: Option<&'a ClaimedFor<'a>>,
+    outcomes: &'a [Outcome],
+    /// What the retry policy decided for each outcome.
+    changes: &'a [Change],
+    claims: &'a [NewClaim],
+    now: i64,
+}
+
+/// A batch's rows, inside the transaction `conn` is in; `results` says which scans to
+/// record.
+async fn rows(conn: &impl Execute, b: &Batch<'_>, results: &[Written]) -> Result<(), DbErr> {
+    enqueue::insert(conn, b.scans, results, b.claimed).await?;
+    outcome_rows::apply(conn, b.outcomes, b.changes, b.now).await?;
+    for claim in b.claims {
+        claim.apply(conn).await?;
+    }
+    Ok(())
+}
+
+/// Writes a batch (on a SQLite file, reading back the messages it claimed for the
+/// worker), first on the assumption that none of its scans is stored yet (a push
 /// and its retry in the same batch are told apart in memory). When that meets the
 /// unique identity (WeChat retried a push recorded before, here or on another
 /// instance), the batch is written again without what the database already holds. A
 /// deadlock between instances is also met by writing again: nothing of a failed
 /// attempt was committed, and the outcome updates are idempotent.
 async fn write(
-    conn: &DatabaseConnection,
-    scans: &[NewScan],
-    claimed: Option<&ClaimedFor<'_>>,
-    outcomes: &[Outcome],
-    changes: &[Change],
-    claims: &[NewClaim],
-    now: i64,
-) -> Result<Vec<Written>, DbErr> {
+    writer: &Writer,
+    reader: &DatabaseConnection,
+    b: &Batch<'_>,
+) -> Result<(Vec<Written>, Option<Vec<delivery::Model>>), DbErr> {
     let mut stored = enqueue::Stored::default();
     let mut tries = 0;
     loop {
         tries += 1;
-        let results = enqueue::sort_out(scans, &stored);
+        let results = enqueue::sort_out(b.scans, &stored);
         let attempt = async {
-            let txn = conn.begin().await?;
-            enqueue::insert(&txn, scans, &results, claimed).await?;
-            outcome_rows::apply(&txn, outcomes, changes, now).await?;
-            for claim in claims {
-                claim.apply(&txn).await?;
+            match writer {
+                Writer::Pool(conn) => {
+                    let txn = conn.begin().await?;
+                    rows(&txn, b, &results).await?;
+                    txn.commit().await.map(|()| None)
+                }
+                // The handed-over messages are read back here, where their pages were
+                // just written, instead of by the worker through the shared pool.
+                Writer::Dedicated(own) => {
+                    own.transaction(async |conn| {
+                        rows(conn, b, &results).await?;
+                        b.claimed
+                            .map(|c| claims::claimed_in(conn, c.token))
+                            .transpose()
+                    })
+                    .await
+                }
             }
-            txn.commit().await
         };
         match attempt.await {
-            Ok(()) => return Ok(results),
+            Ok(read_back) => return Ok((results, read_back)),
             Err(e) if db::is_duplicate(&e) && tries < db::TRANSACTION_TRIES => {
-                stored = enqueue::already_stored(conn, scans).await?;
+                stored = enqueue::already_stored(reader, b.scans).await?;
             }
             Err(e) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
                 tracing::warn!(error = %e, tries, "the journal hit a lock conflict; again");

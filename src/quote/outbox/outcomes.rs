@@ -13,12 +13,12 @@ use std::collections::BTreeMap;
 
 use entity::delivery;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryTrait};
 
 use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
-use crate::db;
+use crate::db::{self, Execute};
 use crate::metrics::Metrics;
 use crate::quote::webhooks::{EventType, event, rfc3339};
 use crate::wechat::api::errcode_zh;
@@ -78,7 +78,7 @@ fn notice(d: &delivery::Model, shop: &ShopNotice, change: &Change, now: i64) -> 
 
 /// Applies `changes` (one per outcome) inside `txn`.
 pub async fn apply(
-    txn: &DatabaseTransaction,
+    txn: &impl Execute,
     batch: &[Outcome],
     changes: &[Change],
     now: i64,
@@ -104,7 +104,7 @@ pub async fn apply(
                 }
                 Change::Retry { .. } => unreachable!("no notice for a retry"),
             };
-            if update.exec(txn).await?.rows_affected == 1 {
+            if txn.run(&update.into_query()).await? == 1 {
                 events.push(event);
             }
             continue;
@@ -116,29 +116,25 @@ pub async fn apply(
                 errcode,
                 errmsg,
             } => {
-                unsent(token, d.id, Status::Pending, *errcode, errmsg, now)
-                    .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(*at_ms))
-                    .exec(txn)
-                    .await?;
+                let update = unsent(token, d.id, Status::Pending, *errcode, errmsg, now)
+                    .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(*at_ms));
+                txn.run(&update.into_query()).await?;
             }
             Change::Fail {
                 errcode, errmsg, ..
             } => {
-                unsent(token, d.id, Status::Failed, *errcode, errmsg, now)
-                    .exec(txn)
+                txn.run(&unsent(token, d.id, Status::Failed, *errcode, errmsg, now).into_query())
                     .await?;
             }
             Change::Unknown { errmsg } => {
-                unsent(token, d.id, Status::Unknown, None, errmsg, now)
-                    .exec(txn)
+                txn.run(&unsent(token, d.id, Status::Unknown, None, errmsg, now).into_query())
                     .await?;
             }
         }
     }
     for (token, ids) in sent {
         for some in db::chunks(&ids) {
-            mark_sent(ours(token, some.iter().copied()), now)
-                .exec(txn)
+            txn.run(&mark_sent(ours(token, some.iter().copied()), now).into_query())
                 .await?;
         }
     }

@@ -14,6 +14,7 @@ use std::time::Duration;
 use entity::delivery;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
+use tokio::time::Instant;
 
 use super::Kind;
 use super::claims::{self, NewClaim};
@@ -54,6 +55,11 @@ pub struct Worker {
     /// `None` when another worker of this process took it (there is one per process).
     handoffs: Option<mpsc::UnboundedReceiver<HandOff>>,
     sends: JoinSet<()>,
+    /// Whether due messages may be waiting now: after a wake-up for messages written
+    /// pending, and after a look that found some (more may wait).
+    look: bool,
+    /// When to look anyway, for retries come due and orphaned claims.
+    next_look: Instant,
 }
 
 impl Worker {
@@ -63,6 +69,8 @@ impl Worker {
             slots: handoff.slots().clone(),
             handoffs: handoff.take_receiver(),
             sends: JoinSet::new(),
+            look: true,
+            next_look: Instant::now(),
             domain,
         }
     }
@@ -79,6 +87,11 @@ impl Worker {
         if started > 0 {
             return Ok(Step::Started(started));
         }
+        // Not after every hand-off: under load that was a read of the outbox per batch,
+        // each on a page cache the batch's commit had just emptied, for nothing.
+        if !self.look && Instant::now() < self.next_look {
+            return Ok(Step::Idle);
+        }
         let free = self.slots.available_permits();
         if free < CLAIM_MIN.min(IN_FLIGHT) && !self.sends.is_empty() {
             return Ok(Step::Full);
@@ -87,11 +100,17 @@ impl Worker {
         let want = free.min(CLAIM_BATCH);
         let mut reserved = match self.slots.clone().try_acquire_many_owned(want as u32) {
             Ok(reserved) if want > 0 => reserved,
-            _ => return Ok(Step::Idle),
+            // The journal holds every slot for messages it is handing over.
+            _ => {
+                self.next_look = Instant::now() + POLL;
+                return Ok(Step::Idle);
+            }
         };
         let now = now_ms();
         let due = claims::candidates(&self.domain.db, want, now).await?;
+        self.look = !due.ids.is_empty();
         if due.ids.is_empty() {
+            self.next_look = Instant::now() + POLL;
             return Ok(Step::Idle);
         }
         let orphans: HashSet<i64> = due.ids[..due.orphans].iter().copied().collect();
@@ -134,7 +153,11 @@ impl Worker {
 
     /// Starts the sends of messages the journal committed claimed for this worker.
     async fn take_over(&mut self, mut handoff: HandOff) -> usize {
-        let claimed = match claims::claimed_by(&self.domain.db, &handoff.token).await {
+        let read = match handoff.rows.take() {
+            Some(rows) => Ok(rows),
+            None => claims::claimed_by(&self.domain.db, &handoff.token).await,
+        };
+        let claimed = match read {
             Ok(claimed) => claimed,
             Err(e) => {
                 // Still claimed and leased: taken over, here or elsewhere, once it runs out.
@@ -201,6 +224,8 @@ enum Attempt {
 /// What the worker waited for.
 enum Woken {
     HandOff(HandOff),
+    /// Messages were written pending.
+    Pending,
     Other,
 }
 
@@ -220,23 +245,28 @@ async fn run(mut worker: Worker, mut stop: watch::Receiver<bool>) {
                 continue;
             }
             Ok(Step::Full) => None,
-            Ok(Step::Idle) => Some(POLL),
+            Ok(Step::Idle) => Some(worker.next_look),
             Err(e) => {
                 failures += 1;
                 tracing::error!(error = %e, "claiming messages failed");
-                Some(backoff(failures))
+                Some(Instant::now() + backoff(failures))
             }
         };
         let handoff = &worker.domain.outbox.handoff;
+        let until = pause.unwrap_or_else(Instant::now);
         let woken = tokio::select! {
             _ = worker.slots.acquire_many(CLAIM_MIN as u32), if pause.is_none() => Woken::Other,
-            _ = handoff.woken(), if pause.is_some() => Woken::Other,
-            _ = tokio::time::sleep(pause.unwrap_or_default()), if pause.is_some() => Woken::Other,
+            _ = handoff.woken(), if pause.is_some() => Woken::Pending,
+            _ = tokio::time::sleep_until(until), if pause.is_some() => Woken::Other,
             Some(h) = next_handoff(&mut worker.handoffs) => Woken::HandOff(h),
             _ = stop.changed() => Woken::Other,
         };
-        if let Woken::HandOff(h) = woken {
-            worker.take_over(h).await;
+        match woken {
+            Woken::HandOff(h) => {
+                worker.take_over(h).await;
+            }
+            Woken::Pending => worker.look = true,
+            Woken::Other => {}
         }
     }
     worker.finish().await;

@@ -1,0 +1,348 @@
+//! The journal's own SQLite connection: statements run on the thread that issues them.
+//!
+//! Through sqlx, every statement is a message to the connection's worker thread and an
+//! answer back, two thread wake-ups, and a group commit is seven or eight statements.
+//! On two shared cores a wake-up waits for a core, and a batch spent most of its time
+//! so: measured under the bench's paced load, `BEGIN` alone took 1.3 ms a batch and the
+//! journal was busy 95% of every second writing 1,000 scans. This connection is a
+//! rusqlite one, driven by the journal's thread ([`crate::quote::outbox::journal`]);
+//! the statements are the same ones sea-orm builds for MySQL, run through [`Execute`]
+//! where they are built, so a statement that waits (an fsync, a lock held by another
+//! connection) blocks nothing but the journal.
+//!
+//! It writes, in explicit `BEGIN IMMEDIATE` and `COMMIT` transactions
+//! ([`Dedicated::transaction`]), and reads back only what a transaction just wrote
+//! ([`Dedicated::rows`]), its pages still in this connection's cache; other reads go
+//! to the shared pool.
+
+use std::borrow::Cow;
+use std::future::Future;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use sea_orm::sqlx::error::{DatabaseError, ErrorKind};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+use sea_orm::{DbBackend, DbErr, RuntimeErr, Statement, StatementBuilder, Value};
+
+use super::Synchronous;
+use super::execute::Execute;
+
+/// How long a statement waits for another connection's write lock, as sqlx's default.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Prepared statements kept: a batch's inserts differ by their number of rows.
+const STATEMENT_CACHE: usize = 256;
+
+/// A connection for one thread's writes; see the module's comment. The mutex is never
+/// contended (one thread writes); it makes the connection `Sync`, which the journal's
+/// future must be to run as a task on MySQL, and is locked for one statement at a time.
+pub struct Dedicated {
+    conn: Arc<Mutex<rusqlite::Connection>>,
+}
+
+impl Dedicated {
+    /// Opens the database file of `url` (created by the shared pool's migrations by now)
+    /// with the shared pool's settings: WAL, foreign keys, `sync`, stable query plans.
+    pub fn open(url: &str, sync: Synchronous) -> anyhow::Result<Dedicated> {
+        let options: SqliteConnectOptions = url.parse()?;
+        let conn = rusqlite::Connection::open(options.get_filename())?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.pragma_update(None, "temp_store", "memory")?;
+        conn.pragma_update(None, "synchronous", sync.pragma())?;
+        let qpsg = rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG;
+        if !conn.set_db_config(qpsg, true)? {
+            anyhow::bail!("SQLite refused the query planner stability guarantee");
+        }
+        Ok(Dedicated {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        self.conn.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// What the connection runs with: `PRAGMA name`'s answer.
+    pub fn setting(&self, name: &str) -> rusqlite::Result<i64> {
+        self.lock().pragma_query_value(None, name, |row| row.get(0))
+    }
+
+    /// Whether the query planner stability guarantee is on.
+    pub fn keeps_query_plans(&self) -> rusqlite::Result<bool> {
+        self.lock()
+            .db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG)
+    }
+
+    /// Runs `work` in one transaction, committed if it returns `Ok`, else rolled back.
+    /// `Ok` means committed: a failed `COMMIT` is the error returned.
+    pub async fn transaction<T>(
+        &self,
+        work: impl AsyncFnOnce(&Dedicated) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
+        // IMMEDIATE takes the write lock first: a write that met another connection's
+        // lock midway could not wait for it without risking a deadlock.
+        self.batch("BEGIN IMMEDIATE")?;
+        let done = match work(self).await {
+            Ok(done) => done,
+            Err(e) => {
+                self.rollback();
+                return Err(e);
+            }
+        };
+        match self.batch("COMMIT") {
+            Ok(()) => Ok(done),
+            Err(e) => {
+                self.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The rows `select` finds, each made by `decode` from SQLite's row.
+    pub fn rows<T>(
+        &self,
+        select: &impl StatementBuilder,
+        mut decode: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Result<Vec<T>, DbErr> {
+        let statement = select.build(&DbBackend::Sqlite);
+        let conn = self.lock();
+        let found = (|| {
+            let mut prepared = prepare(&conn, &statement)?;
+            let mut rows = prepared.raw_query();
+            let mut found = Vec::new();
+            while let Some(row) = rows.next()? {
+                found.push(decode(row)?);
+            }
+            Ok(found)
+        })();
+        found.map_err(|e: rusqlite::Error| exec_err(&e))
+    }
+
+    fn batch(&self, sql: &str) -> Result<(), DbErr> {
+        self.lock().execute_batch(sql).map_err(|e| exec_err(&e))
+    }
+
+    fn rollback(&self) {
+        // Fails only when there is no transaction left to roll back (SQLite ended it).
+        let _ = self.batch("ROLLBACK");
+    }
+}
+
+impl Execute for Dedicated {
+    fn run<S: StatementBuilder + Sync>(
+        &self,
+        statement: &S,
+    ) -> impl Future<Output = Result<u64, DbErr>> + Send {
+        let statement = statement.build(&DbBackend::Sqlite);
+        let changed = run(&self.lock(), &statement)
+            .map(|n| n as u64)
+            .map_err(|e| exec_err(&e));
+        std::future::ready(changed)
+    }
+}
+
+fn run(conn: &rusqlite::Connection, statement: &Statement) -> rusqlite::Result<usize> {
+    prepare(conn, statement)?.raw_execute()
+}
+
+/// `statement` prepared (or found prepared) with its values bound.
+fn prepare<'c>(
+    conn: &'c rusqlite::Connection,
+    statement: &Statement,
+) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
+    let mut prepared = conn.prepare_cached(&statement.sql)?;
+    for (i, value) in statement.values.iter().flat_map(|v| &v.0).enumerate() {
+        prepared.raw_bind_parameter(i + 1, Bound(value))?;
+    }
+    Ok(prepared)
+}
+
+/// A sea-query value bound as SQLite stores it, as sqlx binds it: integers, reals,
+/// text and blobs; anything else (dates, JSON) is not a type the entities use.
+struct Bound<'a>(&'a Value);
+
+impl rusqlite::ToSql for Bound<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
+        let owned = |v: Option<Sql>| ToSqlOutput::Owned(v.unwrap_or(Sql::Null));
+        let int = |v: Option<i64>| owned(v.map(Sql::Integer));
+        Ok(match self.0 {
+            Value::Bool(v) => int(v.map(i64::from)),
+            Value::TinyInt(v) => int(v.map(i64::from)),
+            Value::SmallInt(v) => int(v.map(i64::from)),
+            Value::Int(v) => int(v.map(i64::from)),
+            Value::BigInt(v) => int(*v),
+            Value::TinyUnsigned(v) => int(v.map(i64::from)),
+            Value::SmallUnsigned(v) => int(v.map(i64::from)),
+            Value::Unsigned(v) => int(v.map(i64::from)),
+            Value::BigUnsigned(v) => int(v
+                .map(i64::try_from)
+                .transpose()
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?),
+            Value::Float(v) => owned(v.map(|v| Sql::Real(f64::from(v)))),
+            Value::Double(v) => owned(v.map(Sql::Real)),
+            Value::String(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Value::Char(Some(v)) => owned(Some(Sql::Text(v.to_string()))),
+            Value::Bytes(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Blob(v)),
+            Value::String(None) | Value::Char(None) | Value::Bytes(None) => owned(None),
+            other => {
+                return Err(rusqlite::Error::ToSqlConversionFailure(
+                    format!("no SQLite binding for {other:?}").into(),
+                ));
+            }
+        })
+    }
+}
+
+/// SQLite's error, as the rest of the code reads database errors ([`super::errors`]):
+/// its extended result code, as sqlx reports it.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (SQLite error {code})")]
+pub struct SqliteFailure {
+    code: i32,
+    message: String,
+}
+
+impl SqliteFailure {
+    /// SQLite's extended result code.
+    pub fn code(&self) -> i32 {
+        self.code
+    }
+}
+
+fn exec_err(e: &rusqlite::Error) -> DbErr {
+    let failure = match e {
+        rusqlite::Error::SqliteFailure(f, message) => SqliteFailure {
+            code: f.extended_code,
+            message: message.clone().unwrap_or_else(|| f.to_string()),
+        },
+        // Not SQLite's: a value it could not bind, a statement it did not expect.
+        other => return DbErr::Exec(RuntimeErr::Internal(other.to_string())),
+    };
+    let e = sea_orm::sqlx::Error::Database(Box::new(failure));
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(e)))
+}
+
+impl DatabaseError for SqliteFailure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        // SQLITE_CONSTRAINT_PRIMARYKEY, _UNIQUE, _FOREIGNKEY, _NOTNULL, _CHECK.
+        match self.code {
+            1555 | 2067 => ErrorKind::UniqueViolation,
+            787 => ErrorKind::ForeignKeyViolation,
+            1299 => ErrorKind::NotNullViolation,
+            275 => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+
+    use super::*;
+    use crate::db::{is_duplicate, is_retryable};
+
+    async fn opened() -> (tempfile::TempDir, Dedicated) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("d.db").display());
+        let own = Dedicated::open(&url, Synchronous::Full).unwrap();
+        own.batch(
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE, n INTEGER, f INTEGER)",
+        )
+        .unwrap();
+        (dir, own)
+    }
+
+    fn insert(name: Option<&str>, n: i32, f: bool) -> sea_orm::sea_query::InsertStatement {
+        Query::insert()
+            .into_table(Alias::new("t"))
+            .columns([Alias::new("name"), Alias::new("n"), Alias::new("f")])
+            .values_panic([name.into(), n.into(), f.into()])
+            .to_owned()
+    }
+
+    fn all(own: &Dedicated) -> Vec<(Option<String>, i64, bool)> {
+        let select = Query::select()
+            .columns([Alias::new("name"), Alias::new("n"), Alias::new("f")])
+            .from(Alias::new("t"))
+            .and_where(Expr::col(Alias::new("n")).gte(0))
+            .to_owned();
+        own.rows(&select, |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn values_are_stored_as_sqlx_would_store_them() {
+        let (_dir, own) = opened().await;
+        let changed = own
+            .transaction(async |c| {
+                let a = c.run(&insert(Some("甲"), 7, true)).await?;
+                let b = c.run(&insert(None, -1, false)).await?;
+                Ok(a + b)
+            })
+            .await
+            .unwrap();
+        assert_eq!(changed, 2);
+        assert_eq!(all(&own), [(Some("甲".to_owned()), 7, true)], "n ≥ 0 only");
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_leaves_nothing_and_says_why() {
+        let (_dir, own) = opened().await;
+        own.transaction(async |c| c.run(&insert(Some("a"), 1, true)).await)
+            .await
+            .unwrap();
+        let again = own
+            .transaction(async |c| {
+                c.run(&insert(Some("b"), 2, true)).await?;
+                c.run(&insert(Some("a"), 3, true)).await
+            })
+            .await
+            .unwrap_err();
+        assert!(is_duplicate(&again), "{again}");
+        assert!(!is_retryable(&again), "{again}");
+        assert_eq!(
+            all(&own),
+            [(Some("a".to_owned()), 1, true)],
+            "b rolled back"
+        );
+        // The connection is usable again: no transaction was left open.
+        own.transaction(async |c| c.run(&insert(Some("c"), 4, false)).await)
+            .await
+            .unwrap();
+        assert_eq!(all(&own).len(), 2);
+    }
+
+    #[test]
+    fn a_busy_or_locked_database_is_retryable() {
+        for code in [5, 6, 261, 517] {
+            let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+            assert!(is_retryable(&exec_err(&e)), "{code}");
+        }
+        let syntax = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), None);
+        assert!(!is_retryable(&exec_err(&syntax)));
+    }
+}
