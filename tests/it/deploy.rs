@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::stand_in::{APP_ID, SECRET, TOKEN, stand_in};
 use crate::support::{
     ADMIN_TOKEN, ServiceProcess, TestDb, create_order_at, free_port, fresh_database,
-    push_signed_with, scan_xml, site_key_at,
+    push_signed_with, scan_xml, site_key_at, ticket_at,
 };
 
 const NGINX: &str = "/usr/sbin/nginx";
@@ -309,15 +309,7 @@ async fn two_instances_behind_the_repositorys_nginx_serve_the_whole_flow() {
     // The whole flow through nginx.
     let key = site_key_at(&shopper, &base, ADMIN_TOKEN).await;
     let token = create_order_at(&shopper, &base, &key).await;
-    let code: Value = shopper
-        .get(format!("{base}/api/orders/{token}/qrcode"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let ticket = code["ticket"].as_str().unwrap().to_owned();
+    let ticket = ticket_at(&shopper, &base, &token).await;
     let scene = last_scene(&recorded);
     let now = chrono::Utc::now().timestamp();
     let pushed = push_signed_with(
