@@ -8,6 +8,7 @@ pub mod dedicated;
 pub mod errors;
 pub mod execute;
 pub mod lease;
+pub mod nodelay;
 pub mod token_store;
 
 pub use batch::{chunks, padded};
@@ -75,6 +76,11 @@ pub async fn connect_with(url: &str, sync: Synchronous) -> anyhow::Result<Databa
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(move |o| sqlite_options(o).synchronous(sync.sqlx()))
         .map_sqlx_sqlite_pool_opts(stable_query_plans);
+    if url.starts_with("mysql:") || url.starts_with("mariadb:") {
+        let server = mysql_server(url).await;
+        let server = std::sync::Arc::new(server);
+        options.map_sqlx_mysql_pool_opts(move |o| no_delay(o, server.clone()));
+    }
     let db = Database::connect(options)
         .await
         .with_context(|| "DATABASE_URL: cannot connect to the database")?;
@@ -83,6 +89,36 @@ pub async fn connect_with(url: &str, sync: Synchronous) -> anyhow::Result<Databa
         db.execute_unprepared("PRAGMA journal_mode=WAL").await?;
     }
     Ok(db)
+}
+
+/// The addresses the MySQL server at `url` has (none when it is reached by a Unix
+/// socket, or its name does not resolve: then connecting says why).
+async fn mysql_server(url: &str) -> Vec<std::net::SocketAddr> {
+    let Ok(options) = url.parse::<sea_orm::sqlx::mysql::MySqlConnectOptions>() else {
+        return Vec::new();
+    };
+    if options.get_socket().is_some() {
+        return Vec::new();
+    }
+    let host = options.get_host().trim_matches(['[', ']']);
+    match tokio::net::lookup_host((host, options.get_port())).await {
+        Ok(found) => found.collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Every MySQL connection: Nagle's algorithm off ([`nodelay`]).
+fn no_delay(
+    options: sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::MySql>,
+    server: std::sync::Arc<Vec<std::net::SocketAddr>>,
+) -> sea_orm::sqlx::pool::PoolOptions<sea_orm::sqlx::MySql> {
+    options.after_connect(move |_, _| {
+        let server = server.clone();
+        Box::pin(async move {
+            nodelay::on_sockets_to(&server);
+            Ok(())
+        })
+    })
 }
 
 /// The connection the hot write paths (scans, claims, send outcomes) go through: the
@@ -210,6 +246,32 @@ mod tests {
             panic!("a SQLite file gets a writer of its own");
         };
         assert!(writer.keeps_query_plans().unwrap(), "the writer");
+    }
+
+    #[tokio::test]
+    async fn every_mysql_connection_sends_without_waiting_for_acknowledgements() {
+        let Some(url) = std::env::var("TEST_MYSQL_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+        else {
+            eprintln!("TEST_MYSQL_URL is not set: skipped");
+            return;
+        };
+        let shared = connect(&url).await.unwrap();
+        // Several at once, so that they are distinct connections, each set up anew.
+        let pool = shared.get_mysql_connection_pool();
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            held.push(pool.acquire().await.unwrap());
+        }
+        let server = mysql_server(&url).await;
+        assert!(!server.is_empty(), "{url} resolves");
+        let (all, sockets) = nodelay::all_set_to(&server);
+        assert!(sockets >= 4, "{sockets} sockets to {server:?}");
+        assert!(
+            all,
+            "a connection to the server still has Nagle's algorithm on"
+        );
     }
 
     #[tokio::test]
