@@ -350,6 +350,13 @@ async fn wait_for_sends(
 /// Entries per journal transaction so far: how many scans, claims and send outcomes
 /// one commit (one fsync) carried on average.
 async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<f64> {
+    journal_counts(http, service)
+        .await
+        .map(|(entries, commits)| entries / commits.max(1.0))
+}
+
+/// The journal's entries and commits so far.
+async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64, f64)> {
     let text = http
         .get(format!("{}/metrics", service.base))
         .send()
@@ -362,10 +369,10 @@ async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
     };
-    Some(
-        counter("scanquote_journal_entries_total")?
-            / counter("scanquote_journal_commits_total")?.max(1.0),
-    )
+    Some((
+        counter("scanquote_journal_entries_total")?,
+        counter("scanquote_journal_commits_total")?,
+    ))
 }
 
 /// Plain pushes at `base` as fast as the clients go (the ceiling and the floor), of
@@ -478,6 +485,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await;
             let rate = cli.paced_rate;
+            let (cpu, journal) = (service.cpu_seconds(), journal_counts(&http, &service).await);
             let paced = load::pushes(
                 &service.base,
                 cli.connections,
@@ -488,9 +496,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 load::Pace::PerSecond(rate),
             )
             .await;
+            let cpu = service.cpu_seconds() - cpu;
+            // This case's own entries per commit, apart from the flat run's.
+            let per_commit = match (journal, journal_counts(&http, &service).await) {
+                (Some((e0, c0)), Some((e1, c1))) => Some((e1 - e0) / (c1 - c0).max(1.0)),
+                _ => None,
+            };
             rows.push(json!({
                 "case": format!("scanquote {database} {mode} at {rate:.0}/s"), "pushes_per_s": paced.per_second,
                 "p50_ms": paced.p50_ms, "p99_ms": paced.p99_ms, "max_ms": paced.max_ms, "errors": paced.errors,
+                "service_cpu_us_per_push": cpu * 1e6 / (paced.acked as f64).max(1.0),
+                "journal_entries_per_commit": per_commit,
                 "peak_rss_mib": service.peak_rss_mib(),
             }));
             service.stop().await;

@@ -362,6 +362,75 @@ db_test! {
     }
 }
 
+/// A claimed message's send outcome, as the worker hands it to the journal.
+fn sent_outcome(id: i64) -> scanquote::quote::outbox::outcomes::Outcome {
+    let now = scanquote::now_ms();
+    scanquote::quote::outbox::outcomes::Outcome {
+        delivery: entity::delivery::Model {
+            id,
+            kind: "message".into(),
+            scan_id: None,
+            openid: format!("o结果{id}"),
+            order_id: None,
+            payload: None,
+            status: "sending".into(),
+            attempts: 1,
+            next_attempt_at_ms: now,
+            lease_until_ms: now + 60_000,
+            deadline_at_ms: now + 60_000,
+            errcode: None,
+            errmsg: None,
+            sent_at_ms: None,
+            created_at_ms: now,
+            updated_at_ms: now,
+            claim_token: Some(format!("test-{id}")),
+        },
+        result: Ok(()),
+        tell_shop: None,
+    }
+}
+
+db_test! {
+    async fn a_send_outcome_waits_a_moment_to_share_the_next_commit(db: TestDb) {
+        use scanquote::quote::outbox::claims::NewClaim;
+        use scanquote::quote::outbox::journal::OUTCOME_LINGER;
+        use std::sync::atomic::Ordering;
+        let app = TestApp::spawn(db).await;
+        let domain = app.state.domain.clone();
+        let journal = domain.outbox.journal.clone();
+        let commits = || domain.metrics.journal_commits.load(Ordering::Relaxed);
+
+        // Alone, an outcome is written all the same, once the wait is over.
+        let before = commits();
+        let started = std::time::Instant::now();
+        journal.outcome(sent_outcome(1)).await;
+        assert_eq!(commits(), before + 1);
+        assert!(started.elapsed() >= OUTCOME_LINGER, "{:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+
+        // A claim that comes a millisecond after it shares its commit. (Without the wait
+        // the outcome's commit is under way by then, and the claim takes one of its own.)
+        let mut shared = 0;
+        for trial in 2..7 {
+            let before = commits();
+            let outcome = tokio::spawn({
+                let journal = journal.clone();
+                async move { journal.outcome(sent_outcome(trial)).await }
+            });
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let claim = NewClaim { ids: vec![trial], token: format!("test-claim-{trial}"), now: scanquote::now_ms() };
+            journal.claim(claim).await.unwrap();
+            outcome.await.unwrap();
+            if commits() - before == 1 {
+                shared += 1;
+            }
+        }
+        // One trial in five may lose the race on a busy machine.
+        assert!(shared >= 4, "{shared} of 5 outcomes shared the claim's commit");
+        app.stop().await;
+    }
+}
+
 db_test! {
     async fn scans_beyond_the_workers_send_slots_wait_pending_and_are_claimed(db: TestDb) {
         use scanquote::quote::outbox::handoff::IN_FLIGHT;

@@ -34,6 +34,9 @@ use crate::{AppError, db, now_ms};
 
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 512;
+/// How long send outcomes alone wait for a scan or a claim to commit with
+/// ([`keep_for_company`]).
+pub const OUTCOME_LINGER: Duration = Duration::from_millis(5);
 
 /// Why the journal could not write what it was given. Nothing of it was committed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -61,6 +64,12 @@ enum Entry {
     Scan(NewScan, Answer<Written>),
     Outcome(Outcome, oneshot::Sender<()>),
     Claim(NewClaim, Answer<()>),
+}
+
+impl Entry {
+    fn is_outcome(&self) -> bool {
+        matches!(self, Entry::Outcome(..))
+    }
 }
 
 #[derive(Clone)]
@@ -150,11 +159,9 @@ async fn run(
 ) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
+        take_waiting(&mut rx, &mut batch);
+        if batch.iter().all(Entry::is_outcome) {
+            keep_for_company(&mut rx, &mut batch).await;
         }
         let (mut scans, mut scan_replies) = (Vec::new(), Vec::new());
         let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
@@ -266,6 +273,45 @@ async fn run(
         }
         for reply in outcome_replies {
             let _ = reply.send(());
+        }
+    }
+}
+
+/// Adds to `batch` the entries waiting now, up to [`MAX_BATCH`].
+fn take_waiting(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(next) => batch.push(next),
+            Err(_) => break,
+        }
+    }
+}
+
+/// A batch of send outcomes alone waits up to [`OUTCOME_LINGER`] for a scan or a claim
+/// to share its commit, taking what comes meanwhile.
+///
+/// At a steady trickle of scans (a campaign's hundreds a second) each send's outcome
+/// comes back between two scans, and committing it alone doubled the commits, and
+/// so the fsyncs, WAL pages and checkpoints, per push: the journal's busy time, which
+/// every push queues behind. Nobody waits on an outcome but its send task (the message
+/// is out; the outcome records it), so it may wait a few milliseconds for company. The
+/// price: a message WeChat took is marked sent up to that much later, and a process
+/// that dies in between sends it again (at least once) or settles it unknown (at most
+/// once), as it would within the commit's own time.
+async fn keep_for_company(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
+    let until = tokio::time::Instant::now() + OUTCOME_LINGER;
+    while batch.len() < MAX_BATCH {
+        match tokio::time::timeout_at(until, rx.recv()).await {
+            Ok(Some(next)) => {
+                let came = batch.len();
+                batch.push(next);
+                take_waiting(rx, batch);
+                if !batch[came..].iter().all(Entry::is_outcome) {
+                    return;
+                }
+            }
+            // The time is up, or the journal is stopping: write what there is.
+            Ok(None) | Err(_) => return,
         }
     }
 }

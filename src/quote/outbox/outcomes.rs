@@ -3,7 +3,8 @@
 //! [`journal`](super::journal) the moment WeChat answers, many outcomes per
 //! transaction. Recording promptly matters beyond speed: a message WeChat took but we
 //! have not yet marked sent would be sent again if the process died before the mark,
-//! so that gap is kept as short as a commit.
+//! so that gap is kept to a commit, and a few milliseconds' wait for company when an
+//! outcome comes alone ([`journal`](super::journal)'s `OUTCOME_LINGER`).
 //!
 //! Every update is conditional on the claim token the message was sent under: had the
 //! claim run out and another instance taken the message over, that instance's record
