@@ -3,37 +3,30 @@
 //! warnings from sqlx. The binary and the benchmark set it up the same way, so the
 //! benchmark measures the service as it runs.
 //!
-//! Lines are written by a thread of their own, in blocks: under a campaign the service
-//! logs thousands of lines a second, and a `write` per line on the request path cost
-//! more than the rest of the logging. The queue is not lossy: when it is full, callers
-//! wait rather than drop lines. Colours only when a person is watching a terminal.
+//! Lines are written by a thread of their own, in blocks ([`buffer`]): under a campaign
+//! the service logs thousands of lines a second, and a `write` per line on the request
+//! path cost more than the rest of the logging. Nothing is dropped: when the buffer is
+//! full, callers wait. Colours only when a person is watching a terminal.
 //!
 //! `LOG_FORMAT=json` writes one JSON object a line instead (`timestamp`, `level`,
 //! `target`, `message` and the event's fields, such as a scan's `identity`), for
 //! journald and log collectors. No secret is ever a field.
 
-use std::io::{BufWriter, IsTerminal};
+mod buffer;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
-/// Lines waiting for the writer at most (a few MiB): the queue smooths bursts, and
-/// past it logging slows the callers instead of growing the process.
-const LINES_QUEUED: usize = 2 * 1024;
+pub use buffer::Guard;
 
 /// Starts logging. Keep the guard until the process ends: dropping it writes out the
-/// lines still queued.
+/// lines still waiting.
 #[must_use = "dropping the guard stops the log writer"]
-pub fn init() -> WorkerGuard {
+pub fn init() -> Guard {
     let stdout = std::io::stdout();
     let ansi = stdout.is_terminal();
-    // The writer thread flushes whenever its queue runs empty, so a quiet service's
-    // lines appear at once and a busy one's leave in a few large writes.
-    let (writer, guard) = NonBlockingBuilder::default()
-        .lossy(false)
-        .buffered_lines_limit(LINES_QUEUED)
-        .thread_name("log-writer")
-        .finish(BufWriter::with_capacity(64 * 1024, stdout));
+    let (writer, guard) = buffer::start(stdout);
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
