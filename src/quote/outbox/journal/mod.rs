@@ -23,6 +23,8 @@ use entity::delivery;
 use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
 use tokio::sync::{mpsc, oneshot};
 
+mod gather;
+
 use super::claims::{self, LEASE_MS, NewClaim, new_token};
 use super::enqueue::{self, ClaimedFor, Message, NewScan, Written};
 use super::handoff::{self, HandOff};
@@ -31,12 +33,11 @@ use super::retry::{self, Change, Guarantee};
 use crate::db::{Execute, Writer};
 use crate::metrics::Metrics;
 use crate::{AppError, db, now_ms};
+pub use gather::OUTCOME_LINGER;
+use gather::{keep_for_company, take_waiting};
 
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 512;
-/// How long send outcomes alone wait for a scan or a claim to commit with
-/// ([`keep_for_company`]).
-pub const OUTCOME_LINGER: Duration = Duration::from_millis(5);
 
 /// Why the journal could not write what it was given. Nothing of it was committed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -273,45 +274,6 @@ async fn run(
         }
         for reply in outcome_replies {
             let _ = reply.send(());
-        }
-    }
-}
-
-/// Adds to `batch` the entries waiting now, up to [`MAX_BATCH`].
-fn take_waiting(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
-    while batch.len() < MAX_BATCH {
-        match rx.try_recv() {
-            Ok(next) => batch.push(next),
-            Err(_) => break,
-        }
-    }
-}
-
-/// A batch of send outcomes alone waits up to [`OUTCOME_LINGER`] for a scan or a claim
-/// to share its commit, taking what comes meanwhile.
-///
-/// At a steady trickle of scans (a campaign's hundreds a second) each send's outcome
-/// comes back between two scans, and committing it alone doubled the commits, and
-/// so the fsyncs, WAL pages and checkpoints, per push: the journal's busy time, which
-/// every push queues behind. Nobody waits on an outcome but its send task (the message
-/// is out; the outcome records it), so it may wait a few milliseconds for company. The
-/// price: a message WeChat took is marked sent up to that much later, and a process
-/// that dies in between sends it again (at least once) or settles it unknown (at most
-/// once), as it would within the commit's own time.
-async fn keep_for_company(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
-    let until = tokio::time::Instant::now() + OUTCOME_LINGER;
-    while batch.len() < MAX_BATCH {
-        match tokio::time::timeout_at(until, rx.recv()).await {
-            Ok(Some(next)) => {
-                let came = batch.len();
-                batch.push(next);
-                take_waiting(rx, batch);
-                if !batch[came..].iter().all(Entry::is_outcome) {
-                    return;
-                }
-            }
-            // The time is up, or the journal is stopping: write what there is.
-            Ok(None) | Err(_) => return,
         }
     }
 }
