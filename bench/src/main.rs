@@ -9,6 +9,9 @@
 //! 4. API calls: access-token fetches and `qrcode/create` per order however often its
 //!    ticket is asked for;
 //! 5. peak RSS of the service process;
+//! 6. the floor under any implementation (answer, send one message, nothing else), and
+//!    the durable floor (that, plus the push and its outcome group-committed to SQLite):
+//!    what sending and what durability alone cost on this machine;
 //!
 //! on SQLite and (with `TEST_MYSQL_URL`) MariaDB, in plaintext and AES mode. The
 //! service, the bare handler and the WeChat stand-in each run in a child process (this
@@ -16,6 +19,7 @@
 //!
 //! `cargo run --release -p scanquote-bench -- --help`
 
+mod durable;
 mod load;
 mod standin;
 
@@ -75,6 +79,14 @@ enum Role {
         #[arg(long)]
         api: String,
     },
+    /// (internal) the forwarder, recording each push durably before it answers.
+    #[command(hide = true)]
+    ServeDurableForwarder {
+        #[arg(long)]
+        api: String,
+        #[arg(long)]
+        db: String,
+    },
     /// (internal) serve the WeChat API stand-in.
     #[command(hide = true)]
     ServeApi {
@@ -103,6 +115,9 @@ fn main() -> anyhow::Result<()> {
         Some(Role::ServeScanquote) => rt.block_on(serve_scanquote()),
         Some(Role::ServeBare) => rt.block_on(standin::serve_bare()),
         Some(Role::ServeForwarder { api }) => rt.block_on(standin::serve_forwarder(api)),
+        Some(Role::ServeDurableForwarder { api, db }) => {
+            rt.block_on(durable::serve_durable_forwarder(api, db))
+        }
         Some(Role::ServeApi { latency_ms }) => rt.block_on(standin::serve_api(latency_ms)),
         None => rt.block_on(run(cli)),
     }
@@ -430,6 +445,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
         "peak_rss_mib": floor.peak_rss_mib()}));
     floor.stop().await;
+    api.stop().await;
+
+    // The durable floor: the floor, plus each push committed before its answer and its
+    // outcome after, on a SQLite file; the rest of what scanquote does costs the gap.
+    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+    let file = dir.path().join("durable-floor.db").display().to_string();
+    let durable = Server::start(
+        &["serve-durable-forwarder", "--api", &api.base, "--db", &file],
+        &[],
+    )
+    .await?;
+    let cpu = durable.cpu_seconds();
+    let run = flat_out(&cli, &durable.base).await;
+    let cpu = durable.cpu_seconds() - cpu;
+    let sent = wait_for_sends(
+        &http,
+        &api,
+        run.acked as u64,
+        Instant::now(),
+        Duration::from_secs(60),
+    )
+    .await;
+    rows.push(json!({"case": "floor + durable record", "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
+        "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
+        "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
+        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "peak_rss_mib": durable.peak_rss_mib()}));
+    durable.stop().await;
     api.stop().await;
 
     for database in &cli.databases {
