@@ -10,7 +10,8 @@
 //!    ticket is asked for;
 //! 5. peak RSS of the service process;
 //! 6. the floor under any implementation (answer, send one message, nothing else), and
-//!    the durable floor (that, plus the push and its outcome group-committed to SQLite):
+//!    the durable floor (that, plus the push and its outcome group-committed to the
+//!    database under test):
 //!    what sending and what durability alone cost on this machine;
 //!
 //! on SQLite and (with `TEST_MYSQL_URL`) MariaDB, in plaintext and AES mode. The
@@ -21,15 +22,17 @@
 
 mod durable;
 mod load;
+mod report;
+mod server;
 mod standin;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
-use tokio::process::{Child, Command};
+
+use server::Server;
 
 #[derive(Parser)]
 #[command(name = "scanquote-bench")]
@@ -136,118 +139,6 @@ async fn serve_scanquote() -> anyhow::Result<()> {
 /// stopped.
 pub fn announce(address: std::net::SocketAddr) {
     println!("LISTENING http://{address} {}", std::process::id());
-}
-
-/// A child process of this binary in `role`, and the address it printed.
-struct Server {
-    child: Child,
-    base: String,
-    /// The server's own process (the child's, unless it runs under a wrapper).
-    pid: u32,
-}
-
-impl Server {
-    async fn start(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<Server> {
-        Self::start_wrapped(None, args, env).await
-    }
-
-    /// [`Server::start`] under the command `wrap`, if one is given.
-    async fn start_wrapped(
-        wrap: Option<&str>,
-        args: &[&str],
-        env: &[(&str, String)],
-    ) -> anyhow::Result<Server> {
-        use tokio::io::{AsyncBufReadExt, BufReader};
-        let exe = std::env::current_exe()?;
-        let mut command = match wrap.map(str::split_whitespace) {
-            Some(mut words) => {
-                let mut c = Command::new(words.next().unwrap_or_default());
-                c.args(words).arg(exe);
-                c
-            }
-            None => Command::new(exe),
-        };
-        let mut child = command
-            .args(args)
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()?;
-        let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        let (base, pid) = loop {
-            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??;
-            match line {
-                Some(l) if l.starts_with("LISTENING ") => {
-                    let mut words = l.split_whitespace().skip(1);
-                    let base = words.next().unwrap_or_default().to_owned();
-                    let pid = words.next().and_then(|p| p.parse().ok());
-                    match pid {
-                        Some(pid) => break (base, pid),
-                        None => anyhow::bail!("{args:?} announced no process id: {l}"),
-                    }
-                }
-                Some(_) => continue,
-                None => anyhow::bail!("{args:?} stopped before listening"),
-            }
-        };
-        // Keep draining stdout so the child never blocks on a full pipe: in blocks, not
-        // lines, since the service logs a line per scan and per message, and a slow
-        // reader here would make its log writer, and then its callers, wait.
-        let mut rest = lines.into_inner();
-        tokio::spawn(async move { tokio::io::copy(&mut rest, &mut tokio::io::sink()).await });
-        Ok(Server { child, base, pid })
-    }
-
-    /// Stops the server as an operator would (SIGTERM, so a wrapper such as `perf`
-    /// sees its workload end and writes its data), killing it if it has not exited
-    /// within 30 s. Dropping a `Server` instead kills only the direct child.
-    async fn stop(mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status()
-            .await;
-        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
-            .await
-            .is_err()
-        {
-            eprintln!("pid {} did not stop within 30 s; killed", self.pid);
-            let _ = Command::new("kill")
-                .args(["-KILL", &self.pid.to_string()])
-                .status()
-                .await;
-            let _ = self.child.kill().await;
-        }
-    }
-
-    /// CPU time the server's own process has used (user and system), seconds. Unlike
-    /// throughput on a shared 2-core machine, this hardly moves with what else runs.
-    fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces:
-        // utime and stime are the 12th and 13th of them, in clock ticks (100 a second).
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ticks: u64 = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|t| t.parse::<u64>().ok())
-            .sum();
-        ticks as f64 / 100.0
-    }
-
-    /// Peak resident memory (VmHWM) of the server's own process, MiB.
-    fn peak_rss_mib(&self) -> f64 {
-        let status =
-            std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(0.0)
-    }
 }
 
 /// A fresh database for one service: a SQLite file, or a new MariaDB database.
@@ -358,7 +249,8 @@ async fn wait_for_sends(
         if sent >= n || since.elapsed() >= limit {
             return sent;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Often enough that a delivery case of a few tenths of a second reads true.
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -390,17 +282,82 @@ async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64
     ))
 }
 
+/// The durable floor on `db` ([`durable`]): the floor, plus each push committed before
+/// its answer and its outcome after; what the rest of what scanquote does costs is the
+/// gap between it and scanquote on the same database.
+async fn durable_floor(
+    cli: &Cli,
+    http: &reqwest::Client,
+    database: &str,
+    db: &str,
+    floor_per_s: f64,
+) -> anyhow::Result<Value> {
+    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+    let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
+    let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
+    let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
+    let cpu = durable.cpu_seconds();
+    let run = flat_out(cli, &durable.base).await;
+    let cpu = durable.cpu_seconds() - cpu;
+    let timeout = Duration::from_secs(60);
+    let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
+    let row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
+        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
+        "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
+        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "peak_rss_mib": durable.peak_rss_mib()});
+    durable.stop().await;
+    api.stop().await;
+    Ok(row)
+}
+
+/// Scan-to-delivery through the floor: `cli.messages` pushes, and the time until the
+/// stand-in answering after `latency_ms` has taken the last message; what scanquote's
+/// delivery rows compare with.
+async fn floor_delivery(
+    cli: &Cli,
+    http: &reqwest::Client,
+    latency_ms: u64,
+) -> anyhow::Result<Value> {
+    let latency = latency_ms.to_string();
+    let api = Server::start(&["serve-api", "--latency-ms", &latency], &[]).await?;
+    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
+    let (started, cpu) = (Instant::now(), floor.cpu_seconds());
+    let pushed = load::push_n(
+        &floor.base,
+        cli.connections,
+        cli.messages,
+        None,
+        &bench_tickets(cli),
+    )
+    .await;
+    let timeout = Duration::from_secs(120);
+    let sent = wait_for_sends(http, &api, cli.messages as u64, started, timeout).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = floor.cpu_seconds() - cpu;
+    let row = json!({"case": format!("floor delivery api+{latency_ms}ms"), "messages": cli.messages,
+        "pushed_ok": pushed, "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
+        "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
+        "peak_rss_mib": floor.peak_rss_mib()});
+    floor.stop().await;
+    api.stop().await;
+    Ok(row)
+}
+
+/// Tickets of the shape the service's are, for the servers that read none.
+fn bench_tickets(cli: &Cli) -> load::Tickets {
+    std::sync::Arc::new((1..=cli.orders).map(|i| format!("gQBench{i}==")).collect())
+}
+
 /// Plain pushes at `base` as fast as the clients go (the ceiling and the floor), of
 /// the same shape as the service's (these servers read no ticket).
 async fn flat_out(cli: &Cli, base: &str) -> load::Run {
-    let tickets: load::Tickets =
-        std::sync::Arc::new((1..=cli.orders).map(|i| format!("gQBench{i}==")).collect());
     load::pushes(
         base,
         cli.connections,
         cli.seconds,
         None,
-        &tickets,
+        &bench_tickets(cli),
         "oB",
         load::Pace::Flat,
     )
@@ -446,36 +403,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "peak_rss_mib": floor.peak_rss_mib()}));
     floor.stop().await;
     api.stop().await;
-
-    // The durable floor: the floor, plus each push committed before its answer and its
-    // outcome after, on a SQLite file; the rest of what scanquote does costs the gap.
-    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-    let file = dir.path().join("durable-floor.db").display().to_string();
-    let durable = Server::start(
-        &["serve-durable-forwarder", "--api", &api.base, "--db", &file],
-        &[],
-    )
-    .await?;
-    let cpu = durable.cpu_seconds();
-    let run = flat_out(&cli, &durable.base).await;
-    let cpu = durable.cpu_seconds() - cpu;
-    let sent = wait_for_sends(
-        &http,
-        &api,
-        run.acked as u64,
-        Instant::now(),
-        Duration::from_secs(60),
-    )
-    .await;
-    rows.push(json!({"case": "floor + durable record", "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
-        "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
-        "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
-        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
-        "peak_rss_mib": durable.peak_rss_mib()}));
-    durable.stop().await;
-    api.stop().await;
+    for latency in [0u64, 50] {
+        rows.push(floor_delivery(&cli, &http, latency).await?);
+    }
 
     for database in &cli.databases {
+        n += 1;
+        if let Some(db) = fresh_database(database, dir.path(), n).await? {
+            rows.push(durable_floor(&cli, &http, database, &db, floor_per_s).await?);
+        }
         for mode in &cli.modes {
             let aes = mode == "aes";
             n += 1;
@@ -595,47 +531,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     drop_bench_databases().await;
-    println!(
-        "\n{:<36} {:>12} {:>8} {:>8} {:>8} {:>7} {:>9} {:>8}",
-        "case", "per second", "p50 ms", "p99 ms", "max ms", "errors", "RSS MiB", "CPU µs"
-    );
-    for r in &rows {
-        let per_s = r["pushes_per_s"]
-            .as_f64()
-            .or(r["messages_per_s"].as_f64())
-            .unwrap_or(0.0);
-        println!(
-            "{:<36} {:>12.0} {:>8} {:>8} {:>8} {:>7} {:>9.1} {:>8}",
-            r["case"].as_str().unwrap_or(""),
-            per_s,
-            r["p50_ms"]
-                .as_f64()
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or_default(),
-            r["p99_ms"]
-                .as_f64()
-                .map(|v| format!("{v:.2}"))
-                .unwrap_or_default(),
-            r["max_ms"]
-                .as_f64()
-                .map(|v| format!("{v:.1}"))
-                .unwrap_or_default(),
-            r["errors"]
-                .as_u64()
-                .map(|v| v.to_string())
-                .unwrap_or_default(),
-            r["peak_rss_mib"].as_f64().unwrap_or(0.0),
-            // The service's CPU per acknowledged push or per delivered message.
-            r["service_cpu_us_per_push"]
-                .as_f64()
-                .or(r["service_cpu_us_per_message"].as_f64())
-                .map(|v| format!("{v:.0}"))
-                .unwrap_or_default(),
-        );
-    }
-    println!();
-    for r in &rows {
-        println!("{r}");
-    }
+    report::print(&rows);
     Ok(())
 }
