@@ -171,33 +171,38 @@ async fn write_mysql(conn: DatabaseConnection, mut rx: mpsc::Receiver<Entry>) {
         let batch = Batch::gather(first, &mut rx);
         let written = async {
             let txn = conn.begin().await?;
-            // In scanquote's chunks, so that each statement comes in a few shapes that
-            // stay prepared, as the journal's do.
-            for some in scanquote::db::chunks(&batch.pushes) {
-                let rows = vec!["(?)"; some.len()].join(",");
-                let sql = format!("INSERT INTO pushes (push) VALUES {rows}");
-                let values = some.iter().map(|p| p.as_str().into());
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::MySql,
-                    sql,
-                    values,
-                ))
-                .await?;
-            }
-            for some in scanquote::db::chunks(&batch.sent) {
-                let list = vec!["?"; some.len()].join(",");
-                let sql = format!("UPDATE pushes SET sent = 1 WHERE push IN ({list})");
-                let values = some.iter().map(|p| p.as_str().into());
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::MySql,
-                    sql,
-                    values,
-                ))
-                .await?;
-            }
+            let insert = |n| format!("INSERT INTO pushes (push) VALUES {}", marks("(?)", n));
+            let sent = |n| {
+                format!(
+                    "UPDATE pushes SET sent = 1 WHERE push IN ({})",
+                    marks("?", n)
+                )
+            };
+            in_chunks(&txn, &batch.pushes, insert).await?;
+            in_chunks(&txn, &batch.sent, sent).await?;
             txn.commit().await
         }
         .await;
         batch.finish(written.map_err(|e| e.to_string()));
     }
+}
+
+/// `mark` `n` times, comma-separated.
+fn marks(mark: &str, n: usize) -> String {
+    vec![mark; n].join(",")
+}
+
+/// Runs the statement `sql` makes for each of scanquote's chunks of `values`: each
+/// statement then comes in a few shapes that stay prepared, as the journal's do.
+async fn in_chunks(
+    txn: &sea_orm::DatabaseTransaction,
+    values: &[String],
+    sql: impl Fn(usize) -> String,
+) -> Result<(), sea_orm::DbErr> {
+    for some in scanquote::db::chunks(values) {
+        let bound = some.iter().map(|v| v.as_str().into());
+        let statement = Statement::from_sql_and_values(DbBackend::MySql, sql(some.len()), bound);
+        txn.execute_raw(statement).await?;
+    }
+    Ok(())
 }

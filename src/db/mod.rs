@@ -265,6 +265,17 @@ mod tests {
         assert!(writer.keeps_query_plans().unwrap(), "the writer");
     }
 
+    /// The MySQL server of the tests, if `TEST_MYSQL_URL` names one.
+    fn mysql_url() -> Option<String> {
+        let url = std::env::var("TEST_MYSQL_URL")
+            .ok()
+            .filter(|u| !u.is_empty());
+        if url.is_none() {
+            eprintln!("TEST_MYSQL_URL is not set: skipped");
+        }
+        url
+    }
+
     /// The first column of `sql`'s one row, through the pool.
     async fn number(db: &DatabaseConnection, sql: &str) -> Result<i64, sea_orm::DbErr> {
         let row = db
@@ -282,13 +293,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_busy_mysql_connection_is_pinged_once_per_use_and_a_killed_one_replaced() {
-        let Some(url) = std::env::var("TEST_MYSQL_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            eprintln!("TEST_MYSQL_URL is not set: skipped");
-            return;
-        };
+        let Some(url) = mysql_url() else { return };
         // The shared pool's options, with one connection: each statement uses it.
         let mut options = pool_options(&url, Synchronous::Full).await;
         options.max_connections(1);
@@ -324,13 +329,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_mysql_connection_sends_without_waiting_for_acknowledgements() {
-        let Some(url) = std::env::var("TEST_MYSQL_URL")
-            .ok()
-            .filter(|u| !u.is_empty())
-        else {
-            eprintln!("TEST_MYSQL_URL is not set: skipped");
-            return;
-        };
+        let Some(url) = mysql_url() else { return };
         let shared = connect(&url).await.unwrap();
         // Several at once, so that they are distinct connections, each set up anew.
         let pool = shared.get_mysql_connection_pool();
