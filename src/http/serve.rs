@@ -50,7 +50,7 @@ pub struct Limits {
 impl Limits {
     /// Raises the soft descriptor limit as far as the hard one allows, then caps
     /// connections below it: `configured` (`MAX_CONNECTIONS`) if it fits, else as many
-    /// as leave [`RESERVED_DESCRIPTORS`] free.
+    /// as leave `RESERVED_DESCRIPTORS` free.
     pub fn for_this_process(configured: Option<usize>) -> Limits {
         let descriptors = match rlimit::increase_nofile_limit(65_536) {
             Ok(soft) => soft,

@@ -3,7 +3,7 @@
 //! warnings from sqlx. The binary and the benchmark set it up the same way, so the
 //! benchmark measures the service as it runs.
 //!
-//! Lines are written by a thread of their own, in blocks ([`buffer`]): under a campaign
+//! Lines are written by a thread of their own, in blocks (`buffer`): under a campaign
 //! the service logs thousands of lines a second, and a `write` per line on the request
 //! path cost more than the rest of the logging. Nothing is dropped: when the buffer is
 //! full, callers wait. Colours only when a person is watching a terminal.

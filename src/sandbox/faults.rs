@@ -32,7 +32,7 @@ pub const APIS: [&str; 8] = [
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 pub struct Fault {
-    /// One of [`APIS`], or `*` for all.
+    /// One of `APIS`, or `*` for all.
     pub api: String,
     /// Answer HTTP 200 with this `errcode`…
     pub errcode: Option<i64>,

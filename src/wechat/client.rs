@@ -1,5 +1,5 @@
 //! The WeChat API client: one method per call (in [`super::qrcode`], [`super::message`],
-//! [`super::user`], [`super::oauth`]), all going through [`WechatClient::call`], which
+//! [`super::user`], [`super::oauth`]), all going through `WechatClient::call`, which
 //! adds the shared access token ([`super::token`]), turns WeChat's `errcode`-in-a-200
 //! into [`WechatError`], and on a token error refreshes the token once and retries once.
 //! How long each call took goes to an [`ApiObserver`] the service provides (its

@@ -3,10 +3,10 @@
 //!
 //! serde's own errors are English sentences with no structure to translate from, so the
 //! body is parsed into a `serde_json::Value` first and then read by a deserializer of
-//! our own ([`Reader`]), whose error type records what kind of problem it was and where:
+//! our own (`Reader`), whose error type records what kind of problem it was and where:
 //! the type asked for is known from which `deserialize_*` was called, a missing field
 //! from serde's `missing_field` hook, the place from the keys walked. Forms go the same
-//! way, their values all text, which [`Reader`] then reads as numbers or booleans where
+//! way, their values all text, which `Reader` then reads as numbers or booleans where
 //! the type asks for one.
 
 use std::fmt;

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::{Entry, MAX_BATCH};
 
 /// How long send outcomes alone wait for a scan or a claim to commit with
-/// ([`keep_for_company`]).
+/// (`keep_for_company`).
 pub const OUTCOME_LINGER: Duration = Duration::from_millis(5);
 
 /// Adds to `batch` the entries waiting now, up to [`MAX_BATCH`].

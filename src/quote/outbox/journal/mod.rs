@@ -5,11 +5,11 @@
 //!
 //! Writing each push in a transaction of its own costs one fsync per push, which caps a
 //! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
-//! this task, which takes everything waiting (up to [`MAX_BATCH`] entries), writes it
+//! this task, which takes everything waiting (up to `MAX_BATCH` entries), writes it
 //! in one transaction, commits once, and only then answers each caller: nothing is
 //! acknowledged before it is durable, and under load one fsync covers many pushes and
 //! sends. When traffic is light a batch is one entry: no scan or claim waits for
-//! company (send outcomes alone wait a moment for one: [`gather`]).
+//! company (send outcomes alone wait a moment for one: `gather`).
 //! Scans, claims and outcomes share the transaction because on SQLite they would
 //! otherwise take turns on the one write lock, each paying a commit of its own.
 //! A batch's messages are written claimed and handed straight to this instance's
