@@ -20,18 +20,21 @@
 //!
 //! `cargo run --release -p scanquote-bench -- --help`
 
+mod databases;
 mod durable;
+mod floors;
 mod load;
 mod report;
 mod server;
 mod standin;
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use serde_json::{Value, json};
 
+use databases::{drop_bench_databases, fresh_database};
+use floors::{durable_floor, flat_out, floor_delivery};
 use server::Server;
 
 #[derive(Parser)]
@@ -141,63 +144,6 @@ pub fn announce(address: std::net::SocketAddr) {
     println!("LISTENING http://{address} {}", std::process::id());
 }
 
-/// A fresh database for one service: a SQLite file, or a new MariaDB database.
-async fn fresh_database(kind: &str, dir: &Path, n: usize) -> anyhow::Result<Option<String>> {
-    match kind {
-        "sqlite" => Ok(Some(format!(
-            "sqlite://{}?mode=rwc",
-            dir.join(format!("bench{n}.db")).display()
-        ))),
-        "mysql" => {
-            let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
-                return Ok(None);
-            };
-            use sea_orm::ConnectionTrait;
-            let name = format!("sq_bench_{}_{n}", std::process::id());
-            let admin = sea_orm::Database::connect(server.as_str()).await?;
-            admin
-                .execute_unprepared(&format!("DROP DATABASE IF EXISTS `{name}`"))
-                .await?;
-            admin
-                .execute_unprepared(&format!(
-                    "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
-                ))
-                .await?;
-            let base = server.rsplit_once('/').map(|(b, _)| b).unwrap_or(&server);
-            Ok(Some(format!("{base}/{name}")))
-        }
-        other => anyhow::bail!("unknown database {other}"),
-    }
-}
-
-/// Removes the MariaDB databases this run made.
-async fn drop_bench_databases() {
-    use sea_orm::{ConnectionTrait, Statement};
-    let Ok(server) = std::env::var("TEST_MYSQL_URL") else {
-        return;
-    };
-    let Ok(admin) = sea_orm::Database::connect(server.as_str()).await else {
-        return;
-    };
-    let prefix = format!("sq_bench_{}_", std::process::id());
-    let listed = admin
-        .query_all_raw(Statement::from_string(
-            admin.get_database_backend(),
-            "SHOW DATABASES",
-        ))
-        .await
-        .unwrap_or_default();
-    for row in listed {
-        if let Ok(name) = row.try_get_by_index::<String>(0)
-            && name.starts_with(&prefix)
-        {
-            let _ = admin
-                .execute_unprepared(&format!("DROP DATABASE `{name}`"))
-                .await;
-        }
-    }
-}
-
 /// The `--wrap` command for one case, `{case}` replaced by its name, so each case can
 /// write a profile of its own.
 fn wrap_for(cli: &Cli, case: &str) -> Option<String> {
@@ -280,88 +226,6 @@ async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64
         counter("scanquote_journal_entries_total")?,
         counter("scanquote_journal_commits_total")?,
     ))
-}
-
-/// The durable floor on `db` ([`durable`]): the floor, plus each push committed before
-/// its answer and its outcome after; what the rest of what scanquote does costs is the
-/// gap between it and scanquote on the same database.
-async fn durable_floor(
-    cli: &Cli,
-    http: &reqwest::Client,
-    database: &str,
-    db: &str,
-    floor_per_s: f64,
-) -> anyhow::Result<Value> {
-    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-    let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
-    let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
-    let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
-    let cpu = durable.cpu_seconds();
-    let run = flat_out(cli, &durable.base).await;
-    let cpu = durable.cpu_seconds() - cpu;
-    let timeout = Duration::from_secs(60);
-    let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
-    let row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
-        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
-        "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
-        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
-        "peak_rss_mib": durable.peak_rss_mib()});
-    durable.stop().await;
-    api.stop().await;
-    Ok(row)
-}
-
-/// Scan-to-delivery through the floor: `cli.messages` pushes, and the time until the
-/// stand-in answering after `latency_ms` has taken the last message; what scanquote's
-/// delivery rows compare with.
-async fn floor_delivery(
-    cli: &Cli,
-    http: &reqwest::Client,
-    latency_ms: u64,
-) -> anyhow::Result<Value> {
-    let latency = latency_ms.to_string();
-    let api = Server::start(&["serve-api", "--latency-ms", &latency], &[]).await?;
-    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
-    let (started, cpu) = (Instant::now(), floor.cpu_seconds());
-    let pushed = load::push_n(
-        &floor.base,
-        cli.connections,
-        cli.messages,
-        None,
-        &bench_tickets(cli),
-    )
-    .await;
-    let timeout = Duration::from_secs(120);
-    let sent = wait_for_sends(http, &api, cli.messages as u64, started, timeout).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let cpu = floor.cpu_seconds() - cpu;
-    let row = json!({"case": format!("floor delivery api+{latency_ms}ms"), "messages": cli.messages,
-        "pushed_ok": pushed, "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
-        "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
-        "peak_rss_mib": floor.peak_rss_mib()});
-    floor.stop().await;
-    api.stop().await;
-    Ok(row)
-}
-
-/// Tickets of the shape the service's are, for the servers that read none.
-fn bench_tickets(cli: &Cli) -> load::Tickets {
-    std::sync::Arc::new((1..=cli.orders).map(|i| format!("gQBench{i}==")).collect())
-}
-
-/// Plain pushes at `base` as fast as the clients go (the ceiling and the floor), of
-/// the same shape as the service's (these servers read no ticket).
-async fn flat_out(cli: &Cli, base: &str) -> load::Run {
-    load::pushes(
-        base,
-        cli.connections,
-        cli.seconds,
-        None,
-        &bench_tickets(cli),
-        "oB",
-        load::Pace::Flat,
-    )
-    .await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -1,0 +1,91 @@
+//! The cases scanquote is measured against: the floor's delivery, the durable floor, and
+//! the flat-out load the ceiling and the floors take.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::server::Server;
+use crate::{Cli, load, wait_for_sends, wrap_for};
+
+/// The durable floor on `db` ([`crate::durable`]): the floor, plus each push committed before
+/// its answer and its outcome after; what the rest of what scanquote does costs is the
+/// gap between it and scanquote on the same database.
+pub async fn durable_floor(
+    cli: &Cli,
+    http: &reqwest::Client,
+    database: &str,
+    db: &str,
+    floor_per_s: f64,
+) -> anyhow::Result<Value> {
+    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+    let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
+    let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
+    let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
+    let cpu = durable.cpu_seconds();
+    let run = flat_out(cli, &durable.base).await;
+    let cpu = durable.cpu_seconds() - cpu;
+    let timeout = Duration::from_secs(60);
+    let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
+    let row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
+        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
+        "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
+        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "peak_rss_mib": durable.peak_rss_mib()});
+    durable.stop().await;
+    api.stop().await;
+    Ok(row)
+}
+
+/// Scan-to-delivery through the floor: `cli.messages` pushes, and the time until the
+/// stand-in answering after `latency_ms` has taken the last message; what scanquote's
+/// delivery rows compare with.
+pub async fn floor_delivery(
+    cli: &Cli,
+    http: &reqwest::Client,
+    latency_ms: u64,
+) -> anyhow::Result<Value> {
+    let latency = latency_ms.to_string();
+    let api = Server::start(&["serve-api", "--latency-ms", &latency], &[]).await?;
+    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
+    let (started, cpu) = (Instant::now(), floor.cpu_seconds());
+    let pushed = load::push_n(
+        &floor.base,
+        cli.connections,
+        cli.messages,
+        None,
+        &bench_tickets(cli),
+    )
+    .await;
+    let timeout = Duration::from_secs(120);
+    let sent = wait_for_sends(http, &api, cli.messages as u64, started, timeout).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let cpu = floor.cpu_seconds() - cpu;
+    let row = json!({"case": format!("floor delivery api+{latency_ms}ms"), "messages": cli.messages,
+        "pushed_ok": pushed, "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
+        "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
+        "peak_rss_mib": floor.peak_rss_mib()});
+    floor.stop().await;
+    api.stop().await;
+    Ok(row)
+}
+
+/// Tickets of the shape the service's are, for the servers that read none.
+pub fn bench_tickets(cli: &Cli) -> load::Tickets {
+    std::sync::Arc::new((1..=cli.orders).map(|i| format!("gQBench{i}==")).collect())
+}
+
+/// Plain pushes at `base` as fast as the clients go (the ceiling and the floor), of
+/// the same shape as the service's (these servers read no ticket).
+pub async fn flat_out(cli: &Cli, base: &str) -> load::Run {
+    load::pushes(
+        base,
+        cli.connections,
+        cli.seconds,
+        None,
+        &bench_tickets(cli),
+        "oB",
+        load::Pace::Flat,
+    )
+    .await
+}
