@@ -8,6 +8,7 @@ pub mod dedicated;
 pub mod errors;
 pub mod execute;
 pub mod lease;
+pub mod mysql_writer;
 pub mod nodelay;
 pub mod token_store;
 
@@ -141,9 +142,10 @@ fn no_delay(
 /// The connection the hot write paths (scans, claims, send outcomes) go through: the
 /// journal's ([`crate::quote::outbox::journal`]).
 pub enum Writer {
-    /// MySQL/MariaDB: the shared pool, the server takes concurrent writers itself. An
-    /// in-memory SQLite database: the shared pool too, it exists once per connection.
+    /// An in-memory SQLite database: the shared pool, it exists once per connection.
     Pool(DatabaseConnection),
+    /// MySQL/MariaDB: a connection of its own ([`mysql_writer`]), outside the pool.
+    MySql(mysql_writer::MySqlWriter),
     /// A SQLite file: a connection of its own ([`dedicated`]). SQLite lets one writer
     /// in at a time, and a writer that finds the lock held sleeps in SQLite's busy
     /// handler (1, 2, 5, 10… ms) before looking again, which under load put tens of
@@ -156,7 +158,13 @@ pub async fn connect_writer(
     shared: &DatabaseConnection,
     sync: Synchronous,
 ) -> anyhow::Result<Writer> {
-    if shared.get_database_backend() != DbBackend::Sqlite || url.contains(":memory:") {
+    if shared.get_database_backend() == DbBackend::MySql {
+        let server = std::sync::Arc::new(mysql_server(url).await);
+        return mysql_writer::MySqlWriter::new(url, server)
+            .map(Writer::MySql)
+            .with_context(|| "DATABASE_URL: cannot open the database for writing");
+    }
+    if url.contains(":memory:") {
         return Ok(Writer::Pool(shared.clone()));
     }
     dedicated::Dedicated::open(url, sync)
@@ -266,7 +274,7 @@ mod tests {
     }
 
     /// The MySQL server of the tests, if `TEST_MYSQL_URL` names one.
-    fn mysql_url() -> Option<String> {
+    pub(super) fn mysql_url() -> Option<String> {
         let url = std::env::var("TEST_MYSQL_URL")
             .ok()
             .filter(|u| !u.is_empty());

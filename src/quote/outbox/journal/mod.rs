@@ -87,7 +87,10 @@ impl Journal {
     ///
     /// On a SQLite file the journal runs on a thread of its own, where its connection's
     /// statements run too ([`db::dedicated`]): a batch then costs no thread hand-off
-    /// but the one that brings it in. On MySQL it is a task, its statements network I/O.
+    /// but the one that brings it in. On MySQL it runs on a thread of its own as well,
+    /// with a runtime driving its connection's socket ([`db::mysql_writer`]), so that
+    /// between its round trips it waits for no request handler. (An in-memory SQLite
+    /// database, for tests, is a task on the shared pool.)
     pub fn spawn(
         writer: Writer,
         reader: DatabaseConnection,
@@ -97,12 +100,15 @@ impl Journal {
         guarantee: Guarantee,
     ) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
-        let own_thread = matches!(writer, Writer::Dedicated(_));
+        let own_thread = !matches!(writer, Writer::Pool(_));
+        let network = matches!(writer, Writer::MySql(_));
         let journal = run(writer, reader, metrics, handoff, instance_id, guarantee, rx);
         if own_thread {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()?;
+            let mut runtime = tokio::runtime::Builder::new_current_thread();
+            if network {
+                runtime.enable_io();
+            }
+            let runtime = runtime.enable_time().build()?;
             std::thread::Builder::new()
                 .name("journal".into())
                 .spawn(move || runtime.block_on(journal))?;
@@ -159,6 +165,12 @@ async fn run(
     guarantee: Guarantee,
     mut rx: mpsc::Receiver<Entry>,
 ) {
+    if let Writer::MySql(own) = &writer
+        && let Err(e) = own.connect().await
+    {
+        // Each batch tries again; until one connects, pushes are refused and retried.
+        tracing::error!(error = %e, "the journal cannot connect to the database");
+    }
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         take_waiting(&mut rx, &mut batch);
@@ -336,6 +348,10 @@ async fn write(
                     let txn = conn.begin().await?;
                     rows(&txn, b, &results).await?;
                     txn.commit().await.map(|()| None)
+                }
+                Writer::MySql(own) => {
+                    own.transaction(async |conn| rows(conn, b, &results).await.map(|()| None))
+                        .await
                 }
                 // The handed-over messages are read back here, where their pages were
                 // just written, instead of by the worker through the shared pool.
