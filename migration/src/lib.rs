@@ -11,6 +11,7 @@ mod m20261201_000007_shop_integration;
 mod m20261202_000008_hardening;
 mod m20261202_000009_console;
 mod m20261202_000010_channel_codes;
+mod m20261204_000011_deliveries_scan_index;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_hardening::Migration),
             Box::new(m20261202_000009_console::Migration),
             Box::new(m20261202_000010_channel_codes::Migration),
+            Box::new(m20261204_000011_deliveries_scan_index::Migration),
         ]
     }
 }
