@@ -145,7 +145,7 @@ pub enum Writer {
     /// An in-memory SQLite database: the shared pool, it exists once per connection.
     Pool(DatabaseConnection),
     /// MySQL/MariaDB: a connection of its own ([`mysql_writer`]), outside the pool.
-    MySql(mysql_writer::MySqlWriter),
+    MySql(Box<mysql_writer::MySqlWriter>),
     /// A SQLite file: a connection of its own ([`dedicated`]). SQLite lets one writer
     /// in at a time, and a writer that finds the lock held sleeps in SQLite's busy
     /// handler (1, 2, 5, 10… ms) before looking again, which under load put tens of
@@ -161,7 +161,7 @@ pub async fn connect_writer(
     if shared.get_database_backend() == DbBackend::MySql {
         let server = std::sync::Arc::new(mysql_server(url).await);
         return mysql_writer::MySqlWriter::new(url, server)
-            .map(Writer::MySql)
+            .map(|own| Writer::MySql(Box::new(own)))
             .with_context(|| "DATABASE_URL: cannot open the database for writing");
     }
     if url.contains(":memory:") {

@@ -84,7 +84,7 @@ impl NewClaim {
             )
             .filter(delivery::Column::Id.is_in(db::padded(&self.ids)))
             .filter(due(now));
-        txn.run(&claim.into_query()).await.map(|_| ())
+        txn.queue(&claim.into_query()).await
     }
 }
 

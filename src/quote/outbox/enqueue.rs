@@ -88,7 +88,7 @@ pub async fn insert_events(
         updated_at_ms: Set(now),
         ..Default::default()
     }));
-    txn.run(&rows.into_query()).await.map(|_| ())
+    txn.queue(&rows.into_query()).await
 }
 
 /// What a scan queues.
@@ -219,7 +219,7 @@ pub async fn insert(
     if fresh.is_empty() {
         return Ok(());
     }
-    txn.run(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
+    txn.queue(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
         .await?;
     let signed: Vec<push_signature::ActiveModel> = fresh
         .iter()
@@ -233,7 +233,7 @@ pub async fn insert(
         })
         .collect();
     if !signed.is_empty() {
-        txn.run(&push_signature::Entity::insert_many(signed).into_query())
+        txn.queue(&push_signature::Entity::insert_many(signed).into_query())
             .await?;
     }
     for message in [Message::Queue, Message::PassiveSent] {
@@ -243,12 +243,12 @@ pub async fn insert(
             .map(|s| s.identity())
             .collect();
         if !queued.is_empty() {
-            txn.run(&messages_for(&queued, message, claimed)).await?;
+            txn.queue(&messages_for(&queued, message, claimed)).await?;
         }
     }
     for scan in &fresh {
         for queued in &scan.extra {
-            txn.run(&queued_for(scan.identity(), queued)).await?;
+            txn.queue(&queued_for(scan.identity(), queued)).await?;
         }
     }
     let events: Vec<&NewEvent> = fresh.iter().filter_map(|s| s.event.as_ref()).collect();

@@ -119,23 +119,23 @@ pub async fn apply(
             } => {
                 let update = unsent(token, d.id, Status::Pending, *errcode, errmsg, now)
                     .col_expr(delivery::Column::NextAttemptAtMs, Expr::value(*at_ms));
-                txn.run(&update.into_query()).await?;
+                txn.queue(&update.into_query()).await?;
             }
             Change::Fail {
                 errcode, errmsg, ..
             } => {
-                txn.run(&unsent(token, d.id, Status::Failed, *errcode, errmsg, now).into_query())
+                txn.queue(&unsent(token, d.id, Status::Failed, *errcode, errmsg, now).into_query())
                     .await?;
             }
             Change::Unknown { errmsg } => {
-                txn.run(&unsent(token, d.id, Status::Unknown, None, errmsg, now).into_query())
+                txn.queue(&unsent(token, d.id, Status::Unknown, None, errmsg, now).into_query())
                     .await?;
             }
         }
     }
     for (token, ids) in sent {
         for some in db::chunks(&ids) {
-            txn.run(&mark_sent(ours(token, some.iter().copied()), now).into_query())
+            txn.queue(&mark_sent(ours(token, some.iter().copied()), now).into_query())
                 .await?;
         }
     }

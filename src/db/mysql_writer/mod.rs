@@ -12,26 +12,35 @@
 //!
 //! So the journal runs on a thread of its own on MySQL too
 //! ([`crate::quote::outbox::journal`]), and this connection is opened there, its socket
-//! driven by that thread's runtime. It runs explicit `BEGIN` … `COMMIT` transactions
-//! ([`MySqlWriter::transaction`]) of statements prepared once and kept. A connection
-//! that broke is dropped, and the next transaction opens a new one.
+//! driven by that thread's runtime. A connection that broke is dropped, and the next
+//! transaction opens a new one.
+//!
+//! A transaction is also one round trip, not one per statement: `BEGIN`, the statements
+//! queued ([`Execute::queue`]) and `COMMIT` go as one multi-statement query, the values
+//! written into the text ([`literal`]; such a query takes no bound values). A
+//! statement whose count is read ([`Execute::run`]) goes at once, with what is queued
+//! before it. Compared with a round trip per prepared statement (one binary each, two
+//! interleaved pairs): 10,196 and 10,250 pushes a second against 9,635 and 9,797; at
+//! the paced 1,000 a second p50 1.5–1.9 ms against 2.7–2.9 and p99 3.8–4.2 against
+//! 5.6–6.2, because each round trip had cost a wake-up of this thread.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::TryStreamExt;
 use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 use sea_orm::sqlx::{self, AssertSqlSafe, ConnectOptions};
-use sea_orm::{DbBackend, DbErr, RuntimeErr, StatementBuilder, Values};
-use sea_query_sqlx::SqlxValues;
+use sea_orm::{DbErr, RuntimeErr, StatementBuilder};
 use tokio::sync::Mutex;
 
 use super::execute::Execute;
+use literal::inline;
+
+mod literal;
 
 /// How long opening the connection may take, as the shared pool's `connect_timeout`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Prepared statements kept: a batch's inserts differ by their number of rows.
-const STATEMENT_CACHE: usize = 256;
 
 /// The journal's connection; see the module's comment. Opened when first used.
 pub struct MySqlWriter {
@@ -43,8 +52,16 @@ pub struct MySqlWriter {
 }
 
 /// A transaction in progress on the writer's connection: what [`Execute`] runs on.
+/// Statements queued ([`Execute::queue`]) wait here, inlined, until a statement is run
+/// or the transaction commits, and go with it in one round trip.
 pub struct Open<'c> {
-    conn: Mutex<&'c mut MySqlConnection>,
+    state: Mutex<Pending<'c>>,
+}
+
+struct Pending<'c> {
+    conn: &'c mut MySqlConnection,
+    /// Statements not sent yet, `BEGIN` first until the first round trip.
+    queued: Vec<String>,
 }
 
 impl MySqlWriter {
@@ -53,7 +70,6 @@ impl MySqlWriter {
     pub fn new(url: &str, server: Arc<Vec<SocketAddr>>) -> anyhow::Result<MySqlWriter> {
         let options = url
             .parse::<MySqlConnectOptions>()?
-            .statement_cache_capacity(STATEMENT_CACHE)
             .disable_statement_logging();
         Ok(MySqlWriter {
             options,
@@ -95,17 +111,17 @@ impl MySqlWriter {
     ) -> Result<T, DbErr> {
         let mut held = self.conn.lock().await;
         let conn = self.open(&mut held).await?;
-        let done = async {
-            plain(conn, "BEGIN").await?;
-            let open = Open {
-                conn: Mutex::new(&mut *conn),
-            };
-            let done = work(&open).await?;
-            drop(open);
-            plain(conn, "COMMIT").await?;
-            Ok(done)
-        }
-        .await;
+        let open = Open {
+            state: Mutex::new(Pending {
+                conn,
+                queued: vec!["BEGIN".to_owned()],
+            }),
+        };
+        let done = match work(&open).await {
+            Ok(done) => open.send("COMMIT".to_owned()).await.map(|_| done),
+            Err(e) => Err(e),
+        };
+        let conn = open.state.into_inner().conn;
         if let Err(e) = &done {
             let kept = is_server_error(e) && plain(conn, "ROLLBACK").await.is_ok();
             if !kept {
@@ -113,6 +129,25 @@ impl MySqlWriter {
             }
         }
         done
+    }
+}
+
+impl Open<'_> {
+    /// Sends the queued statements and `last` in one round trip; the number of rows
+    /// `last` changed. The server stops at the first statement that fails, and that
+    /// failure is the answer.
+    async fn send(&self, last: String) -> Result<u64, DbErr> {
+        let mut state = self.state.lock().await;
+        let Pending { conn, queued } = &mut *state;
+        queued.push(last);
+        let sql = queued.join(";\n");
+        queued.clear();
+        let results: Vec<_> = sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute_many(&mut **conn)
+            .try_collect()
+            .await
+            .map_err(exec_err)?;
+        Ok(results.last().map_or(0, |r| r.rows_affected()))
     }
 }
 
@@ -140,14 +175,13 @@ fn exec_err(e: sqlx::Error) -> DbErr {
 
 impl Execute for Open<'_> {
     async fn run<S: StatementBuilder + Sync>(&self, statement: &S) -> Result<u64, DbErr> {
-        let statement = statement.build(&DbBackend::MySql);
-        let values = SqlxValues(statement.values.unwrap_or(Values(Vec::new())));
-        let mut conn = self.conn.lock().await;
-        sqlx::query_with(AssertSqlSafe(statement.sql), values)
-            .execute(&mut **conn)
-            .await
-            .map(|done| done.rows_affected())
-            .map_err(exec_err)
+        self.send(inline(statement)?).await
+    }
+
+    async fn queue<S: StatementBuilder + Sync>(&self, statement: &S) -> Result<(), DbErr> {
+        let sql = inline(statement)?;
+        self.state.lock().await.queued.push(sql);
+        Ok(())
     }
 }
 
@@ -155,7 +189,7 @@ impl Execute for Open<'_> {
 mod tests {
     use super::*;
     use sea_orm::sea_query::{Alias, Query};
-    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+    use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
     impl MySqlWriter {
         /// The server's id of the connection open now (opening one if none is).
@@ -177,6 +211,19 @@ mod tests {
             .to_owned()
     }
 
+    fn rename<const N: usize>(
+        table: &str,
+        ids: [i32; N],
+        note: &str,
+    ) -> sea_orm::sea_query::UpdateStatement {
+        use sea_orm::sea_query::{Expr, ExprTrait};
+        Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new("note"), note)
+            .and_where(Expr::col(Alias::new("id")).is_in(ids))
+            .to_owned()
+    }
+
     async fn notes(admin: &DatabaseConnection, table: &str) -> Vec<(i32, String)> {
         let sql = format!("SELECT id, note FROM {table} ORDER BY id");
         let rows = admin
@@ -195,7 +242,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_transaction_is_all_or_nothing_and_a_killed_connection_is_replaced() {
-        let Some(url) = super::super::tests::mysql_url() else {
+        let Some(url) = crate::db::tests::mysql_url() else {
             return;
         };
         let table = format!("writer_test_{:08x}", rand::random::<u32>());
@@ -206,30 +253,43 @@ mod tests {
             ))
             .await
             .unwrap();
-        let server = Arc::new(super::super::mysql_server(&url).await);
+        let server = Arc::new(crate::db::mysql_server(&url).await);
         let writer = MySqlWriter::new(&url, server.clone()).unwrap();
         writer.connect().await.unwrap();
         let first = writer.connection_id().await;
-        let (nodelay, _) = super::super::nodelay::all_set_to(&server);
+        let (nodelay, _) = crate::db::nodelay::all_set_to(&server);
         assert!(nodelay, "the writer's socket has Nagle's algorithm off");
 
-        let odd = "it's a \\ \"quoted\" 报价";
-        writer
+        // Values are written into the statements: every character an escape could get
+        // wrong, and a placeholder's mark.
+        let odd = "it's a \\ \"quoted\" ? \0 \n\r\t \x1a \x08 报价 😀 \\'";
+        let changed = writer
             .transaction(async |c| {
-                c.run(&insert(&table, 1, "one")).await?;
-                c.run(&insert(&table, 2, odd)).await
+                c.queue(&insert(&table, 1, "one")).await?;
+                c.queue(&insert(&table, 2, odd)).await?;
+                // Run after two queued: all three in one round trip, its own count back.
+                c.run(&rename(&table, [1, 2, 99], "one")).await
             })
             .await
             .unwrap();
-        let both = vec![(1, "one".to_owned()), (2, odd.to_owned())];
+        // Rows matched, as sqlx counts them (1 was so already), of the last statement alone.
+        assert_eq!(changed, 2, "rows the run statement changed");
+        let both = vec![(1, "one".to_owned()), (2, "one".to_owned())];
         assert_eq!(notes(&admin, &table).await, both);
+        writer
+            .transaction(async |c| c.queue(&rename(&table, [2], odd)).await)
+            .await
+            .unwrap();
+        let both = vec![(1, "one".to_owned()), (2, odd.to_owned())];
+        assert_eq!(notes(&admin, &table).await, both, "queued, then committed");
 
         // The second insert meets the primary key: nothing of the transaction stays,
         // the error says it was a duplicate, and the connection is kept.
         let refused = writer
             .transaction(async |c| {
                 c.run(&insert(&table, 3, "three")).await?;
-                c.run(&insert(&table, 1, "again")).await
+                c.queue(&insert(&table, 1, "again")).await?;
+                c.queue(&insert(&table, 4, "four")).await
             })
             .await
             .unwrap_err();
