@@ -43,7 +43,7 @@ pub fn is_duplicate(e: &DbErr) -> bool {
 }
 
 /// The database's own error inside `e`, if that is what it is.
-fn database_error(e: &DbErr) -> Option<&dyn DatabaseError> {
+pub(super) fn database_error(e: &DbErr) -> Option<&dyn DatabaseError> {
     let (DbErr::Exec(RuntimeErr::SqlxError(e))
     | DbErr::Query(RuntimeErr::SqlxError(e))
     | DbErr::Conn(RuntimeErr::SqlxError(e))) = e

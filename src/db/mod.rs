@@ -159,8 +159,8 @@ pub async fn connect_writer(
     sync: Synchronous,
 ) -> anyhow::Result<Writer> {
     if shared.get_database_backend() == DbBackend::MySql {
-        let server = std::sync::Arc::new(mysql_server(url).await);
-        return mysql_writer::MySqlWriter::new(url, server)
+        return mysql_writer::MySqlWriter::new(url)
+            .await
             .map(|own| Writer::MySql(Box::new(own)))
             .with_context(|| "DATABASE_URL: cannot open the database for writing");
     }

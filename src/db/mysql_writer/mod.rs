@@ -46,7 +46,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct MySqlWriter {
     options: MySqlConnectOptions,
     /// The server's addresses, to turn Nagle's algorithm off on the socket ([`super::nodelay`]).
-    server: Arc<Vec<SocketAddr>>,
+    server: Vec<SocketAddr>,
     /// `None` until opened, and again once it broke.
     conn: Mutex<Option<MySqlConnection>>,
 }
@@ -67,13 +67,13 @@ struct Pending<'c> {
 impl MySqlWriter {
     /// A writer for the server of `url` (whose settings the shared pool has checked by
     /// now); it connects on first use.
-    pub fn new(url: &str, server: Arc<Vec<SocketAddr>>) -> anyhow::Result<MySqlWriter> {
+    pub async fn new(url: &str) -> anyhow::Result<MySqlWriter> {
         let options = url
             .parse::<MySqlConnectOptions>()?
             .disable_statement_logging();
         Ok(MySqlWriter {
             options,
-            server,
+            server: super::mysql_server(url).await,
             conn: Mutex::new(None),
         })
     }
@@ -123,7 +123,10 @@ impl MySqlWriter {
         };
         let conn = open.state.into_inner().conn;
         if let Err(e) = &done {
-            let kept = is_server_error(e) && plain(conn, "ROLLBACK").await.is_ok();
+            // The server refused a statement (a duplicate, a deadlock): the connection
+            // is sound, and rolling back keeps it.
+            let refused = super::errors::database_error(e).is_some();
+            let kept = refused && plain(conn, "ROLLBACK").await.is_ok();
             if !kept {
                 *held = None;
             }
@@ -158,14 +161,6 @@ async fn plain(conn: &mut MySqlConnection, sql: &'static str) -> Result<(), DbEr
         .await
         .map(|_| ())
         .map_err(exec_err)
-}
-
-/// The server refused a statement (a duplicate, a deadlock): the connection is sound.
-fn is_server_error(e: &DbErr) -> bool {
-    matches!(
-        e,
-        DbErr::Exec(RuntimeErr::SqlxError(e)) if matches!(**e, sqlx::Error::Database(_))
-    )
 }
 
 /// As sea-orm wraps sqlx's errors, so that [`super::errors`] reads them the same.
@@ -253,8 +248,8 @@ mod tests {
             ))
             .await
             .unwrap();
-        let server = Arc::new(crate::db::mysql_server(&url).await);
-        let writer = MySqlWriter::new(&url, server.clone()).unwrap();
+        let server = crate::db::mysql_server(&url).await;
+        let writer = MySqlWriter::new(&url).await.unwrap();
         writer.connect().await.unwrap();
         let first = writer.connection_id().await;
         let (nodelay, _) = crate::db::nodelay::all_set_to(&server);
