@@ -9,23 +9,28 @@ use sea_orm::{DbBackend, DbErr, RuntimeErr, StatementBuilder, Value};
 pub fn inline<S: StatementBuilder>(statement: &S) -> Result<String, DbErr> {
     let statement = statement.build(&DbBackend::MySql);
     let values = statement.values.map(|v| v.0).unwrap_or_default();
+    written(&statement.sql, &values)
+}
+
+/// `sql` with each `?` placeholder replaced by its value in `values`, in order.
+fn written(sql: &str, values: &[Value]) -> Result<String, DbErr> {
     let mut values = values.iter();
-    let mut sql = String::with_capacity(statement.sql.len() + 40 * values.len());
+    let mut out = String::with_capacity(sql.len() + 40 * values.len());
     // The tokenizer tells a placeholder from a `?` inside a quoted name or string.
-    for token in Tokenizer::new(&statement.sql).iter() {
+    for token in Tokenizer::new(sql).iter() {
         match token {
             Token::Punctuation("?") => {
                 let value = values
                     .next()
                     .ok_or_else(|| unwritable("a placeholder without a value"))?;
-                literal(&mut sql, value)?;
+                literal(&mut out, value)?;
             }
-            other => sql.push_str(other.as_str()),
+            other => out.push_str(other.as_str()),
         }
     }
     match values.next() {
         Some(_) => Err(unwritable("a value without a placeholder")),
-        None => Ok(sql),
+        None => Ok(out),
     }
 }
 
@@ -125,5 +130,19 @@ mod tests {
             inline(&update).unwrap(),
             "UPDATE `odd?name` SET `a` = NULL, `b` = -7, `c` = 1"
         );
+    }
+
+    #[test]
+    fn what_cannot_be_written_is_an_error_not_a_guess() {
+        let float = Query::select().expr(Expr::val(1.5f64)).to_owned();
+        let refused = inline(&float).unwrap_err().to_string();
+        assert!(refused.contains("no literal for Double"), "{refused}");
+        let one = [Value::Int(Some(1))];
+        let short = written("SELECT ?, ?", &one).unwrap_err().to_string();
+        assert!(short.contains("a placeholder without a value"), "{short}");
+        let long = written("SELECT 1", &one).unwrap_err().to_string();
+        assert!(long.contains("a value without a placeholder"), "{long}");
+        // A `?` inside a string is text, not a placeholder.
+        assert_eq!(written("SELECT '?', ?", &one).unwrap(), "SELECT '?', 1");
     }
 }
