@@ -2,8 +2,9 @@
 //! least that any implementation keeping the issue's promise must write, and nothing
 //! else. Each push is recorded under its unique identity and committed before it is
 //! answered, and its send's outcome is recorded after, both group-committed by one
-//! writer: on SQLite a thread, WAL mode at the service's `SQLITE_SYNCHRONOUS`; on
-//! MySQL a task, at the server's own flush setting.
+//! writer on a thread of its own: on SQLite in WAL mode at the service's
+//! `SQLITE_SYNCHRONOUS`; on MySQL through scanquote's own journal connection
+//! (`db::mysql_writer`: a batch in one round trip), at the server's own flush setting.
 //! No signature, no parsing, no order, no card: what it costs over the floor is what
 //! durability itself costs on this machine, which no design of scanquote can undercut.
 
@@ -12,7 +13,10 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::routing::post;
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, TransactionTrait};
+use scanquote::db::Execute;
+use scanquote::db::mysql_writer::MySqlWriter;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 
@@ -87,7 +91,13 @@ pub async fn serve_durable_forwarder(api: String, db: String) -> anyhow::Result<
              )",
         )
         .await?;
-        tokio::spawn(write_mysql(conn, rx));
+        let writer = MySqlWriter::new(&db).await?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("journal".into())
+            .spawn(move || runtime.block_on(write_mysql(writer, rx)))?;
     } else {
         let path = db.trim_start_matches("sqlite://");
         let path = path.split_once('?').map_or(path, |(p, _)| p);
@@ -164,45 +174,34 @@ fn write_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Entry>) {
     }
 }
 
-/// The MySQL writer task: a transaction per batch, one statement for its pushes and one
-/// for its sends, as few round trips as a batch can take.
-async fn write_mysql(conn: DatabaseConnection, mut rx: mpsc::Receiver<Entry>) {
+/// The MySQL writer: a transaction per batch, one statement for its pushes and one for
+/// its sends, all in one round trip, as scanquote's journal writes.
+async fn write_mysql(writer: MySqlWriter, mut rx: mpsc::Receiver<Entry>) {
     while let Some(first) = rx.recv().await {
         let batch = Batch::gather(first, &mut rx);
-        let written = async {
-            let txn = conn.begin().await?;
-            let insert = |n| format!("INSERT INTO pushes (push) VALUES {}", marks("(?)", n));
-            let sent = |n| {
-                format!(
-                    "UPDATE pushes SET sent = 1 WHERE push IN ({})",
-                    marks("?", n)
-                )
-            };
-            in_chunks(&txn, &batch.pushes, insert).await?;
-            in_chunks(&txn, &batch.sent, sent).await?;
-            txn.commit().await
-        }
-        .await;
+        let written = writer
+            .transaction(async |txn| {
+                if !batch.pushes.is_empty() {
+                    let mut insert = Query::insert();
+                    insert
+                        .into_table(Alias::new("pushes"))
+                        .columns([Alias::new("push")]);
+                    for identity in &batch.pushes {
+                        insert.values_panic([identity.as_str().into()]);
+                    }
+                    txn.queue(&insert).await?;
+                }
+                if !batch.sent.is_empty() {
+                    let sent = Query::update()
+                        .table(Alias::new("pushes"))
+                        .value(Alias::new("sent"), 1)
+                        .and_where(Expr::col(Alias::new("push")).is_in(&batch.sent))
+                        .to_owned();
+                    txn.queue(&sent).await?;
+                }
+                Ok(())
+            })
+            .await;
         batch.finish(written.map_err(|e| e.to_string()));
     }
-}
-
-/// `mark` `n` times, comma-separated.
-fn marks(mark: &str, n: usize) -> String {
-    vec![mark; n].join(",")
-}
-
-/// Runs the statement `sql` makes for each of scanquote's chunks of `values`: each
-/// statement then comes in a few shapes that stay prepared, as the journal's do.
-async fn in_chunks(
-    txn: &sea_orm::DatabaseTransaction,
-    values: &[String],
-    sql: impl Fn(usize) -> String,
-) -> Result<(), sea_orm::DbErr> {
-    for some in scanquote::db::chunks(values) {
-        let bound = some.iter().map(|v| v.as_str().into());
-        let statement = Statement::from_sql_and_values(DbBackend::MySql, sql(some.len()), bound);
-        txn.execute_raw(statement).await?;
-    }
-    Ok(())
 }
