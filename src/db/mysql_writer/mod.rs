@@ -187,6 +187,13 @@ mod tests {
     use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement};
 
     impl MySqlWriter {
+        /// The local port of the connection open now (opening one if none is).
+        async fn client_port(&self) -> u16 {
+            let mut held = self.conn.lock().await;
+            let conn = self.open(&mut held).await.unwrap();
+            crate::db::tests::client_port(conn).await
+        }
+
         /// The server's id of the connection open now (opening one if none is).
         async fn connection_id(&self) -> u64 {
             let mut held = self.conn.lock().await;
@@ -252,8 +259,12 @@ mod tests {
         let writer = MySqlWriter::new(&url).await.unwrap();
         writer.connect().await.unwrap();
         let first = writer.connection_id().await;
-        let (nodelay, _) = crate::db::nodelay::all_set_to(&server);
-        assert!(nodelay, "the writer's socket has Nagle's algorithm off");
+        let port = writer.client_port().await;
+        assert_eq!(
+            crate::db::nodelay::is_set_from(&server, port),
+            Some(true),
+            "the writer's socket has Nagle's algorithm off"
+        );
 
         // Values are written into the statements: every character an escape could get
         // wrong, and a placeholder's mark.
@@ -310,6 +321,9 @@ mod tests {
         );
         assert_eq!(notes(&admin, &table).await.len(), 2 + 3 - failed);
         assert_ne!(writer.connection_id().await, first, "a new connection");
+        let port = writer.client_port().await;
+        let nodelay = crate::db::nodelay::is_set_from(&server, port);
+        assert_eq!(nodelay, Some(true), "so is the new one's");
         admin
             .execute_unprepared(&format!("DROP TABLE {table}"))
             .await
