@@ -23,7 +23,8 @@ pub struct HandOff {
     pub token: String,
     pub slots: OwnedSemaphorePermit,
     /// The rows, when the journal read them back in the claiming transaction (on a
-    /// SQLite file, where that read costs no round trip); else the worker reads them.
+    /// SQLite file, or with the COMMIT on MySQL: no round trip of its own); else the
+    /// worker reads them.
     pub rows: Option<Vec<entity::delivery::Model>>,
 }
 

@@ -325,8 +325,16 @@ async fn rows(conn: &impl Execute, b: &Batch<'_>, results: &[Written]) -> Result
     Ok(())
 }
 
-/// Writes a batch (on a SQLite file, reading back the messages it claimed for the
-/// worker), first on the assumption that none of its scans is stored yet (a push
+/// The messages a MySQL transaction claimed, read back; `None` (the worker reads them
+/// itself) should a row not read as a message: they are committed by then.
+fn read_back_on_mysql(rows: Vec<sea_orm::sqlx::mysql::MySqlRow>) -> Option<Vec<delivery::Model>> {
+    claims::from_mysql(rows)
+        .inspect_err(|e| tracing::error!(error = %e, "reading claimed messages back failed"))
+        .ok()
+}
+
+/// Writes a batch (reading back the messages it claimed for the worker, except
+/// through a shared pool), first on the assumption that none of its scans is stored yet (a push
 /// and its retry in the same batch are told apart in memory). When that meets the
 /// unique identity (WeChat retried a push recorded before, here or on another
 /// instance), the batch is written again without what the database already holds. A
@@ -349,9 +357,13 @@ async fn write(
                     rows(&txn, b, &results).await?;
                     txn.commit().await.map(|()| None)
                 }
+                // Read back in the same round trip as the COMMIT.
                 Writer::MySql(own) => {
-                    own.transaction(async |conn| rows(conn, b, &results).await.map(|()| None))
-                        .await
+                    let read = b.claimed.map(|c| claims::claimed_query(c.token));
+                    let ((), read_back) = own
+                        .transaction_reading(async |c| rows(c, b, &results).await, read.as_ref())
+                        .await?;
+                    Ok(read.and_then(|_| read_back_on_mysql(read_back)))
                 }
                 // The handed-over messages are read back here, where their pages were
                 // just written, instead of by the worker through the shared pool.
