@@ -128,23 +128,23 @@ pub async fn candidates(db: &DatabaseConnection, limit: usize, now: i64) -> Resu
     Ok(Due { ids, orphans })
 }
 
+/// The messages claimed under `token`: one query, however it is run.
+fn claimed(token: &str) -> sea_orm::Select<delivery::Entity> {
+    delivery::Entity::find().filter(delivery::Column::ClaimToken.eq(token))
+}
+
 /// The messages claimed under `token`.
 pub async fn claimed_by(
     db: &DatabaseConnection,
     token: &str,
 ) -> Result<Vec<delivery::Model>, DbErr> {
-    delivery::Entity::find()
-        .filter(delivery::Column::ClaimToken.eq(token))
-        .all(db)
-        .await
+    claimed(token).all(db).await
 }
 
 /// The query of [`claimed_by`], for the journal's MySQL connection to run last in the
 /// transaction that claimed them (see `journal`); [`from_mysql`] reads its rows.
 pub fn claimed_query(token: &str) -> sea_orm::sea_query::SelectStatement {
-    delivery::Entity::find()
-        .filter(delivery::Column::ClaimToken.eq(token))
-        .into_query()
+    claimed(token).into_query()
 }
 
 /// The messages of [`claimed_query`]'s rows.

@@ -334,12 +334,12 @@ fn read_back_on_mysql(rows: Vec<sea_orm::sqlx::mysql::MySqlRow>) -> Option<Vec<d
 }
 
 /// Writes a batch (reading back the messages it claimed for the worker, except
-/// through a shared pool), first on the assumption that none of its scans is stored yet (a push
-/// and its retry in the same batch are told apart in memory). When that meets the
-/// unique identity (WeChat retried a push recorded before, here or on another
-/// instance), the batch is written again without what the database already holds. A
-/// deadlock between instances is also met by writing again: nothing of a failed
-/// attempt was committed, and the outcome updates are idempotent.
+/// through a shared pool), first on the assumption that none of its scans is stored
+/// yet (a push and its retry in the same batch are told apart in memory). When that
+/// meets the unique identity (WeChat retried a push recorded before, here or on
+/// another instance), the batch is written again without what the database already
+/// holds. A deadlock between instances is also met by writing again: nothing of a
+/// failed attempt was committed, and the outcome updates are idempotent.
 async fn write(
     writer: &Writer,
     reader: &DatabaseConnection,
