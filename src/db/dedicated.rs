@@ -13,7 +13,8 @@
 //! It writes, in explicit `BEGIN IMMEDIATE` and `COMMIT` transactions
 //! ([`Dedicated::transaction`]), and reads back only what a transaction just wrote
 //! ([`Dedicated::rows`]), its pages still in this connection's cache; other reads go
-//! to the shared pool.
+//! to the shared pool. Its commits' pages are copied into the database file by a
+//! thread of their own ([`checkpointer`](super::checkpointer)).
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -25,6 +26,7 @@ use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::{DbBackend, DbErr, RuntimeErr, Statement, StatementBuilder, Value};
 
 use super::Synchronous;
+use super::checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::execute::Execute;
 
 /// How long a statement waits for another connection's write lock, as sqlx's default.
@@ -37,6 +39,8 @@ const STATEMENT_CACHE: usize = 256;
 /// future must be to run as a task on MySQL, and is locked for one statement at a time.
 pub struct Dedicated {
     conn: Arc<Mutex<rusqlite::Connection>>,
+    /// Copies what the commits write into the database file ([`checkpointer`](super::checkpointer)).
+    checkpointer: Checkpointer,
 }
 
 impl Dedicated {
@@ -51,12 +55,15 @@ impl Dedicated {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "temp_store", "memory")?;
         conn.pragma_update(None, "synchronous", sync.pragma())?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         let qpsg = rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG;
         if !conn.set_db_config(qpsg, true)? {
             anyhow::bail!("SQLite refused the query planner stability guarantee");
         }
+        let checkpointer = Checkpointer::spawn(options.get_filename(), sync)?;
         Ok(Dedicated {
             conn: Arc::new(Mutex::new(conn)),
+            checkpointer,
         })
     }
 
@@ -92,7 +99,10 @@ impl Dedicated {
             }
         };
         match self.batch("COMMIT") {
-            Ok(()) => Ok(done),
+            Ok(()) => {
+                self.checkpointer.committed();
+                Ok(done)
+            }
             Err(e) => {
                 self.rollback();
                 Err(e)

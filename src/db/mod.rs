@@ -4,6 +4,7 @@
 //! keeps the account's access token for `wechat`.
 
 pub mod batch;
+pub mod checkpointer;
 pub mod dedicated;
 pub mod errors;
 pub mod execute;
