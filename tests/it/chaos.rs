@@ -14,7 +14,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, Statement,
+};
 use serde_json::{Value, json};
 use tokio::sync::RwLock;
 
@@ -102,6 +105,7 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
         .await
         .unwrap();
     let a_instance = health["instance"].as_str().unwrap().to_owned();
+    let mysql_port = url::Url::parse(&db.url).unwrap().port().unwrap_or(3306);
     let conn = Arc::new(sea_orm::Database::connect(db.url.as_str()).await.unwrap());
     let in_flight_at_kill = Arc::new(AtomicU64::new(0));
     let bases = Arc::new(RwLock::new([a.base.clone(), b.base.clone()]));
@@ -124,6 +128,12 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
         async move {
             if i == scans / 2 {
                 // Mid-run: kill instance A, and bring it back a second later.
+                let pid = a.lock().unwrap().child.id();
+                let sessions = connections_of(pid, mysql_port);
+                assert!(
+                    !sessions.is_empty(),
+                    "instance A holds no connection to MariaDB"
+                );
                 match kill {
                     Kill::Kill9 => a.lock().unwrap().kill9(),
                     Kill::Term => {
@@ -132,6 +142,7 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
                         assert!(took < Duration::from_secs(20), "SIGTERM exit took {took:?}");
                     }
                 }
+                until_gone(&conn, &sessions).await;
                 let sending = entity::delivery::Entity::find()
                     .filter(entity::delivery::Column::Status.eq("sending"))
                     .filter(
@@ -304,4 +315,69 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
     }
     assert_eq!(token_fetches, 1, "{figures}");
     wechat.stop().await;
+}
+
+/// The local ports of process `pid`'s TCP connections to port `server` (Linux's /proc).
+fn connections_of(pid: u32, server: u16) -> Vec<u16> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|target| {
+            let target = target.to_str()?;
+            Some(
+                target
+                    .strip_prefix("socket:[")?
+                    .strip_suffix(']')?
+                    .to_owned(),
+            )
+        })
+        .collect();
+    let port = |address: &str| {
+        let hex = address.rsplit(':').next()?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let mut ports = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            // sl, local address, remote address, state, queues, timer, retransmits,
+            // uid, timeout, inode
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            if fields.len() > 9 && inodes.contains(fields[9]) && port(fields[2]) == Some(server) {
+                ports.extend(port(fields[1]));
+            }
+        }
+    }
+    ports
+}
+
+/// Waits until the MariaDB server holds no session from these client ports. A killed
+/// client's statement runs on to its end, and a transaction sent in one round trip
+/// commits after its client died: what the dead instance had claimed is known only then.
+async fn until_gone(conn: &DatabaseConnection, ports: &[u16]) {
+    let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+    let sql = format!(
+        "SELECT COUNT(*) AS n FROM information_schema.PROCESSLIST \
+         WHERE SUBSTRING_INDEX(HOST, ':', -1) IN ({})",
+        ports.join(",")
+    );
+    let started = Instant::now();
+    loop {
+        let row = conn
+            .query_one_raw(Statement::from_string(DbBackend::MySql, sql.clone()))
+            .await
+            .unwrap()
+            .unwrap();
+        let left: i64 = row.try_get("", "n").unwrap();
+        if left == 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "MariaDB still holds {left} sessions of the killed instance"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
