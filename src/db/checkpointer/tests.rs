@@ -23,7 +23,7 @@ fn opened(dir: &Path, sync: Synchronous) -> Dedicated {
     Dedicated::open(&format!("sqlite://{}", path.display()), sync).unwrap()
 }
 
-/// Commits `rows` rows of a page each.
+/// Commits `rows` rows of a page of data each.
 async fn commit(own: &Dedicated, rows: usize) {
     let mut insert = Query::insert();
     insert
@@ -57,7 +57,8 @@ async fn commits_reach_the_database_file_though_the_writer_leaves_them() {
     );
     let db = dir.path().join("c.db");
     let before = size(&db);
-    // 100 pages, far under the writer's own checkpoint: only the thread copies them.
+    // A hundred rows of a page each (two pages or so with their overflow), far under
+    // the writer's own checkpoint: only the thread copies them.
     for _ in 0..5 {
         commit(&own, 20).await;
     }
@@ -80,7 +81,7 @@ async fn the_wal_starts_over_while_commits_keep_coming() {
     // NORMAL: no sync per commit, so the test writes fast; checkpoints work the same.
     let own = opened(dir.path(), Synchronous::Normal);
     let wal = dir.path().join("c.db-wal");
-    // Three times the writer's checkpoint, in commits a few milliseconds apart.
+    // Three times the writer's checkpoint, in commits back to back.
     let pages = 3 * WRITER_CHECKPOINT_PAGES as usize;
     for _ in 0..pages / 50 {
         commit(&own, 50).await;
