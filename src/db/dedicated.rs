@@ -39,7 +39,8 @@ const STATEMENT_CACHE: usize = 256;
 /// future must be to run as a task on MySQL, and is locked for one statement at a time.
 pub struct Dedicated {
     conn: Arc<Mutex<rusqlite::Connection>>,
-    /// Copies what the commits write into the database file ([`checkpointer`](super::checkpointer)).
+    /// Copies what the commits write into the database file
+    /// ([`checkpointer`](super::checkpointer)).
     checkpointer: Checkpointer,
 }
 
