@@ -12,6 +12,7 @@ mod m20261202_000008_hardening;
 mod m20261202_000009_console;
 mod m20261202_000010_channel_codes;
 mod m20261204_000011_deliveries_scan_index;
+mod m20261204_000012_scan_code_index;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_console::Migration),
             Box::new(m20261202_000010_channel_codes::Migration),
             Box::new(m20261204_000011_deliveries_scan_index::Migration),
+            Box::new(m20261204_000012_scan_code_index::Migration),
         ]
     }
 }

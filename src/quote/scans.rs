@@ -319,6 +319,9 @@ pub async fn foreign_scans(db: &DatabaseConnection, limit: u64) -> Result<Vec<Fo
     use sea_orm::QuerySelect;
     Ok(scan::Entity::find()
         .filter(scan::Column::QrCodeId.is_null())
+        // A foreign scan points at no order; said so, SQLite may read the index that
+        // holds only the scans that are not an order's (migration 12).
+        .filter(scan::Column::OrderId.is_null())
         .order_by_desc(scan::Column::Id)
         .limit(limit.clamp(1, 500))
         .all(db)

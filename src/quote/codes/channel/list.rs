@@ -74,7 +74,7 @@ async fn totals(
             .column(scan::Column::QrCodeId)
             .column(scan::Column::Event)
             .column_as(Expr::col(scan::Column::Id).count(), "n")
-            .filter(scan::Column::QrCodeId.is_in(some.iter().copied()))
+            .filter(super::stats::of_codes(some))
             .group_by(scan::Column::QrCodeId)
             .group_by(scan::Column::Event)
             .into_tuple()
