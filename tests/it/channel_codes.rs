@@ -268,7 +268,14 @@ db_test! {
         let decoder = png::Decoder::new(std::io::Cursor::new(png.bytes().await.unwrap().to_vec()));
         let info = decoder.read_info().unwrap().info().clone();
         assert_eq!(info.width, 860);
-        assert!(info.height > 860, "the name is printed under the code (needs a CJK font: fonts-wqy-zenhei, which .ci/run installs)");
+        if scanquote::images::text::font().is_some() {
+            assert!(info.height > 860, "the name is printed under the code");
+        } else {
+            // As the unit test of the label: without a CJK font the code is printed bare.
+            assert!(std::env::var_os("CI").is_none(), "CI installs a CJK font (see .ci/run)");
+            assert_eq!(info.height, 860, "no font, no name, no room for one");
+            eprintln!("no CJK font: the printed name is not checked (apt-get install fonts-wqy-zenhei)");
+        }
         let (status, err) = api(&app, reqwest::Method::GET, &format!("/api/admin/channel-codes/{id}.png?size=500"), None).await;
         assert_eq!((status, err["field"].as_str()), (400, Some("size")));
         let signed_out = app.get(&format!("/api/admin/channel-codes/{id}.png")).await;
