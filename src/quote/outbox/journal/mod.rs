@@ -1,7 +1,8 @@
 //! The journal: one writer of what the hot paths produce, scans from the callback,
 //! claims and send outcomes from the outbox worker, in group-committed transactions.
 //! On a SQLite file it is a thread with the database connection of its own
-//! ([`db::dedicated`]); on MySQL a task.
+//! ([`crate::db::dedicated`]); on MySQL a thread with a connection of its own
+//! ([`crate::db::mysql_writer`]).
 //!
 //! Writing each push in a transaction of its own costs one fsync per push, which caps a
 //! SQLite database at a few hundred pushes a second. Instead, callers hand their rows to
@@ -17,25 +18,24 @@
 //! worker woken to claim them.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use entity::delivery;
-
-use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 mod gather;
+mod write;
 
-use super::claims::{self, LEASE_MS, NewClaim, new_token};
-use super::enqueue::{self, ClaimedFor, Message, NewScan, Written};
+use super::claims::{LEASE_MS, NewClaim, new_token};
+use super::enqueue::{ClaimedFor, Message, NewScan, Written};
 use super::handoff::{self, HandOff};
 use super::outcomes::{self as outcome_rows, Outcome};
 use super::retry::{self, Change, Guarantee};
-use crate::db::{Execute, Writer};
+use crate::db::Writer;
 use crate::metrics::Metrics;
-use crate::{AppError, db, now_ms};
+use crate::{AppError, now_ms};
 pub use gather::OUTCOME_LINGER;
 use gather::{keep_for_company, take_waiting};
+use write::{Batch, write};
 
 /// Entries per transaction at most.
 const MAX_BATCH: usize = 512;
@@ -80,17 +80,18 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts the journal. It writes through `writer` ([`db::connect_writer`]) and
-    /// reads, when a batch meets rows stored before, through `reader`. Messages of
+    /// Starts the journal. It writes through `writer` ([`crate::db::connect_writer`])
+    /// and reads, when a batch meets rows stored before, through `reader`. Messages of
     /// scans go straight to this instance's worker through `handoff` when it has room,
     /// claimed under tokens of `instance_id`.
     ///
     /// On a SQLite file the journal runs on a thread of its own, where its connection's
-    /// statements run too ([`db::dedicated`]): a batch then costs no thread hand-off
-    /// but the one that brings it in. On MySQL it runs on a thread of its own as well,
-    /// with a runtime driving its connection's socket ([`db::mysql_writer`]), so that
-    /// between its round trips it waits for no request handler. (An in-memory SQLite
-    /// database, for tests, is a task on the shared pool.)
+    /// statements run too ([`crate::db::dedicated`]): a batch then costs no thread
+    /// hand-off but the one that brings it in. On MySQL it runs on a thread of its own
+    /// as well, with a runtime driving its connection's socket
+    /// ([`crate::db::mysql_writer`]), so that between its round trips it waits for no
+    /// request handler. (An in-memory SQLite database, for tests, is a task on the
+    /// shared pool.)
     pub fn spawn(
         writer: Writer,
         reader: DatabaseConnection,
@@ -302,92 +303,3 @@ fn refuse(scans: Vec<Answer<Written>>, claims: Vec<Answer<()>>, why: JournalErro
     }
 }
 
-/// What one transaction writes.
-struct Batch<'a> {
-    scans: &'a [NewScan],
-    /// How the scans' messages are claimed, when they are handed over.
-    claimed: Option<&'a ClaimedFor<'a>>,
-    outcomes: &'a [Outcome],
-    /// What the retry policy decided for each outcome.
-    changes: &'a [Change],
-    claims: &'a [NewClaim],
-    now: i64,
-}
-
-/// A batch's rows, inside the transaction `conn` is in; `results` says which scans to
-/// record.
-async fn rows(conn: &impl Execute, b: &Batch<'_>, results: &[Written]) -> Result<(), DbErr> {
-    enqueue::insert(conn, b.scans, results, b.claimed).await?;
-    outcome_rows::apply(conn, b.outcomes, b.changes, b.now).await?;
-    for claim in b.claims {
-        claim.apply(conn).await?;
-    }
-    Ok(())
-}
-
-/// The messages a MySQL transaction claimed, read back; `None` (the worker reads them
-/// itself) should a row not read as a message: they are committed by then.
-fn read_back_on_mysql(rows: Vec<sea_orm::sqlx::mysql::MySqlRow>) -> Option<Vec<delivery::Model>> {
-    claims::from_mysql(rows)
-        .inspect_err(|e| tracing::error!(error = %e, "reading claimed messages back failed"))
-        .ok()
-}
-
-/// Writes a batch (reading back the messages it claimed for the worker, except
-/// through a shared pool), first on the assumption that none of its scans is stored
-/// yet (a push and its retry in the same batch are told apart in memory). When that
-/// meets the unique identity (WeChat retried a push recorded before, here or on
-/// another instance), the batch is written again without what the database already
-/// holds. A deadlock between instances is also met by writing again: nothing of a
-/// failed attempt was committed, and the outcome updates are idempotent.
-async fn write(
-    writer: &Writer,
-    reader: &DatabaseConnection,
-    b: &Batch<'_>,
-) -> Result<(Vec<Written>, Option<Vec<delivery::Model>>), DbErr> {
-    let mut stored = enqueue::Stored::default();
-    let mut tries = 0;
-    loop {
-        tries += 1;
-        let results = enqueue::sort_out(b.scans, &stored);
-        let attempt = async {
-            match writer {
-                Writer::Pool(conn) => {
-                    let txn = conn.begin().await?;
-                    rows(&txn, b, &results).await?;
-                    txn.commit().await.map(|()| None)
-                }
-                // Read back in the same round trip as the COMMIT.
-                Writer::MySql(own) => {
-                    let read = b.claimed.map(|c| claims::claimed_query(c.token));
-                    let ((), read_back) = own
-                        .transaction_reading(async |c| rows(c, b, &results).await, read.as_ref())
-                        .await?;
-                    Ok(read.and_then(|_| read_back_on_mysql(read_back)))
-                }
-                // The handed-over messages are read back here, where their pages were
-                // just written, instead of by the worker through the shared pool.
-                Writer::Dedicated(own) => {
-                    own.transaction(async |conn| {
-                        rows(conn, b, &results).await?;
-                        b.claimed
-                            .map(|c| claims::claimed_in(conn, c.token))
-                            .transpose()
-                    })
-                    .await
-                }
-            }
-        };
-        match attempt.await {
-            Ok(read_back) => return Ok((results, read_back)),
-            Err(e) if db::is_duplicate(&e) && tries < db::TRANSACTION_TRIES => {
-                stored = enqueue::already_stored(reader, b.scans).await?;
-            }
-            Err(e) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
-                tracing::warn!(error = %e, tries, "the journal hit a lock conflict; again");
-                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}

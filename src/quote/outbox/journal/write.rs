@@ -1,0 +1,103 @@
+//! Writing one batch in one transaction, through the journal's connection, and again
+//! without what the database holds already when a scan of it turns out stored.
+
+use std::time::Duration;
+
+use entity::delivery;
+use sea_orm::{DatabaseConnection, DbErr, TransactionTrait};
+
+use crate::db::{self, Execute, Writer};
+use crate::quote::outbox::claims::{self, NewClaim};
+use crate::quote::outbox::enqueue::{self, ClaimedFor, NewScan, Written};
+use crate::quote::outbox::outcomes::{self as outcome_rows, Outcome};
+use crate::quote::outbox::retry::Change;
+
+/// What one transaction writes.
+pub(super) struct Batch<'a> {
+    pub scans: &'a [NewScan],
+    /// How the scans' messages are claimed, when they are handed over.
+    pub claimed: Option<&'a ClaimedFor<'a>>,
+    pub outcomes: &'a [Outcome],
+    /// What the retry policy decided for each outcome.
+    pub changes: &'a [Change],
+    pub claims: &'a [NewClaim],
+    pub now: i64,
+}
+
+/// A batch's rows, inside the transaction `conn` is in; `results` says which scans to
+/// record.
+async fn rows(conn: &impl Execute, b: &Batch<'_>, results: &[Written]) -> Result<(), DbErr> {
+    enqueue::insert(conn, b.scans, results, b.claimed).await?;
+    outcome_rows::apply(conn, b.outcomes, b.changes, b.now).await?;
+    for claim in b.claims {
+        claim.apply(conn).await?;
+    }
+    Ok(())
+}
+
+/// The messages a MySQL transaction claimed, read back; `None` (the worker reads them
+/// itself) should a row not read as a message: they are committed by then.
+fn read_back_on_mysql(rows: Vec<sea_orm::sqlx::mysql::MySqlRow>) -> Option<Vec<delivery::Model>> {
+    claims::from_mysql(rows)
+        .inspect_err(|e| tracing::error!(error = %e, "reading claimed messages back failed"))
+        .ok()
+}
+
+/// Writes a batch (reading back the messages it claimed for the worker, except
+/// through a shared pool), first on the assumption that none of its scans is stored
+/// yet (a push and its retry in the same batch are told apart in memory). When that
+/// meets the unique identity (WeChat retried a push recorded before, here or on
+/// another instance), the batch is written again without what the database already
+/// holds. A deadlock between instances is also met by writing again: nothing of a
+/// failed attempt was committed, and the outcome updates are idempotent.
+pub(super) async fn write(
+    writer: &Writer,
+    reader: &DatabaseConnection,
+    b: &Batch<'_>,
+) -> Result<(Vec<Written>, Option<Vec<delivery::Model>>), DbErr> {
+    let mut stored = enqueue::Stored::default();
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let results = enqueue::sort_out(b.scans, &stored);
+        let attempt = async {
+            match writer {
+                Writer::Pool(conn) => {
+                    let txn = conn.begin().await?;
+                    rows(&txn, b, &results).await?;
+                    txn.commit().await.map(|()| None)
+                }
+                // Read back in the same round trip as the COMMIT.
+                Writer::MySql(own) => {
+                    let read = b.claimed.map(|c| claims::claimed_query(c.token));
+                    let ((), read_back) = own
+                        .transaction_reading(async |c| rows(c, b, &results).await, read.as_ref())
+                        .await?;
+                    Ok(read.and_then(|_| read_back_on_mysql(read_back)))
+                }
+                // The handed-over messages are read back here, where their pages were
+                // just written, instead of by the worker through the shared pool.
+                Writer::Dedicated(own) => {
+                    own.transaction(async |conn| {
+                        rows(conn, b, &results).await?;
+                        b.claimed
+                            .map(|c| claims::claimed_in(conn, c.token))
+                            .transpose()
+                    })
+                    .await
+                }
+            }
+        };
+        match attempt.await {
+            Ok(read_back) => return Ok((results, read_back)),
+            Err(e) if db::is_duplicate(&e) && tries < db::TRANSACTION_TRIES => {
+                stored = enqueue::already_stored(reader, b.scans).await?;
+            }
+            Err(e) if db::is_retryable(&e) && tries < db::TRANSACTION_TRIES => {
+                tracing::warn!(error = %e, tries, "the journal hit a lock conflict; again");
+                tokio::time::sleep(Duration::from_millis(5 * u64::from(tries))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
