@@ -100,11 +100,12 @@ impl MySqlWriter {
         held: &'a mut Option<MySqlConnection>,
     ) -> Result<&'a mut MySqlConnection, DbErr> {
         if held.is_none() {
-            let opened = tokio::time::timeout(CONNECT_TIMEOUT, self.options.connect())
+            let mut opened = tokio::time::timeout(CONNECT_TIMEOUT, self.options.connect())
                 .await
                 .map_err(|_| DbErr::Conn(RuntimeErr::Internal("connecting timed out".into())))?
                 .map_err(|e| DbErr::Conn(RuntimeErr::SqlxError(Arc::new(e))))?;
             super::nodelay::on_sockets_to(&self.server);
+            read_committed(&mut opened).await?;
             *held = Some(opened);
         }
         Ok(held.as_mut().expect("opened above"))
@@ -188,6 +189,45 @@ impl Open<'_> {
         }
         Ok(changed)
     }
+}
+
+/// Puts the connection at `READ COMMITTED`, unless the server logs statements.
+///
+/// At MySQL's default `REPEATABLE READ` the statement that makes a batch's messages
+/// from its scans (`INSERT … SELECT … WHERE event_identity IN …`) read those scans
+/// with shared locks, and the range it walked reached other instances' scans of the
+/// same second, whose identities sort among ours. Met uncommitted, it waited for
+/// them, while their transaction waited for the auto-increment lock of `deliveries`
+/// this statement held: a deadlock (as `SHOW ENGINE INNODB STATUS` told), and each
+/// batch's tries slept and failed. Found by running the bench's service with two
+/// journal connections, as two instances have: 5,000 scans took 20 s to deliver, not
+/// one. Nothing the journal writes depends on a repeatable read: it inserts, reads
+/// back the rows it wrote, and updates under conditions re-checked on each locked
+/// row. At `READ COMMITTED` the `SELECT` part reads without locks.
+///
+/// A server that writes its binary log as statements (`binlog_format=STATEMENT`)
+/// refuses InnoDB writes at `READ COMMITTED`; there the connection stays as it is,
+/// and the log says why.
+async fn read_committed(conn: &mut MySqlConnection) -> Result<(), DbErr> {
+    let statements: i64 = sqlx::query_scalar(
+        "SELECT CAST(@@log_bin = 1 AND @@binlog_format = 'STATEMENT' AS SIGNED)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(exec_err)?;
+    if statements == 1 {
+        tracing::warn!(
+            "the server writes its binary log as statements (binlog_format=STATEMENT): \
+             the journal stays at REPEATABLE READ, and several instances' journals may \
+             wait on each other's locks; binlog_format=MIXED or ROW avoids it"
+        );
+        return Ok(());
+    }
+    plain(
+        conn,
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
+    )
+    .await
 }
 
 /// Runs a statement without values, unprepared.

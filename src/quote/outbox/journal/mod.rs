@@ -303,3 +303,6 @@ fn refuse(scans: Vec<Answer<Written>>, claims: Vec<Answer<()>>, why: JournalErro
     }
 }
 
+
+#[cfg(test)]
+mod tests;

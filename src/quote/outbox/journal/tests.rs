@@ -1,0 +1,123 @@
+//! The journal's writes on MySQL/MariaDB against a real server (`TEST_MYSQL_URL`).
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, Database, Set};
+use tokio::sync::oneshot;
+
+use crate::db::mysql_writer::MySqlWriter;
+use crate::db::{self, Execute};
+use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
+
+/// A scan of order 1 by `openid`, pushed in the second `event_time`.
+fn scan(openid: &str, event_time: i64) -> NewScan {
+    NewScan {
+        identity: format!("{event_time:013}|{openid}|SCAN|1"),
+        row: entity::scan::ActiveModel {
+            openid: Set(openid.into()),
+            event: Set("SCAN".into()),
+            scene: Set("1".into()),
+            ticket: Set(None),
+            qr_code_id: Set(None),
+            order_id: Set(Some(1)),
+            event_time: Set(event_time),
+            received_at_ms: Set(event_time * 1000),
+            ..Default::default()
+        },
+        message: Message::Queue,
+        event: None,
+        seen: None,
+        extra: Vec::new(),
+    }
+}
+
+/// Two instances' journals record scans of the same second at once, and their
+/// identities sort among each other's. Under MySQL's default `REPEATABLE READ`, the
+/// statement that makes a batch's messages from its scans read the scans by identity
+/// with shared locks, met the other instance's scan not yet committed, and waited for
+/// it, while that one waited for the table's auto-increment lock the first held: a
+/// deadlock. The journal's connection reads committed rows, and takes no such locks
+/// (`mysql_writer::read_committed`).
+#[tokio::test]
+async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
+    let Some(server) = std::env::var("TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("TEST_MYSQL_URL is not set: skipped");
+        return;
+    };
+    let name = format!("sq_journal_{:08x}", rand::random::<u32>());
+    let admin = Database::connect(server.as_str()).await.unwrap();
+    admin
+        .execute_unprepared(&format!(
+            "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_bin"
+        ))
+        .await
+        .unwrap();
+    let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+    let url = format!("{base}/{name}");
+    db::migrate(&db::connect(&url).await.unwrap())
+        .await
+        .unwrap();
+
+    let (other, ours) = (
+        MySqlWriter::new(&url).await.unwrap(),
+        MySqlWriter::new(&url).await.unwrap(),
+    );
+    // The other instance has recorded its scan, and not committed yet.
+    let (written, wrote) = oneshot::channel();
+    let (release, released) = oneshot::channel::<()>();
+    let theirs = tokio::spawn(async move {
+        let scans = [scan("oD000000002", 1_796_380_509)];
+        other
+            .transaction(async |c| {
+                enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
+                c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
+                    .await?;
+                let _ = written.send(());
+                let _ = released.await;
+                Ok(())
+            })
+            .await
+    });
+    wrote.await.unwrap();
+
+    let scans = [
+        scan("oD000000001", 1_796_380_509),
+        scan("oD000000003", 1_796_380_509),
+    ];
+    let claimed = ClaimedFor {
+        token: "ours-1",
+        lease_until_ms: i64::MAX,
+    };
+    let recorded = [Written::Recorded, Written::Recorded];
+    let attempt = ours.transaction(async |c| {
+        enqueue::insert(c, &scans, &recorded, Some(&claimed)).await?;
+        // Sent now, not queued for the commit: this is the statement that waited.
+        c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
+            .await
+    });
+    let ours_done = tokio::time::timeout(Duration::from_secs(5), attempt).await;
+    let _ = release.send(());
+    theirs.await.unwrap().unwrap();
+    assert!(
+        matches!(ours_done, Ok(Ok(_))),
+        "our batch waited for the other instance's uncommitted scan: {ours_done:?}"
+    );
+    let messages = admin
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::MySql,
+            format!("SELECT COUNT(*) FROM `{name}`.deliveries WHERE claim_token = 'ours-1'"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(messages, 2, "our two scans' messages, claimed as ours");
+    admin
+        .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+        .await
+        .unwrap();
+}
