@@ -13,7 +13,8 @@
 //! So the journal runs on a thread of its own on MySQL too
 //! ([`crate::quote::outbox::journal`]), and this connection is opened there, its socket
 //! driven by that thread's runtime. A connection that broke is dropped, and the next
-//! transaction opens a new one.
+//! transaction opens a new one. It runs at `READ COMMITTED`, so that several instances'
+//! batches do not lock each other's scans ([`read_committed`]).
 //!
 //! A transaction is also one round trip, not one per statement: `BEGIN`, the statements
 //! queued ([`Execute::queue`]) and `COMMIT` go as one multi-statement query, the values
