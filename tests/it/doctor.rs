@@ -248,6 +248,32 @@ async fn malformed_settings_and_a_missing_database_are_named() {
     sandbox.line("⚠ 沙盒模式");
 }
 
+/// On MySQL/MariaDB the doctor also reads how the server keeps its binary log, and
+/// warns only when it logs statements (the journal then cannot avoid instances'
+/// locks; a unit test covers that case, which the local server does not have).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mysql_servers_binary_log_is_read_and_passes_when_it_is_not_statements() {
+    let Some(url) = std::env::var("TEST_MYSQL_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("TEST_MYSQL_URL is not set: skipped");
+        return;
+    };
+    let d = Deployment::start().await;
+    let report = d.doctor(&[("DATABASE_URL", &url)]).await;
+    assert!(
+        report.text.contains("数据库 MySQL/MariaDB 可以连接"),
+        "{}",
+        report.text
+    );
+    assert!(
+        !report.text.contains("二进制日志"),
+        "read, and nothing to warn of:\n{}",
+        report.text
+    );
+}
+
 /// The operator runs the doctor with the file systemd gives the service
 /// (`EnvironmentFile=/etc/scanquote/env`).
 #[test]

@@ -210,13 +210,11 @@ impl Open<'_> {
 /// refuses InnoDB writes at `READ COMMITTED`; there the connection stays as it is,
 /// and the log says why.
 async fn read_committed(conn: &mut MySqlConnection) -> Result<(), DbErr> {
-    let statements: i64 = sqlx::query_scalar(
-        "SELECT CAST(@@log_bin = 1 AND @@binlog_format = 'STATEMENT' AS SIGNED)",
-    )
-    .fetch_one(&mut *conn)
-    .await
-    .map_err(exec_err)?;
-    if statements == 1 {
+    let (log_bin, format): (i64, String) = sqlx::query_as(BINARY_LOG)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(exec_err)?;
+    if logs_statements(log_bin, &format) {
         tracing::warn!(
             "the server writes its binary log as statements (binlog_format=STATEMENT): \
              the journal stays at REPEATABLE READ, and several instances' journals may \
@@ -229,6 +227,15 @@ async fn read_committed(conn: &mut MySqlConnection) -> Result<(), DbErr> {
         "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
     )
     .await
+}
+
+/// Whether the server keeps a binary log (1 or 0) and in which format.
+pub const BINARY_LOG: &str = "SELECT CAST(@@log_bin AS SIGNED), @@binlog_format";
+
+/// Whether a server with [`BINARY_LOG`]'s answer writes statements to its binary log,
+/// and so refuses InnoDB writes at `READ COMMITTED`.
+pub fn logs_statements(log_bin: i64, format: &str) -> bool {
+    log_bin == 1 && format.eq_ignore_ascii_case("STATEMENT")
 }
 
 /// Runs a statement without values, unprepared.

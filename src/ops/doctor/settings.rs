@@ -3,6 +3,7 @@
 use url::{Host, Url};
 
 use super::{BASIC_SETTINGS, Report};
+use crate::db::mysql_writer::logs_statements;
 use crate::wechat::crypto::AesKey;
 
 pub(super) fn callback_token(report: &mut Report, token: Option<&str>) {
@@ -108,6 +109,9 @@ pub(super) async fn database(report: &mut Report, url: &str) {
             );
         }
     };
+    if db.get_database_backend() == sea_orm::DbBackend::MySql {
+        binary_log(report, &db).await;
+    }
     match migration::Migrator::get_pending_migrations(&db).await {
         Ok(pending) if pending.is_empty() => {
             report.fine(format!("数据库 {shown} 可以连接，结构是最新的"))
@@ -123,5 +127,63 @@ pub(super) async fn database(report: &mut Report, url: &str) {
             format!("读不了数据库 {shown} 的迁移记录：{e}"),
             "确认 DATABASE_URL 指向 scanquote 自己的库，且用户有读写权限",
         ),
+    }
+}
+
+/// A ⚠ when the MySQL server logs statements: the journal then cannot read committed
+/// rows only, and instances may wait on each other's locks (`db::mysql_writer`).
+async fn binary_log(report: &mut Report, db: &sea_orm::DatabaseConnection) {
+    use crate::db::mysql_writer::BINARY_LOG;
+    use sea_orm::{ConnectionTrait, Statement};
+    let asked = db
+        .query_one_raw(Statement::from_string(
+            sea_orm::DbBackend::MySql,
+            BINARY_LOG,
+        ))
+        .await;
+    let answer = asked.ok().flatten().and_then(|row| {
+        let log_bin = row.try_get_by_index::<i64>(0).ok()?;
+        let format = row.try_get_by_index::<String>(1).ok()?;
+        Some((log_bin, format))
+    });
+    match answer {
+        Some((log_bin, format)) => binary_log_finding(report, log_bin, &format),
+        None => report.warn(
+            "读不到数据库的二进制日志设置（@@log_bin、@@binlog_format）",
+            "确认 DATABASE_URL 指向 MySQL 或 MariaDB，且用户能读这两个变量",
+        ),
+    }
+}
+
+/// What [`binary_log`] says of the server's answer: nothing when all is well.
+fn binary_log_finding(report: &mut Report, log_bin: i64, format: &str) {
+    if logs_statements(log_bin, format) {
+        report.warn(
+            "数据库按语句写二进制日志（binlog_format=STATEMENT）：多个实例在高峰时可能互相等锁，推送变慢",
+            "在 MariaDB/MySQL 的配置里把 binlog_format 设为 MIXED 或 ROW，重启数据库",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warned(log_bin: i64, format: &str) -> bool {
+        let mut report = Report::default();
+        binary_log_finding(&mut report, log_bin, format);
+        report
+            .findings
+            .iter()
+            .any(|f| f.level == super::super::Level::Warn)
+    }
+
+    #[test]
+    fn only_a_binary_log_of_statements_is_warned() {
+        assert!(warned(1, "STATEMENT"));
+        assert!(warned(1, "statement"), "as a server may spell it");
+        assert!(!warned(1, "MIXED"), "MariaDB's default");
+        assert!(!warned(1, "ROW"));
+        assert!(!warned(0, "STATEMENT"), "no binary log kept");
     }
 }

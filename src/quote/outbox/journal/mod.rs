@@ -303,6 +303,5 @@ fn refuse(scans: Vec<Answer<Written>>, claims: Vec<Answer<()>>, why: JournalErro
     }
 }
 
-
 #[cfg(test)]
 mod tests;
