@@ -32,7 +32,7 @@ async fn every_sqlite_connection_keeps_its_query_plans_whatever_is_bound() {
 }
 
 /// The MySQL server of the tests, if `TEST_MYSQL_URL` names one.
-pub(super) fn mysql_url() -> Option<String> {
+pub(crate) fn mysql_url() -> Option<String> {
     let url = std::env::var("TEST_MYSQL_URL")
         .ok()
         .filter(|u| !u.is_empty());

@@ -40,11 +40,7 @@ fn scan(openid: &str, event_time: i64) -> NewScan {
 /// (`mysql_writer::read_committed`).
 #[tokio::test]
 async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
-    let Some(server) = std::env::var("TEST_MYSQL_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
-    else {
-        eprintln!("TEST_MYSQL_URL is not set: skipped");
+    let Some(server) = db::tests::mysql_url() else {
         return;
     };
     let name = format!("sq_journal_{:08x}", rand::random::<u32>());
