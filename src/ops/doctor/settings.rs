@@ -178,6 +178,25 @@ mod tests {
             .any(|f| f.level == super::super::Level::Warn)
     }
 
+    /// A server that does not answer the question (here SQLite, which has no such
+    /// variables) is named, not taken for a good one.
+    #[tokio::test]
+    async fn settings_that_cannot_be_read_are_warned() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let mut report = Report::default();
+        binary_log(&mut report, &db).await;
+        let warned: Vec<&str> = report
+            .findings
+            .iter()
+            .filter(|f| f.level == super::super::Level::Warn)
+            .map(|f| f.what.as_str())
+            .collect();
+        assert_eq!(
+            warned,
+            ["读不到数据库的二进制日志设置（@@log_bin、@@binlog_format）"]
+        );
+    }
+
     #[test]
     fn only_a_binary_log_of_statements_is_warned() {
         assert!(warned(1, "STATEMENT"));

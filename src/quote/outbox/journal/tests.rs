@@ -69,6 +69,7 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
         other
             .transaction(async |c| {
                 enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
+                // Sends what was queued, so the scan is in the server, uncommitted.
                 c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
                     .await?;
                 let _ = written.send(());
@@ -97,10 +98,6 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
     let ours_done = tokio::time::timeout(Duration::from_secs(5), attempt).await;
     let _ = release.send(());
     theirs.await.unwrap().unwrap();
-    assert!(
-        matches!(ours_done, Ok(Ok(_))),
-        "our batch waited for the other instance's uncommitted scan: {ours_done:?}"
-    );
     let messages = admin
         .query_one_raw(sea_orm::Statement::from_string(
             sea_orm::DbBackend::MySql,
@@ -111,9 +108,14 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
         .unwrap()
         .try_get_by_index::<i64>(0)
         .unwrap();
-    assert_eq!(messages, 2, "our two scans' messages, claimed as ours");
+    // Dropped before the verdict, so a failing run leaves no database behind.
     admin
         .execute_unprepared(&format!("DROP DATABASE `{name}`"))
         .await
         .unwrap();
+    assert!(
+        matches!(ours_done, Ok(Ok(_))),
+        "our batch waited for the other instance's uncommitted scan: {ours_done:?}"
+    );
+    assert_eq!(messages, 2, "our two scans' messages, claimed as ours");
 }
