@@ -231,6 +231,7 @@ impl App {
             self.state.web.config.timestamp_window_secs,
             worker_stop_rx,
         );
+        let journal = self.state.domain.outbox.journal.clone();
         let router = http::router(self.state.clone());
         let limits = http::serve::Limits::for_this_process(self.state.web.config.max_connections);
         let server = tokio::spawn(http::serve::serve(self.listener, router, limits, stop_rx));
@@ -238,9 +239,11 @@ impl App {
         tracing::info!("stopping: no new connections; finishing in-flight work");
         let _ = stop_tx.send(true);
         // The server first: its last pushes may hand messages to the worker, which
-        // then sends them before it stops.
+        // then sends them before it stops. Then the journal: the server no longer waits
+        // for a push whose sender hung up, whose scan may still be on its way.
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             let served = server.await;
+            journal.flush().await;
             let _ = worker_stop_tx.send(true);
             let _ = worker.await;
             let _ = sweeper.await;

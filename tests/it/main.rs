@@ -28,6 +28,7 @@ mod pages;
 mod qrcodes;
 mod reliability;
 mod security;
+mod shutdown;
 mod strictness;
 mod webhooks;
 mod words;

@@ -245,58 +245,6 @@ async fn messages_in_flight_or_queued_at_a_kill_are_sent_once_after_restart() {
     wechat.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
-    let wechat = TestApp::spawn(TestDb::Sqlite).await;
-    wechat.sandbox_open_recipients().await;
-    // The send in flight at SIGTERM takes 1.5 s; it must still complete.
-    wechat
-        .sandbox_fault(json!({"api": "custom_send", "delay_ms": 1500, "count": 1}))
-        .await;
-    let dir = tempfile::tempdir().unwrap();
-    let db = format!("sqlite://{}?mode=rwc", dir.path().join("term.db").display());
-    let api = format!("{}/sandbox", wechat.base);
-    let mut service = ServiceProcess::start(
-        dir.path(),
-        "term",
-        &[
-            ("DATABASE_URL", db.as_str()),
-            ("WECHAT_API_BASE", api.as_str()),
-        ],
-    )
-    .await;
-    let ticket = order_ticket_at(&reqwest::Client::new(), &service.base).await;
-    let xml = scan_xml("oTerminated001", "SCAN", "100001", Some(&ticket), now_s());
-    assert_eq!(
-        push_signed_to(&reqwest::Client::new(), &service.base, &xml)
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let (status, took) = tokio::task::spawn_blocking(move || {
-        let r = service.terminate();
-        (r, service)
-    })
-    .await
-    .map(|(r, _)| r)
-    .unwrap();
-
-    assert!(status.success(), "{status:?}");
-    assert!(
-        took < scanquote::SHUTDOWN_GRACE + Duration::from_secs(2),
-        "{took:?}"
-    );
-    assert_eq!(
-        wechat.inbox("oTerminated001").await.len(),
-        1,
-        "the in-flight send completed"
-    );
-    wechat.stop().await;
-}
-
 db_test! {
     async fn a_scans_message_is_handed_to_the_worker_and_its_retry_claimed(db: TestDb) {
         let app = TestApp::spawn(db).await;

@@ -506,6 +506,17 @@ pub async fn push_signed_with(
     token: &str,
     xml: &str,
 ) -> reqwest::Result<Response> {
+    push_signed_within(http, base, token, xml, Duration::from_secs(5)).await
+}
+
+/// [`push_signed_with`], by a sender that gives up after `patience`.
+pub async fn push_signed_within(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    xml: &str,
+    patience: Duration,
+) -> reqwest::Result<Response> {
     let ts = chrono::Utc::now().timestamp().to_string();
     // One nonce per body, as WeChat does: its retry of a push repeats the query, and
     // another push gets its own (the same query with another body is a replay).
@@ -520,7 +531,7 @@ pub async fn push_signed_with(
             ("nonce", nonce.as_str()),
         ])
         .body(xml.to_owned())
-        .timeout(Duration::from_secs(5))
+        .timeout(patience)
         .send()
         .await
 }

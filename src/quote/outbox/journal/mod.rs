@@ -66,6 +66,8 @@ enum Entry {
     Scan(NewScan, Answer<Written>),
     Outcome(Outcome, oneshot::Sender<()>),
     Claim(NewClaim, Answer<()>),
+    /// Answered once every entry queued before it is written (or has failed).
+    Flush(oneshot::Sender<()>),
 }
 
 impl Entry {
@@ -144,6 +146,17 @@ impl Journal {
         answer.await.map_err(|_| JournalError::Stopped)?
     }
 
+    /// Returns once everything queued before this call is committed (or has failed)
+    /// and its messages are handed over: a stopping instance calls it after its last
+    /// request, because a push whose sender hung up is dropped by the server while its
+    /// scan is still here, on its way to the worker.
+    pub async fn flush(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.tx.send(Entry::Flush(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
     /// Records a send's outcome; returns once it is committed, or once writing it has
     /// failed for good (logged): the message then stays claimed and is taken over when
     /// the claim runs out, sent again if it was sent, which beats losing it.
@@ -181,6 +194,7 @@ async fn run(
         let (mut scans, mut scan_replies) = (Vec::new(), Vec::new());
         let (mut outcomes, mut outcome_replies) = (Vec::new(), Vec::new());
         let (mut claims, mut claim_replies) = (Vec::new(), Vec::new());
+        let mut flushes = Vec::new();
         for entry in batch {
             match entry {
                 Entry::Scan(s, reply) => {
@@ -195,7 +209,14 @@ async fn run(
                     claims.push(c);
                     claim_replies.push(reply);
                 }
+                // Entries come in order, so what came before is in this batch or in
+                // one already written.
+                Entry::Flush(reply) => flushes.push(reply),
             }
+        }
+        if scans.is_empty() && outcomes.is_empty() && claims.is_empty() {
+            answer(flushes);
+            continue;
         }
         let now = now_ms();
         let changes: Vec<Change> = outcomes
@@ -286,9 +307,14 @@ async fn run(
                 refuse(scan_replies, claim_replies, JournalError::Db(e));
             }
         }
-        for reply in outcome_replies {
-            let _ = reply.send(());
-        }
+        answer(outcome_replies);
+        answer(flushes);
+    }
+}
+
+fn answer(replies: Vec<oneshot::Sender<()>>) {
+    for reply in replies {
+        let _ = reply.send(());
     }
 }
 
