@@ -296,6 +296,7 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
         "send_calls": stats["custom_send_calls"], "faults_injected": stats["faults_injected"],
         "sends_in_flight_on_the_killed_instance": in_flight, "sends_unanswered": unanswered, "outcomes_not_recorded": unrecorded,
         "token_fetches": token_fetches, "push_seconds": pushed_in.as_secs_f64(), "drain_seconds_after_last_push": drained_in.as_secs_f64(),
+        "service_warnings_and_errors": troubles(dir.path()),
     });
     eprintln!("chaos figures: {figures}");
 
@@ -395,6 +396,35 @@ async fn until_gone(conn: &DatabaseConnection, ports: &[u16]) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The warnings and errors in the instances' logs in `dir`, counted by their level and
+/// the first words of what they say: a failing run then names what went wrong inside.
+fn troubles(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
+    let mut seen = std::collections::BTreeMap::new();
+    let logs = std::fs::read_dir(dir).unwrap().flatten();
+    for log in logs.filter(|f| f.path().extension().is_some_and(|e| e == "log")) {
+        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+        for line in text.lines() {
+            let Some(level) = [" WARN ", " ERROR "].into_iter().find(|l| line.contains(l)) else {
+                continue;
+            };
+            // `time LEVEL target: message name=value …`: the message is what stands
+            // between the target and the first field.
+            let said = line.split_once(": ").map_or(line, |(_, rest)| rest);
+            let is_field = |word: &&str| {
+                word.split_once('=').is_some_and(|(name, _)| {
+                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                })
+            };
+            let words: Vec<&str> = said.split(' ').take_while(|w| !is_field(w)).collect();
+            let message: String = words.join(" ").chars().take(80).collect();
+            *seen
+                .entry(format!("{}{message}", level.trim_start()))
+                .or_insert(0) += 1;
+        }
+    }
+    seen
 }
 
 /// What the lines of the instances' logs in `dir` that say `what` count, each `count`.
