@@ -357,9 +357,31 @@ async fn log_in(owner: &Client) {
     click(owner, "form[action='/admin/login'] button").await;
 }
 
-/// Submits the form whose button is `css` and waits for the page to say `expected`.
+/// Submits the form whose button is `css`, waits for the page it leads to (every
+/// console form is a plain POST), and for that page to say `expected` at `at`. The new
+/// page first: two forms in a row may end on the same notice ("已创建"), and the first
+/// one's, still on screen, is not the second one's answer.
 async fn submit_and_read(owner: &Client, css: &str, at: &str, expected: &str) -> String {
+    owner
+        .execute("window.submitting = true;", vec![])
+        .await
+        .unwrap();
     click(owner, css).await;
+    let started = Instant::now();
+    loop {
+        // An error is a page between two documents: not there yet.
+        let left = owner
+            .execute("return window.submitting !== true;", vec![])
+            .await;
+        if matches!(left, Ok(serde_json::Value::Bool(true))) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the form of {css} led to no new page"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     wait_for_text(owner, at, expected, Duration::from_secs(10)).await
 }
 
