@@ -81,20 +81,22 @@ async fn the_wal_starts_over_while_commits_keep_coming() {
     // NORMAL: no sync per commit, so the test writes fast; checkpoints work the same.
     let own = opened(dir.path(), Synchronous::Normal);
     let wal = dir.path().join("c.db-wal");
-    // Three times the writer's checkpoint, in commits back to back.
-    let pages = 3 * WRITER_CHECKPOINT_PAGES as usize;
-    for _ in 0..pages / 50 {
+    // Rows of a page each, six times the writer's checkpoint, in commits back to back.
+    let rows = 6 * WRITER_CHECKPOINT_PAGES as usize;
+    for _ in 0..rows / 50 {
         commit(&own, 50).await;
     }
-    // The WAL file keeps the largest size it reached; started over, it stays near the
-    // writer's checkpoint (a page and a frame header per page, and what came while
-    // its checkpoint waited its turn), far under the three times written.
+    // The WAL file keeps the largest size it reached. Never started over, it would hold
+    // every frame written: more than one a row (the overflow page, and the b-tree pages
+    // each commit writes again), so over six times the writer's checkpoint. Started
+    // over, it stays near that checkpoint, plus what came while the checkpoint waited
+    // its turn: on a loaded machine (CI building beside it) 2.2 times was seen.
     let frame = (PAGE + 24) as u64;
-    let bound = 2 * u64::from(WRITER_CHECKPOINT_PAGES) * frame;
+    let bound = 3 * u64::from(WRITER_CHECKPOINT_PAGES) * frame;
     assert!(
         size(&wal) < bound,
         "the WAL grew to {} bytes (bound {bound}): it never started over",
         size(&wal)
     );
-    assert_eq!(count(dir.path()), (pages / 50 * 50) as i64);
+    assert_eq!(count(dir.path()), (rows / 50 * 50) as i64);
 }
