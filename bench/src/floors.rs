@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::readings::DatabaseCpu;
 use crate::server::Server;
 use crate::{Cli, load, wait_for_sends, wrap_for};
 
@@ -22,7 +23,7 @@ pub async fn durable_floor(
     let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
     let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
     let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
-    let cpu = durable.cpu_seconds();
+    let (cpu, db_cpu) = (durable.cpu_seconds(), DatabaseCpu::start(database));
     let run = flat_out(cli, &durable.base).await;
     let cpu = durable.cpu_seconds() - cpu;
     let timeout = Duration::from_secs(60);
@@ -31,6 +32,7 @@ pub async fn durable_floor(
         "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
         "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
         "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
         "peak_rss_mib": durable.peak_rss_mib()});
     durable.stop().await;
     api.stop().await;

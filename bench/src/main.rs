@@ -24,6 +24,7 @@ mod databases;
 mod durable;
 mod floors;
 mod load;
+mod readings;
 mod report;
 mod server;
 mod standin;
@@ -31,10 +32,11 @@ mod standin;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use databases::{drop_bench_databases, fresh_database};
 use floors::{durable_floor, flat_out, floor_delivery};
+use readings::{DatabaseCpu, api_stats, entries_per_commit, journal_counts, wait_for_sends};
 use server::Server;
 
 #[derive(Parser)]
@@ -172,62 +174,6 @@ async fn start_service(
     Server::start_wrapped(wrap, &["serve-scanquote"], &env).await
 }
 
-async fn api_stats(http: &reqwest::Client, api: &Server) -> Value {
-    match http.get(format!("{}/stats", api.base)).send().await {
-        Ok(r) => r.json().await.unwrap_or(Value::Null),
-        Err(_) => Value::Null,
-    }
-}
-
-/// Waits until the stand-in `api` has taken `n` messages, or `limit` has passed since
-/// `since`; returns how many it has taken.
-async fn wait_for_sends(
-    http: &reqwest::Client,
-    api: &Server,
-    n: u64,
-    since: Instant,
-    limit: Duration,
-) -> u64 {
-    loop {
-        let sent = api_stats(http, api).await["custom_send_calls"]
-            .as_u64()
-            .unwrap_or(0);
-        if sent >= n || since.elapsed() >= limit {
-            return sent;
-        }
-        // Often enough that a delivery case of a few tenths of a second reads true.
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Entries per journal transaction so far: how many scans, claims and send outcomes
-/// one commit (one fsync) carried on average.
-async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<f64> {
-    journal_counts(http, service)
-        .await
-        .map(|(entries, commits)| entries / commits.max(1.0))
-}
-
-/// The journal's entries and commits so far.
-async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64, f64)> {
-    let text = http
-        .get(format!("{}/metrics", service.base))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    let counter = |name: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    };
-    Some((
-        counter("scanquote_journal_entries_total")?,
-        counter("scanquote_journal_commits_total")?,
-    ))
-}
-
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder()
@@ -291,7 +237,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Every order's ticket asked for twice: one qrcode/create each.
             let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
             let key = aes.then_some(AES_KEY);
-            let cpu = service.cpu_seconds();
+            let (cpu, db_cpu) = (service.cpu_seconds(), DatabaseCpu::start(database));
             let run = load::pushes(
                 &service.base,
                 cli.connections,
@@ -311,6 +257,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
                 "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+                "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
                 "journal_entries_per_commit": per_commit,
                 "token_fetches": stats["token_calls"], "orders": orders.len(),
                 "qrcode_creates_for_orders_asked_twice": stats["qrcode_create_calls"],

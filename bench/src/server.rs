@@ -91,17 +91,7 @@ impl Server {
     /// CPU time the server's own process has used (user and system), seconds. Unlike
     /// throughput on a shared 2-core machine, this hardly moves with what else runs.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces:
-        // utime and stime are the 12th and 13th of them, in clock ticks (100 a second).
-        let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let ticks: u64 = rest
-            .split_whitespace()
-            .skip(11)
-            .take(2)
-            .filter_map(|t| t.parse::<u64>().ok())
-            .sum();
-        ticks as f64 / 100.0
+        cpu_seconds_of(self.pid)
     }
 
     /// Peak resident memory (VmHWM) of the server's own process, MiB.
@@ -116,4 +106,19 @@ impl Server {
             .map(|kb| kb / 1024.0)
             .unwrap_or(0.0)
     }
+}
+
+/// CPU time process `pid` has used (user and system), seconds; 0 when it cannot be read.
+pub fn cpu_seconds_of(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces:
+    // utime and stime are the 12th and 13th of them, in clock ticks (100 a second).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|t| t.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }

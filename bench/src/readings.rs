@@ -1,0 +1,105 @@
+//! What the bench reads off its child processes while a case runs: the WeChat
+//! stand-in's call counts, the service's journal counters, and the CPU the local
+//! database server spends.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::server::{Server, cpu_seconds_of};
+
+pub async fn api_stats(http: &reqwest::Client, api: &Server) -> Value {
+    match http.get(format!("{}/stats", api.base)).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+/// Waits until the stand-in `api` has taken `n` messages, or `limit` has passed since
+/// `since`; returns how many it has taken.
+pub async fn wait_for_sends(
+    http: &reqwest::Client,
+    api: &Server,
+    n: u64,
+    since: Instant,
+    limit: Duration,
+) -> u64 {
+    loop {
+        let sent = api_stats(http, api).await["custom_send_calls"]
+            .as_u64()
+            .unwrap_or(0);
+        if sent >= n || since.elapsed() >= limit {
+            return sent;
+        }
+        // Often enough that a delivery case of a few tenths of a second reads true.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Entries per journal transaction so far: how many scans, claims and send outcomes
+/// one commit (one fsync) carried on average.
+pub async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Option<f64> {
+    journal_counts(http, service)
+        .await
+        .map(|(entries, commits)| entries / commits.max(1.0))
+}
+
+/// The journal's entries and commits so far.
+pub async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64, f64)> {
+    let text = http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let counter = |name: &str| -> Option<f64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    };
+    Some((
+        counter("scanquote_journal_entries_total")?,
+        counter("scanquote_journal_commits_total")?,
+    ))
+}
+
+/// The CPU of the database server a case runs on, when it is a MariaDB or MySQL server
+/// on this machine: on MariaDB it does as much of a push's work as the service does, and
+/// the service's CPU alone hides it.
+pub struct DatabaseCpu {
+    pid: u32,
+    at_start: f64,
+}
+
+impl DatabaseCpu {
+    /// Starts counting for the `database` a case runs on (`sqlite` runs inside the
+    /// service); `None` when its server is not a process of this machine.
+    pub fn start(database: &str) -> Option<DatabaseCpu> {
+        if database != "mysql" {
+            return None;
+        }
+        let url = std::env::var("TEST_MYSQL_URL").ok()?;
+        let host = reqwest::Url::parse(&url).ok()?.host_str()?.to_owned();
+        if !matches!(host.as_str(), "127.0.0.1" | "localhost" | "[::1]") {
+            return None;
+        }
+        let pid = std::fs::read_dir("/proc")
+            .ok()?
+            .flatten()
+            .find_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let name = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+                matches!(name.trim(), "mariadbd" | "mysqld").then_some(pid)
+            })?;
+        Some(DatabaseCpu {
+            pid,
+            at_start: cpu_seconds_of(pid),
+        })
+    }
+
+    /// The server's CPU since the start, in microseconds per one of `n` units of work.
+    pub fn us_per(&self, n: u64) -> f64 {
+        (cpu_seconds_of(self.pid) - self.at_start) * 1e6 / (n as f64).max(1.0)
+    }
+}
