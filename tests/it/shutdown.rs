@@ -1,9 +1,11 @@
 //! Stopping: a SIGTERM finishes what the instance has taken on (requests, the journal's
 //! queue, sends under way) and exits within the grace.
 
+use std::process::ExitStatus;
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::task::JoinHandle;
 
 use crate::support::{
     ServiceProcess, TestApp, TestDb, order_ticket_at, push_signed_to, push_signed_within, scan_xml,
@@ -11,6 +13,20 @@ use crate::support::{
 
 fn now_s() -> i64 {
     chrono::Utc::now().timestamp()
+}
+
+/// SIGTERM, on a thread of its own (waiting for the exit blocks); answers the exit's
+/// status and how long it took.
+fn terminate(mut service: ServiceProcess) -> JoinHandle<(ExitStatus, Duration)> {
+    tokio::task::spawn_blocking(move || service.terminate())
+}
+
+fn exited_within_the_grace((status, took): (ExitStatus, Duration)) {
+    assert!(status.success(), "{status:?}");
+    assert!(
+        took < scanquote::SHUTDOWN_GRACE + Duration::from_secs(2),
+        "{took:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -24,7 +40,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}?mode=rwc", dir.path().join("term.db").display());
     let api = format!("{}/sandbox", wechat.base);
-    let mut service = ServiceProcess::start(
+    let service = ServiceProcess::start(
         dir.path(),
         "term",
         &[
@@ -44,19 +60,7 @@ async fn sigterm_finishes_in_flight_work_and_exits_within_the_grace() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let (status, took) = tokio::task::spawn_blocking(move || {
-        let r = service.terminate();
-        (r, service)
-    })
-    .await
-    .map(|(r, _)| r)
-    .unwrap();
-
-    assert!(status.success(), "{status:?}");
-    assert!(
-        took < scanquote::SHUTDOWN_GRACE + Duration::from_secs(2),
-        "{took:?}"
-    );
+    exited_within_the_grace(terminate(service).await.unwrap());
     assert_eq!(
         wechat.inbox("oTerminated001").await.len(),
         1,
@@ -82,7 +86,7 @@ async fn sigterm_waits_for_the_journal_and_sends_what_a_gone_sender_pushed() {
         ("DATABASE_URL", db.as_str()),
         ("WECHAT_API_BASE", api.as_str()),
     ];
-    let mut service = ServiceProcess::start(dir.path(), "gone", &vars).await;
+    let service = ServiceProcess::start(dir.path(), "gone", &vars).await;
     let http = reqwest::Client::new();
     let ticket = order_ticket_at(&http, &service.base).await;
     // Another writer holds the database: the journal's batch waits for it.
@@ -101,19 +105,10 @@ async fn sigterm_waits_for_the_journal_and_sends_what_a_gone_sender_pushed() {
         gave_up.as_ref().is_err_and(reqwest::Error::is_timeout),
         "the push should have waited for the database: {gave_up:?}"
     );
-    let stopping = tokio::task::spawn_blocking(move || {
-        let stopped = service.terminate();
-        (stopped, service)
-    });
+    let stopping = terminate(service);
     tokio::time::sleep(Duration::from_millis(700)).await;
     holding.rollback().await.unwrap();
-    let ((status, took), _service) = stopping.await.unwrap();
-
-    assert!(status.success(), "{status:?}");
-    assert!(
-        took < scanquote::SHUTDOWN_GRACE + Duration::from_secs(2),
-        "{took:?}"
-    );
+    exited_within_the_grace(stopping.await.unwrap());
     assert_eq!(
         wechat.inbox("oSenderGone01").await.len(),
         1,
