@@ -23,10 +23,71 @@ pub trait Execute: Sync {
     ) -> impl Future<Output = Result<(), DbErr>> + Send {
         async move { self.run(statement).await.map(|_| ()) }
     }
+
+    /// Whether statements are prepared and kept by their text, so that a statement
+    /// over many rows is best made in a few shapes ([`super::batch`]). Not on the
+    /// MySQL journal's connection, which sends each as literal text: there a list
+    /// split or lengthened for the sake of its shape is only more to parse.
+    fn keeps_prepared(&self) -> bool {
+        true
+    }
+
+    /// `items` in runs for one statement each: in a few shapes where statements are
+    /// kept prepared ([`super::chunks`]), else as few as fit.
+    fn runs<'a, T>(&self, items: &'a [T]) -> Vec<&'a [T]> {
+        if self.keeps_prepared() {
+            super::chunks(items).collect()
+        } else {
+            items.chunks(super::batch::MAX_CHUNK).collect()
+        }
+    }
+
+    /// `items` for an `IN (…)` list: padded to a few shapes where statements are kept
+    /// prepared ([`super::padded`]), else as they are.
+    fn in_list<T: Clone>(&self, items: &[T]) -> Vec<T> {
+        if self.keeps_prepared() {
+            super::padded(items)
+        } else {
+            items.to_vec()
+        }
+    }
 }
 
 impl<C: ConnectionTrait + Sync> Execute for C {
     async fn run<S: StatementBuilder + Sync>(&self, statement: &S) -> Result<u64, DbErr> {
         Ok(self.execute(statement).await?.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An executor that runs nothing, keeping statements prepared or not.
+    struct Literal(bool);
+
+    impl Execute for Literal {
+        async fn run<S: StatementBuilder + Sync>(&self, _: &S) -> Result<u64, DbErr> {
+            Ok(0)
+        }
+
+        fn keeps_prepared(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn lists_take_few_shapes_only_where_statements_are_kept_prepared() {
+        let ids: Vec<i64> = (0..19).collect();
+        let lengths = |e: &Literal| e.runs(&ids).iter().map(|r| r.len()).collect::<Vec<_>>();
+        assert_eq!(lengths(&Literal(true)), [16, 2, 1]);
+        assert_eq!(lengths(&Literal(false)), [19]);
+        assert_eq!(Literal(true).in_list(&ids[..3]), [0, 1, 2, 2]);
+        assert_eq!(Literal(false).in_list(&ids[..3]), [0, 1, 2]);
+        // Either way no statement is over the chunk's size.
+        let many: Vec<i64> = (0..600).collect();
+        let most = |e: &Literal| e.runs(&many).iter().map(|r| r.len()).max();
+        assert_eq!(most(&Literal(false)), Some(super::super::batch::MAX_CHUNK));
+        assert_eq!(most(&Literal(true)), Some(super::super::batch::MAX_CHUNK));
     }
 }

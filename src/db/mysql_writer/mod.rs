@@ -262,6 +262,10 @@ impl Execute for Open<'_> {
         self.state.lock().await.queued.push(sql);
         Ok(())
     }
+
+    fn keeps_prepared(&self) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

@@ -15,8 +15,8 @@ use sea_orm::{
 };
 
 use super::status::Status;
+use crate::db::Execute;
 use crate::db::dedicated::Dedicated;
-use crate::db::{self, Execute};
 
 /// How long a claim holds before another instance may take the message over. Longer
 /// than the HTTP client's 10 s timeout, so a live worker never loses its claim mid-send.
@@ -82,7 +82,7 @@ impl NewClaim {
                 delivery::Column::ClaimToken,
                 Expr::value(self.token.clone()),
             )
-            .filter(delivery::Column::Id.is_in(db::padded(&self.ids)))
+            .filter(delivery::Column::Id.is_in(txn.in_list(&self.ids)))
             .filter(due(now));
         txn.queue(&claim.into_query()).await
     }

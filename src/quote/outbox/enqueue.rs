@@ -243,7 +243,8 @@ pub async fn insert(
             .map(|s| s.identity())
             .collect();
         if !queued.is_empty() {
-            txn.queue(&messages_for(&queued, message, claimed)).await?;
+            let listed = txn.in_list(&queued);
+            txn.queue(&messages_for(&listed, message, claimed)).await?;
         }
     }
     for scan in &fresh {
@@ -315,8 +316,8 @@ fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
         .to_owned()
 }
 
-/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`: the
-/// queued message of each scan, due at once and failed unless sent within WeChat's
+/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`, the
+/// list as given (padded, or not, by the caller): the queued message of each scan, due at once and failed unless sent within WeChat's
 /// window. A passive reply already carried the card, so those are recorded sent.
 /// Handed-off messages are written claimed: `sending`, first attempt, leased.
 fn messages_for(
@@ -365,7 +366,7 @@ fn messages_for(
         .expr(received())
         .expr(received())
         .from(scan::Entity)
-        .and_where(S::EventIdentity.is_in(db::padded(identities)))
+        .and_where(S::EventIdentity.is_in(identities.iter().copied()))
         .to_owned();
     Query::insert()
         .into_table(delivery::Entity)

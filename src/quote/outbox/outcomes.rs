@@ -19,7 +19,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryTrait};
 use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
-use crate::db::{self, Execute};
+use crate::db::Execute;
 use crate::metrics::Metrics;
 use crate::quote::webhooks::{EventType, event, rfc3339};
 use crate::wechat::api::errcode_zh;
@@ -134,7 +134,7 @@ pub async fn apply(
         }
     }
     for (token, ids) in sent {
-        for some in db::chunks(&ids) {
+        for some in txn.runs(&ids) {
             txn.queue(&mark_sent(ours(token, some.iter().copied()), now).into_query())
                 .await?;
         }
