@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, Database, Set};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder, Set};
 use tokio::sync::oneshot;
 
 use crate::db::mysql_writer::MySqlWriter;
 use crate::db::{self, Execute};
 use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
+use crate::quote::outbox::outcomes::{self, Outcome};
+use crate::quote::outbox::retry::Change;
 
 /// A scan of order 1 by `openid`, pushed in the second `event_time`.
 fn scan(openid: &str, event_time: i64) -> NewScan {
@@ -31,18 +33,11 @@ fn scan(openid: &str, event_time: i64) -> NewScan {
     }
 }
 
-/// Two instances' journals record scans of the same second at once, and their
-/// identities sort among each other's. Under MySQL's default `REPEATABLE READ`, the
-/// statement that makes a batch's messages from its scans read the scans by identity
-/// with shared locks, met the other instance's scan not yet committed, and waited for
-/// it, while that one waited for the table's auto-increment lock the first held: a
-/// deadlock. The journal's connection reads committed rows, and takes no such locks
-/// (`mysql_writer::read_committed`).
-#[tokio::test]
-async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
-    let Some(server) = db::tests::mysql_url() else {
-        return;
-    };
+/// A new database with the schema on the test server: the server's connection, the
+/// database's name (drop it before asserting) and its URL. `None` without
+/// `TEST_MYSQL_URL`.
+async fn fresh_database() -> Option<(DatabaseConnection, String, String)> {
+    let server = db::tests::mysql_url()?;
     let name = format!("sq_journal_{:08x}", rand::random::<u32>());
     let admin = Database::connect(server.as_str()).await.unwrap();
     admin
@@ -56,7 +51,21 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
     db::migrate(&db::connect(&url).await.unwrap())
         .await
         .unwrap();
+    Some((admin, name, url))
+}
 
+/// Two instances' journals record scans of the same second at once, and their
+/// identities sort among each other's. Under MySQL's default `REPEATABLE READ`, the
+/// statement that makes a batch's messages from its scans read the scans by identity
+/// with shared locks, met the other instance's scan not yet committed, and waited for
+/// it, while that one waited for the table's auto-increment lock the first held: a
+/// deadlock. The journal's connection reads committed rows, and takes no such locks
+/// (`mysql_writer::read_committed`).
+#[tokio::test]
+async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
+    let Some((admin, name, url)) = fresh_database().await else {
+        return;
+    };
     let (other, ours) = (
         MySqlWriter::new(&url).await.unwrap(),
         MySqlWriter::new(&url).await.unwrap(),
@@ -118,4 +127,78 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
         "our batch waited for the other instance's uncommitted scan: {ours_done:?}"
     );
     assert_eq!(messages, 2, "our two scans' messages, claimed as ours");
+}
+
+/// Sent outcomes of several claims in one batch: each message is marked only while it
+/// holds the claim it was sent under. One claimed again since, even under a claim whose
+/// outcomes are in the same batch, keeps that claim; its outcome is that claim's to
+/// record.
+#[tokio::test]
+async fn sent_outcomes_of_several_claims_mark_only_what_each_still_holds() {
+    let Some((admin, name, url)) = fresh_database().await else {
+        return;
+    };
+    let writer = MySqlWriter::new(&url).await.unwrap();
+    let second = 1_796_380_509;
+    writer
+        .transaction(async |c| {
+            for (openid, token) in [("oE01", "a-1"), ("oE02", "a-1"), ("oE03", "b-1")] {
+                let claimed = ClaimedFor {
+                    token,
+                    lease_until_ms: i64::MAX,
+                };
+                let scans = [scan(openid, second)];
+                enqueue::insert(c, &scans, &[Written::Recorded], Some(&claimed)).await?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    let conn = db::connect(&url).await.unwrap();
+    let sent_under = entity::delivery::Entity::find()
+        .order_by_asc(entity::delivery::Column::Openid)
+        .all(&conn)
+        .await
+        .unwrap();
+    // oE02's claim ran out and was taken again, under a token whose outcomes are in
+    // this batch too: only the pair (message, token) tells them apart.
+    conn.execute_unprepared("UPDATE deliveries SET claim_token = 'b-1' WHERE openid = 'oE02'")
+        .await
+        .unwrap();
+    let outcomes: Vec<Outcome> = sent_under
+        .into_iter()
+        .map(|delivery| Outcome {
+            delivery,
+            result: Ok(()),
+            tell_shop: None,
+        })
+        .collect();
+    let changes = [Change::Sent, Change::Sent, Change::Sent];
+    writer
+        .transaction(async |c| outcomes::apply(c, &outcomes, &changes, 1_796_380_510_000).await)
+        .await
+        .unwrap();
+    let after: Vec<(String, String, Option<String>)> = entity::delivery::Entity::find()
+        .order_by_asc(entity::delivery::Column::Openid)
+        .all(&conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.openid, d.status, d.claim_token))
+        .collect();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+        .await
+        .unwrap();
+    let row = |openid: &str, status: &str, token: &str| {
+        (openid.to_owned(), status.to_owned(), Some(token.to_owned()))
+    };
+    assert_eq!(
+        after,
+        [
+            row("oE01", "sent", "a-1"),
+            row("oE02", "sending", "b-1"),
+            row("oE03", "sent", "b-1"),
+        ]
+    );
 }
