@@ -87,7 +87,7 @@ mod tests {
         // Either way no statement is over the chunk's size.
         let many: Vec<i64> = (0..600).collect();
         let most = |e: &Literal| e.runs(&many).iter().map(|r| r.len()).max();
-        assert_eq!(most(&Literal(false)), Some(super::super::batch::MAX_CHUNK));
-        assert_eq!(most(&Literal(true)), Some(super::super::batch::MAX_CHUNK));
+        assert_eq!(most(&Literal(false)), Some(crate::db::batch::MAX_CHUNK));
+        assert_eq!(most(&Literal(true)), Some(crate::db::batch::MAX_CHUNK));
     }
 }

@@ -317,8 +317,9 @@ fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
 }
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`, the
-/// list as given (padded, or not, by the caller): the queued message of each scan, due at once and failed unless sent within WeChat's
-/// window. A passive reply already carried the card, so those are recorded sent.
+/// list as given (padded, or not, by the caller): the queued message of each scan, due
+/// at once and failed unless sent within WeChat's window. A passive reply already
+/// carried the card, so those are recorded sent.
 /// Handed-off messages are written claimed: `sending`, first attempt, leased.
 fn messages_for(
     identities: &[&str],
