@@ -402,9 +402,7 @@ async fn until_gone(conn: &DatabaseConnection, ports: &[u16]) {
 /// the first words of what they say: a failing run then names what went wrong inside.
 fn troubles(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
     let mut seen = std::collections::BTreeMap::new();
-    let logs = std::fs::read_dir(dir).unwrap().flatten();
-    for log in logs.filter(|f| f.path().extension().is_some_and(|e| e == "log")) {
-        let text = std::fs::read_to_string(log.path()).unwrap_or_default();
+    for text in logs(dir) {
         for line in text.lines() {
             let Some(level) = [" WARN ", " ERROR "].into_iter().find(|l| line.contains(l)) else {
                 continue;
@@ -429,9 +427,7 @@ fn troubles(dir: &std::path::Path) -> std::collections::BTreeMap<String, u64> {
 
 /// What the lines of the instances' logs in `dir` that say `what` count, each `count`.
 fn logged(dir: &std::path::Path, what: &str, count: impl Fn(&str) -> u64) -> u64 {
-    let logs = std::fs::read_dir(dir).unwrap().flatten();
-    logs.filter(|f| f.path().extension().is_some_and(|e| e == "log"))
-        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
+    logs(dir)
         .map(|text| {
             text.lines()
                 .filter(|l| l.contains(what))
@@ -439,4 +435,12 @@ fn logged(dir: &std::path::Path, what: &str, count: impl Fn(&str) -> u64) -> u64
                 .sum::<u64>()
         })
         .sum()
+}
+
+/// The text of each instance's log in `dir` (one file per start).
+fn logs(dir: &std::path::Path) -> impl Iterator<Item = String> {
+    let files = std::fs::read_dir(dir).unwrap().flatten();
+    files
+        .filter(|f| f.path().extension().is_some_and(|e| e == "log"))
+        .map(|f| std::fs::read_to_string(f.path()).unwrap_or_default())
 }
