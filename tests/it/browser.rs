@@ -45,7 +45,7 @@ pub(crate) async fn driver() -> Option<Driver> {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(CHROMEDRIVER)
+    let child = crate::support::dies_with_the_test(&mut Command::new(CHROMEDRIVER))
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -647,6 +647,25 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `command`, set to have its process killed when the thread that starts it ends, and
+/// so when this test binary does, however it ends. A test binary killed (a timeout, a
+/// ^C) otherwise left its services running, polling the shared MariaDB and taking CPU
+/// from whatever ran next. (Tests start their children from the test's own thread or
+/// the runtime's workers, which live until the test is over.)
+pub fn dies_with_the_test(command: &mut std::process::Command) -> &mut std::process::Command {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec the child only calls prctl, which is
+    // async-signal-safe, and allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    }
+}
+
 impl ServiceProcess {
     /// Starts the binary; `name` names its log file in `dir` (one file per start).
     // The child is owned by the returned value (or killed on a failed start) by `Drop`.
@@ -654,17 +673,19 @@ impl ServiceProcess {
     pub async fn start(dir: &std::path::Path, name: &str, vars: &[(&str, &str)]) -> ServiceProcess {
         let log = dir.join(format!("{name}.log"));
         let file = std::fs::File::create(&log).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_scanquote"))
-            .current_dir(dir)
-            .env("BIND_ADDR", "127.0.0.1:0")
-            .env("NO_COLOR", "1")
-            .env("RATE_LIMIT_PER_MINUTE", "0")
-            .env("ADMIN_TOKEN", ADMIN_TOKEN)
-            .envs(vars.iter().copied())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap();
+        let child = dies_with_the_test(&mut std::process::Command::new(env!(
+            "CARGO_BIN_EXE_scanquote"
+        )))
+        .current_dir(dir)
+        .env("BIND_ADDR", "127.0.0.1:0")
+        .env("NO_COLOR", "1")
+        .env("RATE_LIMIT_PER_MINUTE", "0")
+        .env("ADMIN_TOKEN", ADMIN_TOKEN)
+        .envs(vars.iter().copied())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
         let started = std::time::Instant::now();
         loop {
             let text = std::fs::read_to_string(&log).unwrap_or_default();
