@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::readings::DatabaseCpu;
+use crate::readings::{DatabaseCpu, wait_for_sends};
 use crate::server::Server;
-use crate::{Cli, load, wait_for_sends, wrap_for};
+use crate::{Cli, load, wrap_for};
 
 /// The durable floor on `db` ([`crate::durable`]): the floor, plus each push committed before
 /// its answer and its outcome after; what the rest of what scanquote does costs is the
