@@ -28,6 +28,7 @@ mod readings;
 mod report;
 mod server;
 mod standin;
+mod threads;
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,7 @@ use databases::{drop_bench_databases, fresh_database};
 use floors::{durable_floor, flat_out, floor_delivery};
 use readings::{DatabaseCpu, api_stats, entries_per_commit, journal_counts, wait_for_sends};
 use server::Server;
+use threads::Threads;
 
 #[derive(Parser)]
 #[command(name = "scanquote-bench")]
@@ -238,6 +240,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
             let key = aes.then_some(AES_KEY);
             let (cpu, db_cpu) = (service.cpu_seconds(), DatabaseCpu::start(database));
+            let threads = Threads::start(service.pid());
+            let db_threads = db_cpu.as_ref().map(|d| Threads::start(d.pid()));
             let run = load::pushes(
                 &service.base,
                 cli.connections,
@@ -249,6 +253,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await;
             let cpu = service.cpu_seconds() - cpu;
+            let (threads, db_threads) = (threads.by_name(), db_threads.map(|t| t.busiest()));
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
             rows.push(json!({
@@ -259,6 +264,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
                 "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
                 "journal_entries_per_commit": per_commit,
+                "service_threads": threads, "database_busiest_thread": db_threads,
                 "token_fetches": stats["token_calls"], "orders": orders.len(),
                 "qrcode_creates_for_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),

@@ -98,6 +98,11 @@ impl DatabaseCpu {
         })
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The server's CPU since the start, in microseconds per one of `n` units of work.
     pub fn us_per(&self, n: u64) -> f64 {
         (cpu_seconds_of(self.pid) - self.at_start) * 1e6 / (n as f64).max(1.0)

@@ -1,0 +1,172 @@
+//! Where a process's threads spent a case: running, or ready to run and waiting for a
+//! core (the scheduler's run queue), read from `/proc/<pid>/task/*/schedstat`.
+//!
+//! CPU per push says how much work a push is; it does not say where pushes wait. On
+//! two shared cores the journal's single writer may be idle because it is waiting for
+//! a core, not for the database: one MariaDB run showed the journal's thread running
+//! 12% of the time and waiting for a core 43%, and the server's thread that executes
+//! its transactions running 50% and waiting 18%. Those two numbers per thread tell a
+//! serial bottleneck (one thread near 100% running plus waiting) from a machine short
+//! of cores (everything waiting).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+/// Per thread: its name, nanoseconds running, nanoseconds waiting for a core.
+type Snapshot = HashMap<String, (String, u64, u64)>;
+
+pub struct Threads {
+    pid: u32,
+    at_start: Snapshot,
+    started: Instant,
+}
+
+impl Threads {
+    pub fn start(pid: u32) -> Threads {
+        Threads {
+            pid,
+            at_start: snapshot(pid),
+            started: Instant::now(),
+        }
+    }
+
+    /// Since the start, by thread name (threads of one name summed, with how many
+    /// there are): the share of the window each spent running and waiting for a core,
+    /// where 1.0 is one core for the whole window.
+    pub fn by_name(&self) -> Value {
+        let window = self.started.elapsed().as_nanos().max(1) as f64;
+        let mut named: BTreeMap<String, (u64, u64, u32)> = BTreeMap::new();
+        for (name, ran, waited) in self.deltas() {
+            let entry = named.entry(name).or_default();
+            entry.0 += ran;
+            entry.1 += waited;
+            entry.2 += 1;
+        }
+        named
+            .into_iter()
+            .filter(|(_, (ran, waited, _))| (ran + waited) as f64 / window >= 0.01)
+            .map(|(name, (ran, waited, threads))| {
+                (name, reading(ran, waited, window, Some(threads)))
+            })
+            .collect::<serde_json::Map<_, _>>()
+            .into()
+    }
+
+    /// Since the start, the one thread that ran most: on a database server whose only
+    /// busy client is the journal, the thread executing its transactions.
+    pub fn busiest(&self) -> Value {
+        let window = self.started.elapsed().as_nanos().max(1) as f64;
+        self.deltas()
+            .max_by_key(|(_, ran, _)| *ran)
+            .map(|(_, ran, waited)| reading(ran, waited, window, None))
+            .unwrap_or(Value::Null)
+    }
+
+    /// Each thread alive at both readings: name, nanoseconds ran and waited between.
+    fn deltas(&self) -> impl Iterator<Item = (String, u64, u64)> + '_ {
+        snapshot(self.pid)
+            .into_iter()
+            .filter_map(|(tid, (name, ran, waited))| {
+                let (_, ran_before, waited_before) = self.at_start.get(&tid)?;
+                Some((
+                    name,
+                    ran.saturating_sub(*ran_before),
+                    waited.saturating_sub(*waited_before),
+                ))
+            })
+    }
+}
+
+fn reading(ran: u64, waited: u64, window: f64, threads: Option<u32>) -> Value {
+    let share = |ns: u64| (ns as f64 / window * 1000.0).round() / 1000.0;
+    let mut r = json!({"running": share(ran), "waiting_for_cpu": share(waited)});
+    if let Some(n) = threads {
+        r["threads"] = n.into();
+    }
+    r
+}
+
+fn snapshot(pid: u32) -> Snapshot {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Snapshot::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            let tid = task.file_name().to_str()?.to_owned();
+            let name = std::fs::read_to_string(task.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+            let (ran, waited) = parse_schedstat(&stat)?;
+            Some((tid, (name.trim().to_owned(), ran, waited)))
+        })
+        .collect()
+}
+
+/// `schedstat`: nanoseconds on a CPU, nanoseconds waiting on a run queue, time slices.
+fn parse_schedstat(text: &str) -> Option<(u64, u64)> {
+    let mut fields = text.split_whitespace().map(str::parse::<u64>);
+    Some((fields.next()?.ok()?, fields.next()?.ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedstat_gives_running_then_waiting() {
+        assert_eq!(
+            parse_schedstat("1200 345 7\n"),
+            Some((1200, 345)),
+            "the first two fields"
+        );
+        assert_eq!(parse_schedstat("12"), None);
+        assert_eq!(parse_schedstat("x 1 2"), None);
+    }
+
+    #[test]
+    fn a_spinning_thread_reads_as_running_and_a_sleeping_one_does_not() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let spawn = |name: &str, spin: bool| {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        if !spin {
+                            std::thread::sleep(std::time::Duration::from_millis(20));
+                        }
+                        std::hint::spin_loop();
+                    }
+                })
+                .unwrap()
+        };
+        let spinner = spawn("bench-spinner", true);
+        let sleeper = spawn("bench-sleeper", false);
+        let threads = Threads::start(std::process::id());
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        // Read while both are alive: a thread gone by the second reading is not read.
+        let read = threads.by_name();
+        let busiest = threads.busiest();
+        stop.store(true, Ordering::Relaxed);
+        spinner.join().unwrap();
+        sleeper.join().unwrap();
+        let spinning = &read["bench-spinner"];
+        let ran = spinning["running"].as_f64().unwrap_or(0.0);
+        let waited = spinning["waiting_for_cpu"].as_f64().unwrap_or(0.0);
+        // Ready to run the whole window: running or waiting for a core, nearly all
+        // of it, however busy the machine.
+        assert!(ran + waited > 0.8, "{read}");
+        assert_eq!(spinning["threads"], 1, "{read}");
+        // Below the 1% shown, or barely above it.
+        let slept = read["bench-sleeper"]["running"].as_f64().unwrap_or(0.0);
+        assert!(slept < 0.05, "{read}");
+        assert!(
+            busiest["running"].as_f64().unwrap_or(0.0) >= ran,
+            "{busiest} {read}"
+        );
+    }
+}
