@@ -164,9 +164,8 @@ mod tests {
         // Below the 1% shown, or barely above it.
         let slept = read["bench-sleeper"]["running"].as_f64().unwrap_or(0.0);
         assert!(slept < 0.05, "{read}");
-        assert!(
-            busiest["running"].as_f64().unwrap_or(0.0) >= ran,
-            "{busiest} {read}"
-        );
+        // Read a moment later, over a window a little longer: nearly the same share.
+        let most = busiest["running"].as_f64().unwrap_or(0.0);
+        assert!(most >= ran - 0.02, "{busiest} {read}");
     }
 }
