@@ -88,13 +88,13 @@ impl Server {
         }
     }
 
-    /// CPU time the server's own process has used (user and system), seconds. Unlike
-    /// throughput on a shared 2-core machine, this hardly moves with what else runs.
     /// The server's own process id.
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
+    /// CPU time the server's own process has used (user and system), seconds. Unlike
+    /// throughput on a shared 2-core machine, this hardly moves with what else runs.
     pub fn cpu_seconds(&self) -> f64 {
         cpu_seconds_of(self.pid)
     }
