@@ -253,7 +253,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await;
             let cpu = service.cpu_seconds() - cpu;
-            let (threads, db_threads) = (threads.by_name(), db_threads.map(|t| t.busiest()));
+            let threads = threads.end().by_name();
+            let db_threads = db_threads.map(|t| t.end().busiest());
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
             rows.push(json!({
