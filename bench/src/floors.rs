@@ -1,5 +1,5 @@
-//! The cases scanquote is measured against: the floor's delivery, the durable floor, and
-//! the flat-out load the ceiling and the floors take.
+//! The cases scanquote is measured against: the floor's delivery, the durable floor and
+//! its delivery, and the flat-out load the ceiling and the floors take.
 
 use std::time::{Duration, Instant};
 
@@ -39,17 +39,30 @@ pub async fn durable_floor(
     Ok(row)
 }
 
-/// Scan-to-delivery through the floor: `cli.messages` pushes, and the time until the
-/// stand-in answering after `latency_ms` has taken the last message; what scanquote's
-/// delivery rows compare with.
+/// Scan-to-delivery through the floor, or through the durable floor on `durable`
+/// (`(database, url)`): `cli.messages` pushes, and the time until the stand-in
+/// answering after `latency_ms` has taken the last message; what scanquote's delivery
+/// rows compare with. The durable floor's row is the most any design that records each
+/// scan before its answer and each outcome after can deliver on that database here.
 pub async fn floor_delivery(
     cli: &Cli,
     http: &reqwest::Client,
     latency_ms: u64,
+    durable: Option<(&str, &str)>,
 ) -> anyhow::Result<Value> {
     let latency = latency_ms.to_string();
     let api = Server::start(&["serve-api", "--latency-ms", &latency], &[]).await?;
-    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
+    let (floor, case) = match durable {
+        None => (
+            Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?,
+            format!("floor delivery api+{latency_ms}ms"),
+        ),
+        Some((database, db)) => {
+            let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
+            let case = format!("durable delivery {database} api+{latency_ms}ms");
+            (Server::start(&args, &[]).await?, case)
+        }
+    };
     let (started, cpu) = (Instant::now(), floor.cpu_seconds());
     let pushed = load::push_n(
         &floor.base,
@@ -63,7 +76,7 @@ pub async fn floor_delivery(
     let sent = wait_for_sends(http, &api, cli.messages as u64, started, timeout).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu = floor.cpu_seconds() - cpu;
-    let row = json!({"case": format!("floor delivery api+{latency_ms}ms"), "messages": cli.messages,
+    let row = json!({"case": case, "messages": cli.messages,
         "pushed_ok": pushed, "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
         "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
         "peak_rss_mib": floor.peak_rss_mib()});

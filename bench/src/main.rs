@@ -216,13 +216,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     floor.stop().await;
     api.stop().await;
     for latency in [0u64, 50] {
-        rows.push(floor_delivery(&cli, &http, latency).await?);
+        rows.push(floor_delivery(&cli, &http, latency, None).await?);
     }
 
     for database in &cli.databases {
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
             rows.push(durable_floor(&cli, &http, database, &db, floor_per_s).await?);
+        }
+        n += 1;
+        if let Some(db) = fresh_database(database, dir.path(), n).await? {
+            rows.push(floor_delivery(&cli, &http, 0, Some((database, &db))).await?);
         }
         for mode in &cli.modes {
             let aes = mode == "aes";
