@@ -28,6 +28,7 @@ mod readings;
 mod report;
 mod server;
 mod standin;
+mod statements;
 mod threads;
 
 use std::time::{Duration, Instant};
@@ -227,6 +228,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
             rows.push(floor_delivery(&cli, &http, 0, Some((database, &db))).await?);
+        }
+        n += 1;
+        if database == "mysql"
+            && let Some(db) = fresh_database(database, dir.path(), n).await?
+        {
+            rows.push(statements::journal_statements(&cli, &db).await?);
         }
         for mode in &cli.modes {
             let aes = mode == "aes";

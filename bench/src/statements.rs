@@ -1,0 +1,113 @@
+//! The journal's statements alone, on MariaDB: batches of the shape the flat runs
+//! commit (26 scans, each with its push's signature and its message written claimed,
+//! and the sent outcomes of the batch before), written by scanquote's own code
+//! (`enqueue::insert`, `outcomes::apply`, the claimed messages read back in the same
+//! round trip) through its journal connection, one transaction after another, with no
+//! HTTP, no sending and no other load in the way.
+//!
+//! What the server spends per scan here is the database's share of a push, without
+//! the rest of the machine's noise: on this machine it held within a few µs between
+//! runs where the full cases moved by tens. A change to what the journal writes can be
+//! judged here in a minute, before the full cases confirm it.
+
+use std::time::{Duration, Instant};
+
+use scanquote::db::mysql_writer::MySqlWriter;
+use scanquote::quote::outbox::claims;
+use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
+use scanquote::quote::outbox::outcomes::{self, Outcome};
+use scanquote::quote::outbox::retry::Change;
+use sea_orm::Set;
+use serde_json::{Value, json};
+
+use crate::Cli;
+use crate::readings::DatabaseCpu;
+use crate::server::cpu_seconds_of;
+
+/// Scans per transaction: about what a flat run's commit carries.
+const BATCH: usize = 26;
+
+/// Writes batches to the fresh MariaDB database at `db` for `cli.seconds`.
+pub async fn journal_statements(cli: &Cli, db: &str) -> anyhow::Result<Value> {
+    scanquote::db::migrate(&scanquote::db::connect(db).await?).await?;
+    let writer = MySqlWriter::new(db).await?;
+    writer.connect().await?;
+    let db_cpu = DatabaseCpu::start("mysql");
+    let own_cpu = cpu_seconds_of(std::process::id());
+    let started = Instant::now();
+    let (mut scans, mut batches) = (0usize, 0usize);
+    let mut sent_before = Vec::new();
+    while started.elapsed() < Duration::from_secs(cli.seconds) {
+        let now = scanquote::now_ms();
+        let token = format!("bench-{batches}");
+        let claimed = ClaimedFor {
+            token: &token,
+            lease_until_ms: now + 20_000,
+        };
+        let batch: Vec<NewScan> = (scans..scans + BATCH).map(|n| scan(n, now)).collect();
+        let recorded = [Written::Recorded; BATCH];
+        let outcomes: Vec<Outcome> = std::mem::take(&mut sent_before)
+            .into_iter()
+            .map(|delivery| Outcome {
+                delivery,
+                result: Ok(()),
+                tell_shop: None,
+            })
+            .collect();
+        let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
+        let read = claims::claimed_query(&token);
+        let ((), rows) = writer
+            .transaction_reading(
+                async |c| {
+                    enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                    outcomes::apply(c, &outcomes, &changes, now).await
+                },
+                Some(&read),
+            )
+            .await?;
+        sent_before = claims::from_mysql(rows)?;
+        anyhow::ensure!(
+            sent_before.len() == BATCH,
+            "a batch read back {} messages of {BATCH}",
+            sent_before.len()
+        );
+        scans += BATCH;
+        batches += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let own_cpu = cpu_seconds_of(std::process::id()) - own_cpu;
+    Ok(
+        json!({"case": "journal statements alone, mysql", "batches": batches, "scans_per_batch": BATCH,
+        "pushes_per_s": scans as f64 / seconds,
+        "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(scans as u64)),
+        "service_cpu_us_per_push": own_cpu * 1e6 / (scans as f64).max(1.0)}),
+    )
+}
+
+/// Scan `n` of an order's code, as a push of the bench's load records it.
+fn scan(n: usize, now: i64) -> NewScan {
+    let openid = format!("oJ{n:026}");
+    let event_time = now / 1000;
+    let order = (n % 1000 + 1) as i64;
+    NewScan {
+        identity: format!("{event_time:013}|{openid}|SCAN|{order}"),
+        row: entity::scan::ActiveModel {
+            openid: Set(openid),
+            event: Set("SCAN".into()),
+            scene: Set(order.to_string()),
+            ticket: Set(Some(format!("gQBench{order}=="))),
+            qr_code_id: Set(Some(order)),
+            order_id: Set(Some(order)),
+            event_time: Set(event_time),
+            received_at_ms: Set(now),
+            ..Default::default()
+        },
+        message: Message::Queue,
+        event: None,
+        seen: Some(Seen {
+            signature: format!("{n:040x}"),
+            body_sha256: format!("{n:064x}"),
+        }),
+        extra: Vec::new(),
+    }
+}
