@@ -1,0 +1,144 @@
+//! A batch's deliveries made by the database from the scan rows just written, so no
+//! scan id travels back and forth: `INSERT INTO deliveries (…) SELECT … FROM scans`.
+
+use entity::{delivery, scan};
+use sea_orm::ColumnTrait;
+use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
+
+use super::super::retry::WINDOW_MS;
+use super::super::status::Status;
+use super::{ClaimedFor, Message, Queued};
+
+/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity = …`: one of
+/// a channel code scan's deliveries (few, so one statement each).
+pub(super) fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
+    use delivery::Column as D;
+    use scan::Column as S;
+    let received = || Expr::col(S::ReceivedAtMs);
+    let (status, attempts, sent_at, claim) = if queued.passive {
+        (
+            Status::Sent,
+            1,
+            Expr::col(S::ReceivedAtMs),
+            Expr::val("passive-reply"),
+        )
+    } else {
+        (
+            Status::Pending,
+            0,
+            Expr::val(Option::<i64>::None),
+            Expr::val(Option::<String>::None),
+        )
+    };
+    let rows = Query::select()
+        .column(S::Id)
+        .column(S::Openid)
+        .expr(Expr::val(queued.kind.as_str()))
+        .expr(Expr::val(queued.payload.as_str()))
+        .expr(Expr::val(status.as_str()))
+        .expr(Expr::val(attempts))
+        .expr(sent_at)
+        .expr(claim)
+        .expr(received())
+        .expr(Expr::val(0i64))
+        .expr(received().add(queued.window_ms))
+        .expr(received())
+        .expr(received())
+        .from(scan::Entity)
+        .and_where(S::EventIdentity.eq(identity))
+        .to_owned();
+    Query::insert()
+        .into_table(delivery::Entity)
+        .columns([
+            D::ScanId,
+            D::Openid,
+            D::Kind,
+            D::Payload,
+            D::Status,
+            D::Attempts,
+            D::SentAtMs,
+            D::ClaimToken,
+            D::NextAttemptAtMs,
+            D::LeaseUntilMs,
+            D::DeadlineAtMs,
+            D::CreatedAtMs,
+            D::UpdatedAtMs,
+        ])
+        .select_from(rows)
+        .expect("as many values as columns")
+        .to_owned()
+}
+
+/// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`, the
+/// list as given (padded, or not, by the caller): the queued message of each scan, due
+/// at once and failed unless sent within WeChat's window. A passive reply already
+/// carried the card, so those are recorded sent.
+/// Handed-off messages are written claimed: `sending`, first attempt, leased.
+pub(super) fn messages_for(
+    identities: &[&str],
+    message: Message,
+    claimed: Option<&ClaimedFor<'_>>,
+) -> InsertStatement {
+    use delivery::Column as D;
+    use scan::Column as S;
+    let received = || Expr::col(S::ReceivedAtMs);
+    let none = || Expr::val(Option::<i64>::None);
+    let (status, attempts, sent_at, claim, lease) = match (message, claimed) {
+        (Message::PassiveSent, _) => (
+            Status::Sent,
+            1,
+            received(),
+            Expr::val("passive-reply"),
+            Expr::val(0i64),
+        ),
+        (_, Some(c)) => (
+            Status::Sending,
+            1,
+            none(),
+            Expr::val(c.token),
+            Expr::val(c.lease_until_ms),
+        ),
+        _ => (
+            Status::Pending,
+            0,
+            none(),
+            Expr::val(Option::<String>::None),
+            Expr::val(0i64),
+        ),
+    };
+    let rows = Query::select()
+        .column(S::Id)
+        .column(S::Openid)
+        .column(S::OrderId)
+        .expr(Expr::val(status.as_str()))
+        .expr(Expr::val(attempts))
+        .expr(sent_at)
+        .expr(claim)
+        .expr(received())
+        .expr(lease)
+        .expr(received().add(WINDOW_MS))
+        .expr(received())
+        .expr(received())
+        .from(scan::Entity)
+        .and_where(S::EventIdentity.is_in(identities.iter().copied()))
+        .to_owned();
+    Query::insert()
+        .into_table(delivery::Entity)
+        .columns([
+            D::ScanId,
+            D::Openid,
+            D::OrderId,
+            D::Status,
+            D::Attempts,
+            D::SentAtMs,
+            D::ClaimToken,
+            D::NextAttemptAtMs,
+            D::LeaseUntilMs,
+            D::DeadlineAtMs,
+            D::CreatedAtMs,
+            D::UpdatedAtMs,
+        ])
+        .select_from(rows)
+        .expect("as many values as columns")
+        .to_owned()
+}
