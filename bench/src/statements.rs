@@ -1,7 +1,7 @@
 //! The journal's statements alone, on MariaDB: batches of the shape the flat runs
 //! commit (26 scans, each with its push's signature and its message written claimed,
 //! and the sent outcomes of the batch before), written by scanquote's own code
-//! (`enqueue::insert`, `outcomes::apply`, the claimed messages read back in the same
+//! (`enqueue::insert`, `outcomes::apply`, the claimed messages' ids read in the same
 //! round trip) through its journal connection, one transaction after another, with no
 //! HTTP, no sending and no other load in the way.
 //!
@@ -13,7 +13,6 @@
 use std::time::{Duration, Instant};
 
 use scanquote::db::mysql_writer::MySqlWriter;
-use scanquote::quote::outbox::claims;
 use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
 use scanquote::quote::outbox::outcomes::{self, Outcome};
 use scanquote::quote::outbox::retry::Change;
@@ -55,17 +54,14 @@ pub async fn journal_statements(cli: &Cli, db: &str) -> anyhow::Result<Value> {
             })
             .collect();
         let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
-        let read = claims::claimed_query(&token);
-        let ((), rows) = writer
-            .transaction_reading(
-                async |c| {
-                    enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
-                    outcomes::apply(c, &outcomes, &changes, now).await
-                },
-                Some(&read),
-            )
+        let ((), ids) = writer
+            .transaction_reading(async |c| {
+                enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                outcomes::apply(c, &outcomes, &changes, now).await
+            })
             .await?;
-        sent_before = claims::from_mysql(rows)?;
+        let queued = enqueue::queued_messages(&batch, &recorded);
+        sent_before = enqueue::claimed_messages(&queued, &claimed, &ids)?;
         anyhow::ensure!(
             sent_before.len() == BATCH,
             "a batch read back {} messages of {BATCH}",

@@ -32,6 +32,15 @@ pub trait Execute: Sync {
         true
     }
 
+    /// Whether the statements go in order through one session whose selected rows come
+    /// back with the commit (the MySQL journal's connection, [`super::mysql_writer`]):
+    /// a statement may then use the ids the insert before it generated
+    /// (`LAST_INSERT_ID()`), and a `SELECT` queued among them reads them, where
+    /// elsewhere a statement finds the rows just written again by a key.
+    fn numbers_in_session(&self) -> bool {
+        false
+    }
+
     /// `items` in runs for one statement each: in a few shapes where statements are
     /// kept prepared ([`super::chunks`]), else as few as fit.
     fn runs<'a, T>(&self, items: &'a [T]) -> Vec<&'a [T]> {

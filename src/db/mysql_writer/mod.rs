@@ -25,19 +25,19 @@
 //! the paced 1,000 a second p50 1.5–1.9 ms against 2.7–2.9 and p99 3.8–4.2 against
 //! 5.6–6.2, because each round trip had cost a wake-up of this thread.
 //!
-//! What a transaction wrote can be read back in that same round trip
-//! ([`MySqlWriter::transaction_reading`]): the journal reads the messages it claimed
-//! for the worker, which otherwise read them through the pool (a connection taken, a
-//! query, and the ping on giving it back) before it could send. Same bench, two
-//! interleaved pairs: CPU per push at the paced 1,000 a second 462–482 µs against
-//! 552–569, per delivered message 92–94 against 108–138.
+//! What a transaction wrote can be read in that same round trip
+//! ([`MySqlWriter::transaction_reading`]): the journal reads the ids of the messages it
+//! claimed for the worker (`enqueue::numbered`), which otherwise read them through the
+//! pool (a connection taken, a query, and the ping on giving it back) before it could
+//! send. Same bench, two interleaved pairs, when it read the messages' rows back this
+//! way: CPU per push at the paced 1,000 a second 462–482 µs against 552–569, per
+//! delivered message 92–94 against 108–138.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::TryStreamExt;
-use sea_orm::sea_query::SelectStatement;
 use sea_orm::sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sea_orm::sqlx::{self, AssertSqlSafe, ConnectOptions, Either};
 use sea_orm::{DbErr, RuntimeErr, StatementBuilder};
@@ -121,22 +121,18 @@ impl MySqlWriter {
         &self,
         work: impl AsyncFnOnce(&Open<'_>) -> Result<T, DbErr>,
     ) -> Result<T, DbErr> {
-        let (done, _) = self
-            .transaction_reading(work, None::<&SelectStatement>)
-            .await?;
+        let (done, _) = self.transaction_reading(work).await?;
         Ok(done)
     }
 
-    /// [`Self::transaction`], and `read`'s rows as the transaction leaves them: `read`
-    /// goes last before the `COMMIT`, in the same round trip, so reading back what the
-    /// transaction wrote (rows whose ids the server chose) costs no round trip and no
-    /// pool connection of its own.
-    pub async fn transaction_reading<T, S: StatementBuilder>(
+    /// [`Self::transaction`], and the rows the `SELECT`s queued among its statements
+    /// returned, in order: what the transaction wrote (the ids the server chose) is read
+    /// in the round trip of the `COMMIT`, at no round trip and no pool connection of its
+    /// own.
+    pub async fn transaction_reading<T>(
         &self,
         work: impl AsyncFnOnce(&Open<'_>) -> Result<T, DbErr>,
-        read: Option<&S>,
     ) -> Result<(T, Vec<MySqlRow>), DbErr> {
-        let read = read.map(inline).transpose()?;
         let mut held = self.conn.lock().await;
         let conn = self.open(&mut held).await?;
         let open = Open {
@@ -147,12 +143,7 @@ impl MySqlWriter {
             }),
         };
         let done = match work(&open).await {
-            Ok(done) => {
-                if let Some(read) = read {
-                    open.state.lock().await.queued.push(read);
-                }
-                open.send("COMMIT".to_owned()).await.map(|_| done)
-            }
+            Ok(done) => open.send("COMMIT".to_owned()).await.map(|_| done),
             Err(e) => Err(e),
         };
         let Pending { conn, rows, .. } = open.state.into_inner();
@@ -194,8 +185,10 @@ impl Open<'_> {
 
 /// Puts the connection at `READ COMMITTED`, unless the server logs statements.
 ///
-/// At MySQL's default `REPEATABLE READ` the statement that makes a batch's messages
-/// from its scans (`INSERT … SELECT … WHERE event_identity IN …`) read those scans
+/// At MySQL's default `REPEATABLE READ` the statement that made a batch's messages
+/// from its scans (`INSERT … SELECT … WHERE event_identity IN …`; passive replies' and
+/// channel codes' deliveries are still made so, an order's messages now by
+/// `enqueue::numbered`) read those scans
 /// with shared locks, and the range it walked reached other instances' scans of the
 /// same second, whose identities sort among ours. Met uncommitted, it waited for
 /// them, while their transaction waited for the auto-increment lock of `deliveries`
@@ -203,7 +196,7 @@ impl Open<'_> {
 /// batch's tries slept and failed. Found by running the bench's service with two
 /// journal connections, as two instances have: 5,000 scans took 20 s to deliver, not
 /// one. Nothing the journal writes depends on a repeatable read: it inserts, reads
-/// back the rows it wrote, and updates under conditions re-checked on each locked
+/// the ids it generated, and updates under conditions re-checked on each locked
 /// row. At `READ COMMITTED` the `SELECT` part reads without locks.
 ///
 /// A server that writes its binary log as statements (`binlog_format=STATEMENT`)
@@ -265,6 +258,10 @@ impl Execute for Open<'_> {
 
     fn keeps_prepared(&self) -> bool {
         false
+    }
+
+    fn numbers_in_session(&self) -> bool {
+        true
     }
 }
 

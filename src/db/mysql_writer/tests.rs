@@ -60,7 +60,7 @@ async fn notes(admin: &DatabaseConnection, table: &str) -> Vec<(i32, String)> {
 }
 
 #[tokio::test]
-async fn a_read_goes_with_the_commit_and_sees_what_the_transaction_wrote() {
+async fn a_queued_read_goes_with_the_commit_and_sees_what_the_transaction_wrote() {
     use sea_orm::sea_query::ExprTrait;
     use sea_orm::sqlx::Row;
     let Some(url) = crate::db::tests::mysql_url() else {
@@ -78,15 +78,14 @@ async fn a_read_goes_with_the_commit_and_sees_what_the_transaction_wrote() {
         .order_by(Alias::new("id"), sea_orm::sea_query::Order::Asc)
         .to_owned();
     let ((), rows) = writer
-        .transaction_reading(
-            async |c| {
-                c.queue(&insert(&table, 1, "one")).await?;
-                c.queue(&insert(&table, 2, "two")).await?;
-                c.queue(&insert(&table, 3, "three")).await?;
-                c.run(&rename(&table, [1], "uno")).await.map(|_| ())
-            },
-            Some(&read),
-        )
+        .transaction_reading(async |c| {
+            c.queue(&insert(&table, 1, "one")).await?;
+            c.queue(&insert(&table, 2, "two")).await?;
+            c.queue(&insert(&table, 3, "three")).await?;
+            c.run(&rename(&table, [1], "uno")).await?;
+            // Queued last: it goes with the COMMIT.
+            c.queue(&read).await
+        })
         .await
         .unwrap();
     let read_back: Vec<(i32, String)> = rows
@@ -98,23 +97,18 @@ async fn a_read_goes_with_the_commit_and_sees_what_the_transaction_wrote() {
 
     // Refused: no rows, and nothing of it stays.
     let refused = writer
-        .transaction_reading(
-            async |c| {
-                c.queue(&rename(&table, [2], "deux")).await?;
-                c.queue(&insert(&table, 1, "again")).await
-            },
-            Some(&read),
-        )
+        .transaction_reading(async |c| {
+            c.queue(&rename(&table, [2], "deux")).await?;
+            c.queue(&insert(&table, 1, "again")).await?;
+            c.queue(&read).await
+        })
         .await;
     assert!(crate::db::is_duplicate(&refused.unwrap_err()));
     assert_eq!(notes(&admin, &table).await.len(), 3);
     assert_eq!(notes(&admin, &table).await[1], (2, "two".to_owned()));
     // Without a read, none.
     let ((), rows) = writer
-        .transaction_reading(
-            async |c| c.queue(&insert(&table, 4, "four")).await,
-            None::<&SelectStatement>,
-        )
+        .transaction_reading(async |c| c.queue(&insert(&table, 4, "four")).await)
         .await
         .unwrap();
     assert!(rows.is_empty());

@@ -141,27 +141,11 @@ pub async fn claimed_by(
     claimed(token).all(db).await
 }
 
-/// The query of [`claimed_by`], for the journal's MySQL connection to run last in the
-/// transaction that claimed them (see `journal`); [`from_mysql`] reads its rows.
-pub fn claimed_query(token: &str) -> sea_orm::sea_query::SelectStatement {
-    claimed(token).into_query()
-}
-
-/// The messages of [`claimed_query`]'s rows.
-pub fn from_mysql(
-    rows: Vec<sea_orm::sqlx::mysql::MySqlRow>,
-) -> Result<Vec<delivery::Model>, DbErr> {
-    use sea_orm::FromQueryResult;
-    rows.into_iter()
-        .map(|row| delivery::Model::from_query_result(&row.into(), ""))
-        .collect()
-}
-
 /// The messages claimed under `token`, read by the journal's SQLite connection in the
 /// transaction that claimed them (see `journal`): the same rows as [`claimed_by`].
 pub fn claimed_in(own: &Dedicated, token: &str) -> Result<Vec<delivery::Model>, DbErr> {
     use delivery::Column as C;
-    let select = claimed_query(token);
+    let select = claimed(token).into_query();
     // By name, so the order of the model's fields does not matter; a field added to
     // the model fails to compile here until it is read too.
     own.rows(&select, |row| {

@@ -20,8 +20,10 @@ use super::retry::WEBHOOK_WINDOW_MS;
 use super::status::Status;
 use crate::db::{self, Execute};
 use from_scans::{messages_for, queued_for};
+pub use numbered::claimed_messages;
 
 mod from_scans;
+mod numbered;
 
 /// One scan to record.
 pub struct NewScan {
@@ -195,6 +197,19 @@ pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Res
     Ok(stored)
 }
 
+/// The scans of the batch `results` records that queue a message, each with its place
+/// among the recorded scans (the row of their multi-row insert).
+pub fn queued_messages<'a>(scans: &'a [NewScan], results: &[Written]) -> Vec<(usize, &'a NewScan)> {
+    scans
+        .iter()
+        .zip(results)
+        .filter(|(_, r)| **r == Written::Recorded)
+        .map(|(s, _)| s)
+        .enumerate()
+        .filter(|(_, s)| s.message == Message::Queue)
+        .collect()
+}
+
 /// Messages written already claimed for this instance's worker (see `handoff`).
 pub struct ClaimedFor<'a> {
     pub token: &'a str,
@@ -223,6 +238,14 @@ pub async fn insert(
     }
     txn.queue(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
         .await?;
+    // Where the session numbers rows, the messages take the ids this insert generated.
+    let numbered = txn.numbers_in_session();
+    let queued = queued_messages(scans, results);
+    if numbered && !queued.is_empty() {
+        txn.queue(&numbered::ids_select()).await?;
+        txn.queue(&numbered::messages(&queued, claimed)?).await?;
+        txn.queue(&numbered::ids_select()).await?;
+    }
     let signed: Vec<push_signature::ActiveModel> = fresh
         .iter()
         .filter_map(|s| {
@@ -238,7 +261,12 @@ pub async fn insert(
         txn.queue(&push_signature::Entity::insert_many(signed).into_query())
             .await?;
     }
-    for message in [Message::Queue, Message::PassiveSent] {
+    let from_scans = if numbered {
+        &[Message::PassiveSent][..]
+    } else {
+        &[Message::Queue, Message::PassiveSent]
+    };
+    for &message in from_scans {
         let queued: Vec<&str> = fresh
             .iter()
             .filter(|s| s.message == message)

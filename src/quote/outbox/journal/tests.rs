@@ -202,3 +202,115 @@ async fn sent_outcomes_of_several_claims_mark_only_what_each_still_holds() {
         ]
     );
 }
+
+/// On the journal's MySQL connection a batch's messages take the ids its scans' insert
+/// generated, and the messages handed to the worker are made from the ids read in the
+/// same round trip: they must be the rows the database holds, field for field, each
+/// pointing at its own scan, with the batch's duplicates, scans without an order and
+/// passive replies in between, and with rows already in both tables.
+#[tokio::test]
+async fn the_messages_a_batch_claims_are_made_as_the_database_holds_them() {
+    let Some((admin, name, url)) = fresh_database().await else {
+        return;
+    };
+    let writer = MySqlWriter::new(&url).await.unwrap();
+    let second = 1_796_380_600;
+    let earlier = [scan("oF00", second), scan("oF01", second)];
+    let recorded = [Written::Recorded, Written::Recorded];
+    writer
+        .transaction(async |c| enqueue::insert(c, &earlier, &recorded, None).await)
+        .await
+        .unwrap();
+    let mut no_order = scan("oF03", second);
+    no_order.message = Message::None;
+    no_order.row.order_id = Set(None);
+    let mut passive = scan("oF05", second);
+    passive.message = Message::PassiveSent;
+    let batch = [
+        scan("oF02", second),
+        no_order,
+        scan("oF00", second), // stored before: a retry
+        scan("oF04", second + 1),
+        passive,
+        scan("oF06", second + 2),
+    ];
+    let results = [
+        Written::Recorded,
+        Written::Recorded,
+        Written::Duplicate,
+        Written::Recorded,
+        Written::Recorded,
+        Written::Recorded,
+    ];
+    let claimed = ClaimedFor {
+        token: "made-1",
+        lease_until_ms: 1_796_380_700_000,
+    };
+    let ((), ids) = writer
+        .transaction_reading(async |c| enqueue::insert(c, &batch, &results, Some(&claimed)).await)
+        .await
+        .unwrap();
+    let queued = enqueue::queued_messages(&batch, &results);
+    let made = enqueue::claimed_messages(&queued, &claimed, &ids);
+    let conn = db::connect(&url).await.unwrap();
+    let stored = crate::quote::outbox::claims::claimed_by(&conn, "made-1")
+        .await
+        .unwrap();
+    let scans: Vec<(i64, String)> = entity::scan::Entity::find()
+        .all(&conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id, s.openid))
+        .collect();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+        .await
+        .unwrap();
+    let made = made.unwrap();
+    let openids: Vec<&str> = made.iter().map(|m| m.openid.as_str()).collect();
+    assert_eq!(
+        openids,
+        ["oF02", "oF04", "oF06"],
+        "the batch's queued messages"
+    );
+    assert_eq!(made, stored, "made as the database holds them");
+    for message in &made {
+        let scan = scans.iter().find(|(id, _)| Some(*id) == message.scan_id);
+        assert_eq!(
+            scan.map(|(_, openid)| openid.as_str()),
+            Some(message.openid.as_str()),
+            "message {} points at its own scan",
+            message.id
+        );
+    }
+}
+
+/// The ids are a first and a step: with the server's `auto_increment_increment` at 3
+/// (as a Galera cluster of three sets it), the k-th row of an insert is k steps on.
+#[tokio::test]
+async fn messages_are_numbered_by_the_step_the_server_reads() {
+    use sea_orm::sqlx::{self, Connection};
+    let Some(url) = db::tests::mysql_url() else {
+        return;
+    };
+    let mut conn = sqlx::mysql::MySqlConnection::connect(&url).await.unwrap();
+    let mut rows = Vec::new();
+    for sql in ["SELECT 101, 3", "SELECT 500, 3"] {
+        rows.push(sqlx::query(sql).fetch_one(&mut conn).await.unwrap());
+    }
+    let batch = [scan("oG1", 1), scan("oG2", 1), scan("oG3", 1)];
+    let places: Vec<(usize, &NewScan)> = vec![(0, &batch[0]), (2, &batch[2])];
+    let claimed = ClaimedFor {
+        token: "step-3",
+        lease_until_ms: 9,
+    };
+    let made = enqueue::claimed_messages(&places, &claimed, &rows).unwrap();
+    let ids: Vec<(i64, Option<i64>)> = made.iter().map(|m| (m.id, m.scan_id)).collect();
+    assert_eq!(ids, [(500, Some(101)), (503, Some(107))]);
+    let short = enqueue::claimed_messages(&places, &claimed, &rows[..1]).unwrap_err();
+    assert!(
+        short.to_string().contains("1 rows of ids, not 2"),
+        "{short}"
+    );
+}

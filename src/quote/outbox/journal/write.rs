@@ -35,11 +35,18 @@ async fn rows(conn: &impl Execute, b: &Batch<'_>, results: &[Written]) -> Result
     Ok(())
 }
 
-/// The messages a MySQL transaction claimed, read back; `None` (the worker reads them
-/// itself) should a row not read as a message: they are committed by then.
-fn read_back_on_mysql(rows: Vec<sea_orm::sqlx::mysql::MySqlRow>) -> Option<Vec<delivery::Model>> {
-    claims::from_mysql(rows)
-        .inspect_err(|e| tracing::error!(error = %e, "reading claimed messages back failed"))
+/// The messages a MySQL transaction claimed, made from the ids it read
+/// ([`enqueue::claimed_messages`]); `None` (the worker reads them itself) should the
+/// ids not read: the messages are committed by then.
+fn claimed_on_mysql(
+    b: &Batch<'_>,
+    results: &[Written],
+    rows: &[sea_orm::sqlx::mysql::MySqlRow],
+) -> Option<Vec<delivery::Model>> {
+    let claimed = b.claimed?;
+    let queued = enqueue::queued_messages(b.scans, results);
+    enqueue::claimed_messages(&queued, claimed, rows)
+        .inspect_err(|e| tracing::error!(error = %e, "numbering claimed messages failed"))
         .ok()
 }
 
@@ -67,13 +74,12 @@ pub(super) async fn write(
                     rows(&txn, b, &results).await?;
                     txn.commit().await.map(|()| None)
                 }
-                // Read back in the same round trip as the COMMIT.
+                // Their ids come back in the same round trip as the COMMIT.
                 Writer::MySql(own) => {
-                    let read = b.claimed.map(|c| claims::claimed_query(c.token));
-                    let ((), read_back) = own
-                        .transaction_reading(async |c| rows(c, b, &results).await, read.as_ref())
+                    let ((), ids) = own
+                        .transaction_reading(async |c| rows(c, b, &results).await)
                         .await?;
-                    Ok(read.and_then(|_| read_back_on_mysql(read_back)))
+                    Ok(claimed_on_mysql(b, &results, &ids))
                 }
                 // The handed-over messages are read back here, where their pages were
                 // just written, instead of by the worker through the shared pool.
