@@ -69,6 +69,25 @@ pub(super) fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
         .to_owned()
 }
 
+/// The columns an order's message is written with, here and in `numbered`.
+pub(super) const MESSAGE_COLUMNS: [delivery::Column; 12] = {
+    use delivery::Column as D;
+    [
+        D::ScanId,
+        D::Openid,
+        D::OrderId,
+        D::Status,
+        D::Attempts,
+        D::SentAtMs,
+        D::ClaimToken,
+        D::NextAttemptAtMs,
+        D::LeaseUntilMs,
+        D::DeadlineAtMs,
+        D::CreatedAtMs,
+        D::UpdatedAtMs,
+    ]
+};
+
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`, the
 /// list as given (padded, or not, by the caller): the queued message of each scan, due
 /// at once and failed unless sent within WeChat's window. A passive reply already
@@ -79,7 +98,6 @@ pub(super) fn messages_for(
     message: Message,
     claimed: Option<&ClaimedFor<'_>>,
 ) -> InsertStatement {
-    use delivery::Column as D;
     use scan::Column as S;
     let received = || Expr::col(S::ReceivedAtMs);
     let none = || Expr::val(Option::<i64>::None);
@@ -124,20 +142,7 @@ pub(super) fn messages_for(
         .to_owned();
     Query::insert()
         .into_table(delivery::Entity)
-        .columns([
-            D::ScanId,
-            D::Openid,
-            D::OrderId,
-            D::Status,
-            D::Attempts,
-            D::SentAtMs,
-            D::ClaimToken,
-            D::NextAttemptAtMs,
-            D::LeaseUntilMs,
-            D::DeadlineAtMs,
-            D::CreatedAtMs,
-            D::UpdatedAtMs,
-        ])
+        .columns(MESSAGE_COLUMNS)
         .select_from(rows)
         .expect("as many values as columns")
         .to_owned()

@@ -43,21 +43,10 @@ pub(super) fn messages(
     queued: &[(usize, &NewScan)],
     claimed: Option<&ClaimedFor<'_>>,
 ) -> Result<InsertStatement, DbErr> {
-    use delivery::Column as D;
     let mut insert = Query::insert();
-    insert.into_table(delivery::Entity).columns([
-        D::ScanId,
-        D::Openid,
-        D::OrderId,
-        D::Status,
-        D::Attempts,
-        D::ClaimToken,
-        D::NextAttemptAtMs,
-        D::LeaseUntilMs,
-        D::DeadlineAtMs,
-        D::CreatedAtMs,
-        D::UpdatedAtMs,
-    ]);
+    insert
+        .into_table(delivery::Entity)
+        .columns(super::from_scans::MESSAGE_COLUMNS);
     for (place, scan) in queued {
         let row = Written::of(scan)?;
         let (status, attempts, token, lease) = match claimed {
@@ -72,6 +61,7 @@ pub(super) fn messages(
             Expr::val(row.order_id),
             Expr::val(status.as_str()),
             Expr::val(attempts),
+            Expr::val(Option::<i64>::None),
             Expr::val(token),
             Expr::val(row.received_at_ms),
             Expr::val(lease),
