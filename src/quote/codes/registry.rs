@@ -37,6 +37,14 @@ pub struct NewCode<'a> {
     pub expires_at_ms: Option<i64>,
 }
 
+/// Why a lookup kept nothing: what was not found is not cached, so that a code made a
+/// moment ago on another instance is found on the next push.
+#[derive(Debug)]
+enum Unfound {
+    Missing,
+    Db(sea_orm::DbErr),
+}
+
 #[derive(Clone)]
 pub struct Registry {
     db: DatabaseConnection,
@@ -55,29 +63,34 @@ impl Registry {
         }
     }
 
+    /// The code `ticket` names, if this service made it. When it is not cached, one
+    /// caller reads it and the others asking for it meanwhile wait for that read: a
+    /// poster scanned by hundreds at once just after a restart costs one query, not
+    /// one per scan.
     pub async fn find(&self, ticket: &str) -> Result<Option<Arc<Registered>>, AppError> {
         if let Some(found) = self.by_ticket.get(ticket).await {
             return Ok(Some(found));
         }
-        let found = Box::pin(
-            qr_code::Entity::find()
+        let read = async {
+            let row = qr_code::Entity::find()
                 .filter(qr_code::Column::Ticket.eq(ticket))
-                .one(&self.db),
-        )
-        .await?
-        .map(|c| {
-            Arc::new(Registered {
-                id: c.id,
-                kind: CodeKind::parse(&c.kind),
-                target: c.target,
-            })
-        });
-        if let Some(found) = &found {
-            self.by_ticket
-                .insert(ticket.to_owned(), found.clone())
-                .await;
+                .one(&self.db)
+                .await
+                .map_err(Unfound::Db)?;
+            let code = row.ok_or(Unfound::Missing)?;
+            Ok::<_, Unfound>(Arc::new(Registered {
+                id: code.id,
+                kind: CodeKind::parse(&code.kind),
+                target: code.target,
+            }))
+        };
+        match Box::pin(self.by_ticket.try_get_with_by_ref(ticket, read)).await {
+            Ok(found) => Ok(Some(found)),
+            Err(e) => match &*e {
+                Unfound::Missing => Ok(None),
+                Unfound::Db(e) => Err(e.clone().into()),
+            },
         }
-        Ok(found)
     }
 
     /// The code a push without a `Ticket` names by its scene: a live order code or a
@@ -152,5 +165,66 @@ impl Registry {
             }
             _ => Ok(existing),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// A ticket not cached yet, asked for by many scans at once: one query between
+    /// them, and every one gets the code; a ticket nobody registered is looked up again
+    /// each time, so a code registered meanwhile is found.
+    #[tokio::test]
+    async fn concurrent_first_lookups_of_a_ticket_share_one_query() {
+        let mut db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let reads = Arc::new(AtomicUsize::new(0));
+        let counted = reads.clone();
+        db.set_metric_callback(move |info| {
+            if info.statement.sql.contains("FROM \"qr_codes\"") {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let registry = Registry::new(db);
+        let ticket = QrTicket {
+            ticket: "gQPoster==".into(),
+            url: "http://weixin.qq.com/q/poster".into(),
+            expire_seconds: None,
+        };
+        registry
+            .register(NewCode {
+                created: &ticket,
+                kind: CodeKind::Channel,
+                scene: "poster".into(),
+                target: "7".into(),
+                expires_at_ms: None,
+            })
+            .await
+            .unwrap();
+        let before = reads.load(Ordering::SeqCst);
+        let scans = (0..50).map(|_| registry.find("gQPoster=="));
+        let found = futures_util::future::join_all(scans).await;
+        assert!(
+            found
+                .iter()
+                .all(|f| matches!(f, Ok(Some(c)) if c.target == "7")),
+            "{found:?}"
+        );
+        assert_eq!(
+            reads.load(Ordering::SeqCst) - before,
+            1,
+            "one query for 50 scans"
+        );
+        for _ in 0..2 {
+            assert_eq!(registry.find("gQNobody==").await.unwrap(), None);
+        }
+        assert_eq!(
+            reads.load(Ordering::SeqCst) - before,
+            3,
+            "a miss is not kept"
+        );
     }
 }
