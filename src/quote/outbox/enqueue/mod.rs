@@ -217,10 +217,12 @@ pub struct ClaimedFor<'a> {
 }
 
 /// The scans sorted out as [`Written::Recorded`], in one multi-row insert, then their
-/// messages, made by the database from the scan rows just written so no scan id
-/// travels back and forth: a few statements however many scans, because each is a
-/// round trip that pushes wait for. A batch fits one statement on both databases
-/// (SQLite takes 32,766 parameters, MySQL 65,535).
+/// messages, so that no scan id travels back and forth: made by the database from the
+/// scan rows just written (`from_scans`), or, where the session numbers rows, written
+/// with the ids the scans' insert generated (`numbered`). A few statements however
+/// many scans, because each is a round trip that pushes wait for (and, on MySQL, a
+/// parse of its own). A batch fits one statement on both databases (SQLite takes
+/// 32,766 parameters, MySQL 65,535).
 pub async fn insert(
     txn: &impl Execute,
     scans: &[NewScan],

@@ -48,7 +48,7 @@ pub(super) fn messages(
         .into_table(delivery::Entity)
         .columns(super::from_scans::MESSAGE_COLUMNS);
     for (place, scan) in queued {
-        let row = Written::of(scan)?;
+        let row = FromScan::of(scan)?;
         let (status, attempts, token, lease) = match claimed {
             Some(c) => (Status::Sending, 1, Some(c.token), c.lease_until_ms),
             None => (Status::Pending, 0, None, 0),
@@ -74,14 +74,14 @@ pub(super) fn messages(
 }
 
 /// What a message is made of, from its scan's row.
-struct Written<'a> {
+struct FromScan<'a> {
     openid: &'a str,
     order_id: Option<i64>,
     received_at_ms: i64,
 }
 
-impl<'a> Written<'a> {
-    fn of(scan: &'a NewScan) -> Result<Written<'a>, DbErr> {
+impl<'a> FromScan<'a> {
+    fn of(scan: &'a NewScan) -> Result<FromScan<'a>, DbErr> {
         let (ActiveValue::Set(openid), ActiveValue::Set(order_id), ActiveValue::Set(received)) = (
             &scan.row.openid,
             &scan.row.order_id,
@@ -89,7 +89,7 @@ impl<'a> Written<'a> {
         ) else {
             return Err(not_numbered("a scan row without its openid, order or time"));
         };
-        Ok(Written {
+        Ok(FromScan {
             openid,
             order_id: *order_id,
             received_at_ms: *received,
@@ -123,7 +123,7 @@ pub fn claimed_messages(
         .iter()
         .zip(0i64..)
         .map(|((place, scan), j)| {
-            let row = Written::of(scan)?;
+            let row = FromScan::of(scan)?;
             Ok(delivery::Model {
                 id: first_message + j * message_step,
                 kind: super::Kind::Message.as_str().to_owned(),
