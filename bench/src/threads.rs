@@ -151,10 +151,17 @@ mod tests {
                 .name(name.into())
                 .spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        if !spin {
+                        if spin {
+                            // Always ready to run, but through the scheduler: the
+                            // kernel adds a thread's run time to `schedstat` when it
+                            // switches (or at a tick), and one CI run read a thread
+                            // that only spun as having run nothing, the likeliest
+                            // reason being a stale count. The service's threads switch
+                            // all the time.
+                            std::thread::yield_now();
+                        } else {
                             std::thread::sleep(std::time::Duration::from_millis(20));
                         }
-                        std::hint::spin_loop();
                     }
                 })
                 .unwrap()
