@@ -241,12 +241,15 @@ pub async fn insert(
     txn.queue(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
         .await?;
     // Where the session numbers rows, the messages take the ids this insert generated.
+    // The places are those `journal::write` numbers the claimed messages by.
     let numbered = txn.numbers_in_session();
-    let queued = queued_messages(scans, results);
-    if numbered && !queued.is_empty() {
-        txn.queue(&numbered::ids_select()).await?;
-        txn.queue(&numbered::messages(&queued, claimed)?).await?;
-        txn.queue(&numbered::ids_select()).await?;
+    if numbered {
+        let queued = queued_messages(scans, results);
+        if !queued.is_empty() {
+            txn.queue(&numbered::ids_select()).await?;
+            txn.queue(&numbered::messages(&queued, claimed)?).await?;
+            txn.queue(&numbered::ids_select()).await?;
+        }
     }
     let signed: Vec<push_signature::ActiveModel> = fresh
         .iter()
