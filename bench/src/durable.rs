@@ -6,7 +6,8 @@
 //! `SQLITE_SYNCHRONOUS`; on MySQL through scanquote's own journal connection
 //! (`db::mysql_writer`: a batch in one round trip), at the server's own flush setting.
 //! No signature, no parsing, no order, no card: what it costs over the floor is what
-//! durability itself costs on this machine, which no design of scanquote can undercut.
+//! durability costs on this machine, written the cheapest way found so far (each
+//! cheaper way found is made its way too, as its identity's order was).
 
 use std::time::Duration;
 
@@ -24,18 +25,19 @@ use tokio::sync::{mpsc, oneshot};
 const MAX_BATCH: usize = 512;
 
 enum Entry {
-    /// A push's identity; answered once committed.
-    Push(String, oneshot::Sender<()>),
-    /// The identity of a push whose message was sent.
-    Sent(String),
+    /// A push's identity; answered once committed, with its row's id where the writer
+    /// knows it (SQLite).
+    Push(String, oneshot::Sender<Option<i64>>),
+    /// A push whose message was sent: its identity, and its row's id if known.
+    Sent(String, Option<i64>),
 }
 
 /// A batch taken apart: the pushes to record, their callers, the sends to mark.
 #[derive(Default)]
 struct Batch {
     pushes: Vec<String>,
-    replies: Vec<oneshot::Sender<()>>,
-    sent: Vec<String>,
+    replies: Vec<oneshot::Sender<Option<i64>>>,
+    sent: Vec<(String, Option<i64>)>,
 }
 
 impl Batch {
@@ -50,7 +52,7 @@ impl Batch {
                     batch.pushes.push(identity);
                     batch.replies.push(reply);
                 }
-                Entry::Sent(identity) => batch.sent.push(identity),
+                Entry::Sent(identity, row) => batch.sent.push((identity, row)),
             }
             taken += 1;
             next = (taken < MAX_BATCH).then(|| rx.try_recv().ok()).flatten();
@@ -60,10 +62,10 @@ impl Batch {
 
     /// Answers the batch's pushes once it is committed. On failure they are dropped
     /// unanswered, and the handler answers them "".
-    fn finish(self, written: Result<(), String>) {
+    fn finish(self, written: Result<Vec<Option<i64>>, String>) {
         match written {
-            Ok(()) => self.replies.into_iter().for_each(|r| {
-                let _ = r.send(());
+            Ok(rows) => self.replies.into_iter().zip(rows).for_each(|(r, row)| {
+                let _ = r.send(row);
             }),
             Err(e) => eprintln!("durable floor: a batch failed: {e}"),
         }
@@ -135,40 +137,60 @@ pub async fn serve_durable_forwarder(api: String, db: String) -> anyhow::Result<
 /// once that is committed, then sends its message and records that it went.
 async fn push(State(floor): State<Floor>, RawQuery(query): RawQuery) -> &'static str {
     let (reply, committed) = oneshot::channel();
-    let identity = query.unwrap_or_default();
+    let identity = identity(query.unwrap_or_default());
     let entry = Entry::Push(identity.clone(), reply);
-    if floor.journal.send(entry).await.is_err() || committed.await.is_err() {
+    if floor.journal.send(entry).await.is_err() {
         return "";
     }
+    let Ok(row) = committed.await else {
+        return "";
+    };
     tokio::spawn(async move {
         let body = json!({"touser": "oBench", "msgtype": "news", "news": {"articles": [
             {"title": "t", "description": "d", "url": "http://127.0.0.1/quote", "picurl": ""}]}});
         if let Ok(r) = floor.http.post(&floor.url).json(&body).send().await
             && r.bytes().await.is_ok()
         {
-            let _ = floor.journal.send(Entry::Sent(identity)).await;
+            let _ = floor.journal.send(Entry::Sent(identity, row)).await;
         }
     });
     "success"
+}
+
+/// The push's identity: its query (its timestamp and nonce are unique to it), led by
+/// its timestamp, zero-padded, so the unique index on it grows at its end as scan
+/// identities do. Led by the signature (a SHA-1), every push of a batch landed on a
+/// leaf page of its own: measured so, the writer spent 29 µs a push, against 22 with
+/// this and sends marked by row id.
+fn identity(query: String) -> String {
+    let ts = query
+        .split('&')
+        .find_map(|p| p.strip_prefix("timestamp="))
+        .unwrap_or_default();
+    format!("{ts:0>12}|{query}")
 }
 
 /// The SQLite writer thread: a transaction per batch, a cached statement per row.
 fn write_sqlite(mut conn: rusqlite::Connection, mut rx: mpsc::Receiver<Entry>) {
     while let Some(first) = rx.blocking_recv() {
         let batch = Batch::gather(first, &mut rx);
-        let written = (|| -> rusqlite::Result<()> {
+        let written = (|| -> rusqlite::Result<Vec<Option<i64>>> {
             let txn = conn.transaction()?;
+            let mut rows = Vec::with_capacity(batch.pushes.len());
             {
                 let mut insert = txn.prepare_cached("INSERT INTO pushes (push) VALUES (?1)")?;
                 for identity in &batch.pushes {
                     insert.execute([identity])?;
+                    rows.push(Some(txn.last_insert_rowid()));
                 }
-                let mut sent = txn.prepare_cached("UPDATE pushes SET sent = 1 WHERE push = ?1")?;
-                for identity in &batch.sent {
-                    sent.execute([identity])?;
+                // By the row's id, as scanquote marks its messages.
+                let mut sent = txn.prepare_cached("UPDATE pushes SET sent = 1 WHERE id = ?1")?;
+                for (_, row) in &batch.sent {
+                    sent.execute([row])?;
                 }
             }
-            txn.commit()
+            txn.commit()?;
+            Ok(rows)
         })();
         batch.finish(written.map_err(|e| e.to_string()));
     }
@@ -192,16 +214,18 @@ async fn write_mysql(writer: MySqlWriter, mut rx: mpsc::Receiver<Entry>) {
                     txn.queue(&insert).await?;
                 }
                 if !batch.sent.is_empty() {
+                    let identities = batch.sent.iter().map(|(identity, _)| identity);
                     let sent = Query::update()
                         .table(Alias::new("pushes"))
                         .value(Alias::new("sent"), 1)
-                        .and_where(Expr::col(Alias::new("push")).is_in(&batch.sent))
+                        .and_where(Expr::col(Alias::new("push")).is_in(identities))
                         .to_owned();
                     txn.queue(&sent).await?;
                 }
                 Ok(())
             })
-            .await;
+            .await
+            .map(|()| vec![None; batch.pushes.len()]);
         batch.finish(written.map_err(|e| e.to_string()));
     }
 }
