@@ -5,8 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::machine::Machine;
 use crate::readings::{DatabaseCpu, wait_for_sends};
 use crate::server::Server;
+use crate::threads::Threads;
 use crate::{Cli, load, wrap_for};
 
 /// The durable floor on `db` ([`crate::durable`]): the floor, plus each push committed before
@@ -24,8 +26,19 @@ pub async fn durable_floor(
     let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
     let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
     let (cpu, db_cpu) = (durable.cpu_seconds(), DatabaseCpu::start(database));
+    let (threads, load) = (
+        Threads::start(durable.pid()),
+        Threads::start(std::process::id()),
+    );
+    let (api_threads, machine) = (Threads::start(api.pid()), Machine::start());
     let run = flat_out(cli, &durable.base).await;
     let cpu = durable.cpu_seconds() - cpu;
+    let threads = threads.end().by_name();
+    let (load, api_threads, machine) = (
+        load.end().by_name(),
+        api_threads.end().by_name(),
+        machine.end(),
+    );
     let timeout = Duration::from_secs(60);
     let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
     let row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
@@ -33,6 +46,8 @@ pub async fn durable_floor(
         "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
         "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
         "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
+        "service_threads": threads, "load_threads": load, "api_threads": api_threads,
+        "machine_cores": machine,
         "peak_rss_mib": durable.peak_rss_mib()});
     durable.stop().await;
     api.stop().await;

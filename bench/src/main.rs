@@ -24,6 +24,7 @@ mod databases;
 mod durable;
 mod floors;
 mod load;
+mod machine;
 mod readings;
 mod report;
 mod server;
@@ -38,6 +39,7 @@ use serde_json::json;
 
 use databases::{drop_bench_databases, fresh_database};
 use floors::{durable_floor, flat_out, floor_delivery};
+use machine::Machine;
 use readings::{DatabaseCpu, api_stats, entries_per_commit, journal_counts, wait_for_sends};
 use server::Server;
 use threads::Threads;
@@ -65,8 +67,9 @@ struct Cli {
     /// Run only these database backends (sqlite, mysql).
     #[arg(long, value_delimiter = ',', default_value = "sqlite,mysql")]
     databases: Vec<String>,
-    /// Run only these message modes (plain, aes).
-    #[arg(long, value_delimiter = ',', default_value = "plain,aes")]
+    /// Run only these message modes (plain, aes); none (`--modes` alone) runs only the
+    /// floors and the journal's statements.
+    #[arg(long, value_delimiter = ',', num_args = 0.., default_value = "plain,aes")]
     modes: Vec<String>,
     /// Run the service under this command, to profile it: `--wrap "perf record -g"`,
     /// `--wrap heaptrack`; `{case}` in it becomes the case's name (`-o /tmp/{case}.perf`).
@@ -196,9 +199,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     // for it to the API stand-in, and nothing else.
     let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
     let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
-    let cpu = floor.cpu_seconds();
+    let (cpu, machine) = (floor.cpu_seconds(), Machine::start());
     let run = flat_out(&cli, &floor.base).await;
-    let cpu = floor.cpu_seconds() - cpu;
+    let (cpu, machine) = (floor.cpu_seconds() - cpu, machine.end());
     let floor_per_s = run.per_second;
     // Its sends finish after their pushes were answered; the row says they all did.
     let sent = wait_for_sends(
@@ -213,7 +216,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
         "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
         "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
-        "peak_rss_mib": floor.peak_rss_mib()}));
+        "machine_cores": machine, "peak_rss_mib": floor.peak_rss_mib()}));
     floor.stop().await;
     api.stop().await;
     for latency in [0u64, 50] {
@@ -230,10 +233,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rows.push(floor_delivery(&cli, &http, 0, Some((database, &db))).await?);
         }
         n += 1;
-        if database == "mysql"
-            && let Some(db) = fresh_database(database, dir.path(), n).await?
-        {
-            rows.push(statements::journal_statements(&cli, &db).await?);
+        if let Some(db) = fresh_database(database, dir.path(), n).await? {
+            rows.push(statements::journal_statements(&cli, database, &db).await?);
         }
         for mode in &cli.modes {
             let aes = mode == "aes";
@@ -253,6 +254,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let (cpu, db_cpu) = (service.cpu_seconds(), DatabaseCpu::start(database));
             let threads = Threads::start(service.pid());
             let db_threads = db_cpu.as_ref().map(|d| Threads::start(d.pid()));
+            let machine = Machine::start();
             let run = load::pushes(
                 &service.base,
                 cli.connections,
@@ -266,6 +268,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let cpu = service.cpu_seconds() - cpu;
             let threads = threads.end().by_name();
             let db_threads = db_threads.map(|t| t.end().busiest());
+            let machine = machine.end();
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
             rows.push(json!({
@@ -277,6 +280,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
                 "journal_entries_per_commit": per_commit,
                 "service_threads": threads, "database_busiest_thread": db_threads,
+                "machine_cores": machine,
                 "token_fetches": stats["token_calls"], "orders": orders.len(),
                 "qrcode_creates_for_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),

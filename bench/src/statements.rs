@@ -1,38 +1,48 @@
-//! The journal's statements alone, on MariaDB: batches of the shape the flat runs
-//! commit (26 scans, each with its push's signature and its message written claimed,
-//! and the sent outcomes of the batch before), written by scanquote's own code
-//! (`enqueue::insert`, `outcomes::apply`, the claimed messages' ids read in the same
-//! round trip) through its journal connection, one transaction after another, with no
-//! HTTP, no sending and no other load in the way.
+//! The journal's statements alone: batches of the shape the flat runs commit (26 scans,
+//! each with its push's signature and its message written claimed, and the sent
+//! outcomes of the batch before), written by scanquote's own code (`enqueue::insert`,
+//! `outcomes::apply`, the claimed messages read back as the journal reads them)
+//! through its journal connection, one transaction after another, with no HTTP, no
+//! sending and no other load in the way.
 //!
-//! What the server spends per scan here is the database's share of a push, without
-//! the rest of the machine's noise: on this machine it held within a few µs between
-//! runs where the full cases moved by tens. A change to what the journal writes can be
-//! judged here in a minute, before the full cases confirm it.
+//! What the database spends per scan here is its share of a push, without the rest of
+//! the machine's noise: on MariaDB, the server's CPU held within a few µs between runs
+//! where the full cases moved by tens; on SQLite, the writing is this process's own
+//! CPU, and its write calls (WAL frames, and the checkpointer's copies into the file)
+//! are counted in bytes. A change to what the journal writes can be judged here in a
+//! minute, before the full cases confirm it.
 
 use std::time::{Duration, Instant};
 
-use scanquote::db::mysql_writer::MySqlWriter;
+use scanquote::db::{Synchronous, Writer};
+use scanquote::quote::outbox::claims;
 use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
 use scanquote::quote::outbox::outcomes::{self, Outcome};
 use scanquote::quote::outbox::retry::Change;
 use sea_orm::Set;
 use serde_json::{Value, json};
 
-use crate::Cli;
 use crate::readings::DatabaseCpu;
 use crate::server::cpu_seconds_of;
+use crate::{Cli, TOKEN};
 
 /// Scans per transaction: about what a flat run's commit carries.
 const BATCH: usize = 26;
 
-/// Writes batches to the fresh MariaDB database at `db` for `cli.seconds`.
-pub async fn journal_statements(cli: &Cli, db: &str) -> anyhow::Result<Value> {
-    scanquote::db::migrate(&scanquote::db::connect(db).await?).await?;
-    let writer = MySqlWriter::new(db).await?;
-    writer.connect().await?;
-    let db_cpu = DatabaseCpu::start("mysql");
+/// Writes batches to the fresh `database` at `db` for `cli.seconds`, SQLite at the
+/// `SQLITE_SYNCHRONOUS` the service is run with.
+pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::Result<Value> {
+    let shared = scanquote::db::connect(db).await?;
+    scanquote::db::migrate(&shared).await?;
+    let sync = std::env::var("SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "full".into());
+    let sync = Synchronous::parse(&sync).unwrap_or_default();
+    let writer = scanquote::db::connect_writer(db, &shared, sync).await?;
+    if let Writer::MySql(own) = &writer {
+        own.connect().await?;
+    }
+    let db_cpu = DatabaseCpu::start(database);
     let own_cpu = cpu_seconds_of(std::process::id());
+    let written = written_bytes();
     let started = Instant::now();
     let (mut scans, mut batches) = (0usize, 0usize);
     let mut sent_before = Vec::new();
@@ -54,14 +64,27 @@ pub async fn journal_statements(cli: &Cli, db: &str) -> anyhow::Result<Value> {
             })
             .collect();
         let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
-        let ((), ids) = writer
-            .transaction_reading(async |c| {
-                enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
-                outcomes::apply(c, &outcomes, &changes, now).await
-            })
-            .await?;
-        let queued = enqueue::queued_messages(&batch, &recorded);
-        sent_before = enqueue::claimed_messages(&queued, &claimed, &ids)?;
+        sent_before = match &writer {
+            Writer::MySql(own) => {
+                let ((), ids) = own
+                    .transaction_reading(async |c| {
+                        enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                        outcomes::apply(c, &outcomes, &changes, now).await
+                    })
+                    .await?;
+                let queued = enqueue::queued_messages(&batch, &recorded);
+                enqueue::claimed_messages(&queued, &claimed, &ids)?
+            }
+            Writer::Dedicated(own) => {
+                own.transaction(async |c| {
+                    enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                    outcomes::apply(c, &outcomes, &changes, now).await?;
+                    claims::claimed_in(c, claimed.token)
+                })
+                .await?
+            }
+            Writer::Pool(_) => anyhow::bail!("{database}: no journal connection of its own"),
+        };
         anyhow::ensure!(
             sent_before.len() == BATCH,
             "a batch read back {} messages of {BATCH}",
@@ -72,12 +95,24 @@ pub async fn journal_statements(cli: &Cli, db: &str) -> anyhow::Result<Value> {
     }
     let seconds = started.elapsed().as_secs_f64();
     let own_cpu = cpu_seconds_of(std::process::id()) - own_cpu;
+    let written = written_bytes()
+        .zip(written)
+        .map(|(after, before)| after - before);
     Ok(
-        json!({"case": "journal statements alone, mysql", "batches": batches, "scans_per_batch": BATCH,
-        "pushes_per_s": scans as f64 / seconds,
+        json!({"case": format!("journal statements alone, {database}"), "batches": batches,
+        "scans_per_batch": BATCH, "pushes_per_s": scans as f64 / seconds,
         "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(scans as u64)),
-        "service_cpu_us_per_push": own_cpu * 1e6 / (scans as f64).max(1.0)}),
+        "service_cpu_us_per_push": own_cpu * 1e6 / (scans as f64).max(1.0),
+        "written_kib_per_push": written.map(|b| b as f64 / 1024.0 / (scans as f64).max(1.0))}),
     )
+}
+
+/// What this process has handed to `write` calls so far (`/proc/self/io`'s `wchar`):
+/// on SQLite, the journal's WAL frames and the checkpointer's copies.
+fn written_bytes() -> Option<u64> {
+    let io = std::fs::read_to_string("/proc/self/io").ok()?;
+    io.lines()
+        .find_map(|l| l.strip_prefix("wchar: ")?.trim().parse().ok())
 }
 
 /// Scan `n` of an order's code, as a push of the bench's load records it.
@@ -100,8 +135,10 @@ fn scan(n: usize, now: i64) -> NewScan {
         },
         message: Message::Queue,
         event: None,
+        // As WeChat signs a push: a SHA-1 (of its timestamp and nonce), scattered over the
+        // signatures' index as the service's are.
         seen: Some(Seen {
-            signature: format!("{n:040x}"),
+            signature: scanquote::wechat::signature::sign(&[TOKEN, &n.to_string()]),
             body_sha256: format!("{n:064x}"),
         }),
         extra: Vec::new(),
