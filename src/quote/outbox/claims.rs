@@ -10,8 +10,8 @@
 use entity::delivery;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IdenStatic, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
 };
 
 use super::status::Status;
@@ -146,33 +146,90 @@ pub async fn claimed_by(
 pub fn claimed_in(own: &Dedicated, token: &str) -> Result<Vec<delivery::Model>, DbErr> {
     use delivery::Column as C;
     let select = claimed(token).into_query();
-    // By name, so the order of the model's fields does not matter; a field added to
-    // the model fails to compile here until it is read too.
+    // By place: an entity's select lists its columns in `Column::iter()`'s order, the
+    // order they are declared in, which a fieldless enum's discriminant is. By name,
+    // rusqlite compared each name with every column's (17 × 17 a row): 4.5% of the
+    // journal thread's time. A field added to the model fails to compile here until it
+    // is read too.
+    let at = |c: C| c as usize;
     own.rows(&select, |row| {
         Ok(delivery::Model {
-            id: row.get(C::Id.as_str())?,
-            kind: row.get(C::Kind.as_str())?,
-            scan_id: row.get(C::ScanId.as_str())?,
-            openid: row.get(C::Openid.as_str())?,
-            order_id: row.get(C::OrderId.as_str())?,
-            payload: row.get(C::Payload.as_str())?,
-            status: row.get(C::Status.as_str())?,
-            attempts: row.get(C::Attempts.as_str())?,
-            next_attempt_at_ms: row.get(C::NextAttemptAtMs.as_str())?,
-            lease_until_ms: row.get(C::LeaseUntilMs.as_str())?,
-            deadline_at_ms: row.get(C::DeadlineAtMs.as_str())?,
-            errcode: row.get(C::Errcode.as_str())?,
-            errmsg: row.get(C::Errmsg.as_str())?,
-            sent_at_ms: row.get(C::SentAtMs.as_str())?,
-            created_at_ms: row.get(C::CreatedAtMs.as_str())?,
-            updated_at_ms: row.get(C::UpdatedAtMs.as_str())?,
-            claim_token: row.get(C::ClaimToken.as_str())?,
+            id: row.get(at(C::Id))?,
+            kind: row.get(at(C::Kind))?,
+            scan_id: row.get(at(C::ScanId))?,
+            openid: row.get(at(C::Openid))?,
+            order_id: row.get(at(C::OrderId))?,
+            payload: row.get(at(C::Payload))?,
+            status: row.get(at(C::Status))?,
+            attempts: row.get(at(C::Attempts))?,
+            next_attempt_at_ms: row.get(at(C::NextAttemptAtMs))?,
+            lease_until_ms: row.get(at(C::LeaseUntilMs))?,
+            deadline_at_ms: row.get(at(C::DeadlineAtMs))?,
+            errcode: row.get(at(C::Errcode))?,
+            errmsg: row.get(at(C::Errmsg))?,
+            sent_at_ms: row.get(at(C::SentAtMs))?,
+            created_at_ms: row.get(at(C::CreatedAtMs))?,
+            updated_at_ms: row.get(at(C::UpdatedAtMs))?,
+            claim_token: row.get(at(C::ClaimToken))?,
         })
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use entity::delivery;
+    use sea_orm::{EntityTrait, Iterable, QueryTrait, Set};
+
+    use crate::db::{self, Execute, Synchronous, dedicated::Dedicated};
+
+    #[test]
+    fn columns_are_numbered_in_the_order_a_select_lists_them() {
+        let listed = delivery::Column::iter().enumerate();
+        assert!(listed.into_iter().all(|(i, c)| c as usize == i));
+    }
+
+    #[tokio::test]
+    async fn the_journal_reads_its_claims_as_the_pool_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
+        let pool = db::connect(&url).await.unwrap();
+        db::migrate(&pool).await.unwrap();
+        let own = Dedicated::open(&url, Synchronous::Full).unwrap();
+        // Every field set, and to a value no other field has.
+        let row = |n: i64, token: &str| delivery::ActiveModel {
+            kind: Set("webhook".into()),
+            scan_id: Set(Some(n + 1)),
+            openid: Set(format!("oClaim{n}")),
+            order_id: Set(Some(n + 2)),
+            payload: Set(Some(format!("{{\"n\":{n}}}"))),
+            status: Set("sending".into()),
+            attempts: Set(3),
+            next_attempt_at_ms: Set(n + 4),
+            lease_until_ms: Set(n + 5),
+            deadline_at_ms: Set(n + 6),
+            errcode: Set(Some(45_015)),
+            errmsg: Set(Some("错误".into())),
+            sent_at_ms: Set(Some(n + 7)),
+            created_at_ms: Set(n + 8),
+            updated_at_ms: Set(n + 9),
+            claim_token: Set(Some(token.into())),
+            ..Default::default()
+        };
+        let rows = [row(10, "t-1"), row(20, "t-2"), row(30, "t-1")];
+        let read = own
+            .transaction(async |c| {
+                c.run(&delivery::Entity::insert_many(rows.clone()).into_query())
+                    .await?;
+                super::claimed_in(c, "t-1")
+            })
+            .await
+            .unwrap();
+        let pooled = super::claimed_by(&pool, "t-1").await.unwrap();
+        assert_eq!(read.len(), 2);
+        assert_eq!(read, pooled);
+        assert!(read.iter().all(|d| d.errmsg.as_deref() == Some("错误")));
+    }
+
     #[test]
     fn tokens_are_unique_and_increase_under_their_instance() {
         let tokens: Vec<String> = (0..1000).map(|_| super::new_token("0000abcd")).collect();
