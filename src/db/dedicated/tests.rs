@@ -12,6 +12,15 @@ async fn opened() -> (tempfile::TempDir, Dedicated) {
     (dir, own)
 }
 
+/// A database whose table holds one row, named `a`.
+async fn holding_a() -> (tempfile::TempDir, Dedicated) {
+    let (dir, own) = opened().await;
+    own.transaction(async |c| c.run(&insert(Some("a"), 1, true)).await)
+        .await
+        .unwrap();
+    (dir, own)
+}
+
 fn insert(name: Option<&str>, n: i32, f: bool) -> sea_orm::sea_query::InsertStatement {
     Query::insert()
         .into_table(Alias::new("t"))
@@ -47,10 +56,7 @@ async fn values_are_stored_as_sqlx_would_store_them() {
 
 #[tokio::test]
 async fn a_failed_transaction_leaves_nothing_and_says_why() {
-    let (_dir, own) = opened().await;
-    own.transaction(async |c| c.run(&insert(Some("a"), 1, true)).await)
-        .await
-        .unwrap();
+    let (_dir, own) = holding_a().await;
     let again = own
         .transaction(async |c| {
             c.run(&insert(Some("b"), 2, true)).await?;
@@ -74,10 +80,7 @@ async fn a_failed_transaction_leaves_nothing_and_says_why() {
 
 #[tokio::test]
 async fn a_conflict_named_by_on_conflict_is_still_skipped_and_the_rest_go_on() {
-    let (_dir, own) = opened().await;
-    own.transaction(async |c| c.run(&insert(Some("a"), 1, true)).await)
-        .await
-        .unwrap();
+    let (_dir, own) = holding_a().await;
     let mut again = insert(Some("a"), 2, true);
     again.on_conflict(
         OnConflict::column(Alias::new("name"))
