@@ -3,6 +3,19 @@
 
 use std::path::Path;
 
+use scanquote::db::Synchronous;
+
+/// `SQLITE_SYNCHRONOUS` as the service reads it (FULL when unset), for the cases that
+/// write SQLite themselves; a value the service would refuse is refused here too, so a
+/// typo cannot measure another setting than the one asked for.
+pub fn sqlite_synchronous() -> anyhow::Result<Synchronous> {
+    match std::env::var("SQLITE_SYNCHRONOUS") {
+        Err(_) => Ok(Synchronous::default()),
+        Ok(v) => Synchronous::parse(&v)
+            .ok_or_else(|| anyhow::anyhow!("SQLITE_SYNCHRONOUS: full or normal, not {v:?}")),
+    }
+}
+
 /// A fresh database for one service: a SQLite file, or a new MariaDB database.
 pub async fn fresh_database(kind: &str, dir: &Path, n: usize) -> anyhow::Result<Option<String>> {
     match kind {

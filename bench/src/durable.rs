@@ -103,10 +103,10 @@ pub async fn serve_durable_forwarder(api: String, db: String) -> anyhow::Result<
     } else {
         let path = db.trim_start_matches("sqlite://");
         let path = path.split_once('?').map_or(path, |(p, _)| p);
-        let synchronous = std::env::var("SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "FULL".into());
+        let synchronous = crate::databases::sqlite_synchronous()?.pragma();
         let conn = rusqlite::Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", &synchronous)?;
+        conn.pragma_update(None, "synchronous", synchronous)?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS pushes (
                  id INTEGER PRIMARY KEY,

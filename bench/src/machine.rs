@@ -46,10 +46,12 @@ impl Machine {
         let (Some((b0, i0, w0, s0)), Some((b1, i1, w1, s1))) = (self.at_start, read()) else {
             return Value::Null;
         };
-        // The kernel's USER_HZ, 100 on every Linux this runs on.
+        // Jiffies are the kernel's USER_HZ, 100 a second on every Linux this runs on.
+        const USER_HZ: f64 = 100.0;
         let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
         let cores = |from: u64, to: u64| {
-            ((to.saturating_sub(from)) as f64 / 100.0 / seconds * 100.0).round() / 100.0
+            let cores = to.saturating_sub(from) as f64 / USER_HZ / seconds;
+            (cores * 100.0).round() / 100.0
         };
         json!({"busy": cores(b0, b1), "idle": cores(i0, i1), "iowait": cores(w0, w1),
             "stolen": cores(s0, s1)})

@@ -181,6 +181,7 @@ async fn start_service(
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    databases::sqlite_synchronous()?;
     let dir = tempfile::tempdir()?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(cli.connections * 2)

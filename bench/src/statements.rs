@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use scanquote::db::{Synchronous, Writer};
+use scanquote::db::Writer;
 use scanquote::quote::outbox::claims;
 use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
 use scanquote::quote::outbox::outcomes::{self, Outcome};
@@ -22,6 +22,7 @@ use scanquote::quote::outbox::retry::Change;
 use sea_orm::Set;
 use serde_json::{Value, json};
 
+use crate::databases::sqlite_synchronous;
 use crate::readings::DatabaseCpu;
 use crate::server::cpu_seconds_of;
 use crate::{Cli, TOKEN};
@@ -34,9 +35,7 @@ const BATCH: usize = 26;
 pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::Result<Value> {
     let shared = scanquote::db::connect(db).await?;
     scanquote::db::migrate(&shared).await?;
-    let sync = std::env::var("SQLITE_SYNCHRONOUS").unwrap_or_else(|_| "full".into());
-    let sync = Synchronous::parse(&sync).unwrap_or_default();
-    let writer = scanquote::db::connect_writer(db, &shared, sync).await?;
+    let writer = scanquote::db::connect_writer(db, &shared, sqlite_synchronous()?).await?;
     if let Writer::MySql(own) = &writer {
         own.connect().await?;
     }

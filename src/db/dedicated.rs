@@ -120,7 +120,7 @@ impl Dedicated {
         let statement = select.build(&DbBackend::Sqlite);
         let conn = self.lock();
         let found = (|| {
-            let mut prepared = prepare(&conn, &statement)?;
+            let mut prepared = prepare(&conn, &statement.sql, &statement)?;
             let mut rows = prepared.raw_query();
             let mut found = Vec::new();
             while let Some(row) = rows.next()? {
@@ -155,8 +155,7 @@ impl Execute for Dedicated {
 }
 
 fn run(conn: &rusqlite::Connection, statement: &Statement) -> rusqlite::Result<usize> {
-    let sql = rolling_back(&statement.sql);
-    prepare_sql(conn, &sql, statement)?.raw_execute()
+    prepare(conn, &rolling_back(&statement.sql), statement)?.raw_execute()
 }
 
 /// `sql`, an `INSERT` or `UPDATE`, made to end the whole transaction should a
@@ -175,16 +174,9 @@ fn rolling_back(sql: &str) -> Cow<'_, str> {
     }
 }
 
-/// `statement` prepared (or found prepared) with its values bound.
+/// `sql` (`statement`'s, or a form of it) prepared, or found prepared, with
+/// `statement`'s values bound.
 fn prepare<'c>(
-    conn: &'c rusqlite::Connection,
-    statement: &Statement,
-) -> rusqlite::Result<rusqlite::CachedStatement<'c>> {
-    prepare_sql(conn, &statement.sql, statement)
-}
-
-/// `sql` prepared (or found prepared) with `statement`'s values bound.
-fn prepare_sql<'c>(
     conn: &'c rusqlite::Connection,
     sql: &str,
     statement: &Statement,

@@ -49,7 +49,8 @@ impl Synchronous {
         }
     }
 
-    fn pragma(self) -> &'static str {
+    /// The value of SQLite's `PRAGMA synchronous` for this setting.
+    pub fn pragma(self) -> &'static str {
         match self {
             Synchronous::Full => "FULL",
             Synchronous::Normal => "NORMAL",
