@@ -3,6 +3,8 @@
 //! or our own failure. It carries no HTTP types; `http::error` says how each is
 //! answered, and logs server-side failures with their cause chain.
 
+use std::sync::Arc;
+
 use sea_orm::DbErr;
 
 use crate::wechat::WechatError;
@@ -46,6 +48,16 @@ impl AppError {
         AppError::BadRequest {
             field: Some(field.into()),
             reason: reason.into(),
+        }
+    }
+
+    /// An error one load shared with the callers that waited for it
+    /// ([`crate::fresh::Fresh`]): a database failure stays one (callers retry those),
+    /// anything else is told in its words.
+    pub fn shared(e: Arc<AppError>) -> Self {
+        match &*e {
+            AppError::Db(db) => AppError::Db(db.clone()),
+            other => AppError::Internal(anyhow::anyhow!("{other}")),
         }
     }
 

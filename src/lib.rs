@@ -25,6 +25,7 @@ pub mod app;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod fresh;
 pub mod http;
 pub mod images;
 pub mod logging;

@@ -3,13 +3,15 @@
 //! the callback's own response (no token, no customer-service quota, but no retry
 //! either: if WeChat does not get the answer in 5 s, its retry gets the same reply).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use entity::setting;
-use moka::future::Cache;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
+
+use crate::fresh::Fresh;
 
 const SETTING_KEY: &str = "delivery_mode";
 
@@ -24,27 +26,21 @@ pub enum DeliveryMode {
 #[derive(Clone)]
 pub struct DeliveryModes {
     db: DatabaseConnection,
-    cache: Cache<(), DeliveryMode>,
+    cache: Arc<Fresh<DeliveryMode, DbErr>>,
 }
 
 impl DeliveryModes {
     pub fn new(db: DatabaseConnection) -> Self {
         DeliveryModes {
             db,
-            cache: Cache::builder()
-                .max_capacity(1)
-                .time_to_live(Duration::from_secs(2))
-                .build(),
+            cache: Arc::new(Fresh::new(|_| Duration::from_secs(2))),
         }
     }
 
     /// The mode in force. When the cached one runs out, one caller reads it and the
     /// others wait for that read instead of each making its own.
     pub async fn current(&self) -> Result<DeliveryMode, DbErr> {
-        if let Some(mode) = self.cache.get(&()).await {
-            return Ok(mode);
-        }
-        let read = async {
+        let read = || async {
             let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
                 .one(&self.db)
                 .await?;
@@ -53,9 +49,7 @@ impl DeliveryModes {
                 _ => DeliveryMode::CustomerService,
             })
         };
-        Box::pin(self.cache.try_get_with((), read))
-            .await
-            .map_err(|e| (*e).clone())
+        self.cache.get_or_load(read).await
     }
 
     pub async fn set(&self, mode: DeliveryMode) -> Result<(), DbErr> {
@@ -74,7 +68,7 @@ impl DeliveryModes {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.cache.invalidate(&()).await;
+        self.cache.forget();
         Ok(())
     }
 }

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entity::setting;
-use moka::future::Cache;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, DbErr, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use crate::AppError;
+use crate::fresh::Fresh;
 
 const SETTING_KEY: &str = "shop";
 
@@ -99,23 +99,20 @@ fn is_web_address(text: &str) -> bool {
 #[derive(Clone)]
 pub struct Shops {
     db: DatabaseConnection,
-    cache: Cache<(), Arc<Option<Shop>>>,
+    cache: Arc<Fresh<Arc<Option<Shop>>, DbErr>>,
 }
 
 impl Shops {
     pub fn new(db: DatabaseConnection) -> Self {
         Shops {
             db,
-            cache: Cache::builder()
-                .max_capacity(1)
-                .time_to_live(Duration::from_secs(2))
-                .build(),
+            cache: Arc::new(Fresh::new(|_| Duration::from_secs(2))),
         }
     }
 
     /// The shop, or `None` before the owner has said.
     pub async fn current(&self) -> Result<Arc<Option<Shop>>, DbErr> {
-        let read = async {
+        let read = || async {
             let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
                 .one(&self.db)
                 .await?;
@@ -123,9 +120,7 @@ impl Shops {
                 stored.and_then(|s| serde_json::from_str(&s.value).ok()),
             ))
         };
-        Box::pin(self.cache.try_get_with((), read))
-            .await
-            .map_err(|e| (*e).clone())
+        self.cache.get_or_load(read).await
     }
 
     pub async fn set(&self, shop: Shop) -> Result<Shop, AppError> {
@@ -142,7 +137,7 @@ impl Shops {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.cache.invalidate(&()).await;
+        self.cache.forget();
         Ok(shop)
     }
 

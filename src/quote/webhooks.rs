@@ -14,7 +14,6 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use entity::setting;
 use hmac::{Hmac, Mac};
-use moka::future::Cache;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use secrecy::{ExposeSecret, SecretString};
@@ -23,6 +22,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::AppError;
+use crate::fresh::Fresh;
 
 const SETTING_KEY: &str = "webhook";
 /// The header each POST carries.
@@ -90,7 +90,7 @@ fn check_url(url: &str) -> Result<String, AppError> {
 #[derive(Clone)]
 pub struct Webhooks {
     db: DatabaseConnection,
-    cache: Cache<(), Option<Arc<Webhook>>>,
+    cache: Arc<Fresh<Option<Arc<Webhook>>, Arc<AppError>>>,
     http: reqwest::Client,
 }
 
@@ -98,10 +98,7 @@ impl Webhooks {
     pub fn new(db: DatabaseConnection) -> Self {
         Webhooks {
             db,
-            cache: Cache::builder()
-                .max_capacity(1)
-                .time_to_live(Duration::from_secs(2))
-                .build(),
+            cache: Arc::new(Fresh::new(|_| Duration::from_secs(2))),
             http: reqwest::Client::builder()
                 // The shop's server answers; a redirect would take the signed event
                 // somewhere the owner did not set.
@@ -119,10 +116,7 @@ impl Webhooks {
 
     /// The webhook in force, if one is set.
     pub async fn current(&self) -> Result<Option<Arc<Webhook>>, AppError> {
-        if let Some(found) = self.cache.get(&()).await {
-            return Ok(found);
-        }
-        let read = async {
+        let read = || async {
             let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
                 .one(&self.db)
                 .await?;
@@ -140,12 +134,10 @@ impl Webhooks {
                 None => None,
             })
         };
-        Box::pin(self.cache.try_get_with((), read))
+        self.cache
+            .get_or_load(|| async { read().await.map_err(Arc::new) })
             .await
-            .map_err(|e| match &*e {
-                AppError::Db(db) => AppError::Db(db.clone()),
-                other => AppError::Internal(anyhow::anyhow!("{other}")),
-            })
+            .map_err(AppError::shared)
     }
 
     /// Sets the URL with a new secret (each set makes a new one).
@@ -171,7 +163,7 @@ impl Webhooks {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.cache.invalidate(&()).await;
+        self.cache.forget();
         Ok(NewWebhook { url, secret })
     }
 
@@ -180,7 +172,7 @@ impl Webhooks {
         setting::Entity::delete_by_id(SETTING_KEY.to_owned())
             .exec(&self.db)
             .await?;
-        self.cache.invalidate(&()).await;
+        self.cache.forget();
         Ok(())
     }
 }

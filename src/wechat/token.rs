@@ -1,8 +1,7 @@
 //! The account's access token: one per account, shared by every caller and instance.
 //!
-//! Callers ask [`AccessTokens::current`]. The token lives in a moka cache until five
-//! minutes before it expires; concurrent misses share one load (moka's `try_get_with`),
-//! and a load first reads the [`TokenStore`], where another instance may already have
+//! Callers ask [`AccessTokens::current`]. The token is kept in memory until five
+//! minutes before it expires; concurrent misses share one load ([`Fresh`]), and a load first reads the [`TokenStore`], where another instance may already have
 //! put a fresh token. Only if none is there does the loader take the store's short
 //! refresh lease and fetch; the other instances wait for that fetch instead of fetching
 //! too, since each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the
@@ -19,13 +18,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use moka::Expiry;
-use moka::future::Cache;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use url::Url;
 
 use super::api::{WechatError, decode, endpoint};
+use crate::fresh::Fresh;
 use crate::now_ms;
 
 /// Refresh this long before WeChat's expiry (stable tokens are renewed in the same window).
@@ -74,17 +72,14 @@ pub struct AccessTokens {
     api_base: Url,
     app_id: String,
     secret: SecretString,
-    cache: Cache<(), Arc<Token>>,
+    cache: Fresh<Arc<Token>, WechatError>,
     fetches: AtomicU64,
 }
 
-struct UntilRefreshDue;
-
-impl Expiry<(), Arc<Token>> for UntilRefreshDue {
-    fn expire_after_create(&self, _: &(), token: &Arc<Token>, _: Instant) -> Option<Duration> {
-        let left = token.expires_at_ms - REFRESH_MARGIN_MS - now_ms();
-        Some(Duration::from_millis(left.max(0) as u64))
-    }
+/// How long a token is kept: until its refresh is due.
+fn until_refresh_due(token: &Arc<Token>) -> Duration {
+    let left = token.expires_at_ms - REFRESH_MARGIN_MS - now_ms();
+    Duration::from_millis(left.max(0) as u64)
 }
 
 #[derive(Deserialize)]
@@ -108,10 +103,7 @@ impl AccessTokens {
         app_id: String,
         secret: SecretString,
     ) -> Self {
-        let cache = Cache::builder()
-            .max_capacity(1)
-            .expire_after(UntilRefreshDue)
-            .build();
+        let cache = Fresh::new(until_refresh_due);
         AccessTokens {
             store,
             http,
@@ -130,23 +122,15 @@ impl AccessTokens {
 
     /// A token with at least a few minutes to live.
     pub async fn current(&self) -> Result<Arc<Token>, WechatError> {
-        if let Some(token) = self.cache.get(&()).await {
-            return Ok(token);
-        }
-        Box::pin(self.cache.try_get_with((), self.load_or_fetch()))
-            .await
-            .map_err(|e| (*e).clone())
+        self.cache.get_or_load(|| self.load_or_fetch()).await
     }
 
     /// Forgets `failed` after WeChat refused it, unless it was already replaced: of many
     /// callers that saw the same token fail, only the first causes a refresh.
     pub async fn expire_if_current(&self, failed: &Token) {
         let failed_value = failed.value.expose_secret();
-        if let Some(cached) = self.cache.get(&()).await
-            && cached.value.expose_secret() == failed_value
-        {
-            self.cache.invalidate(&()).await;
-        }
+        self.cache
+            .forget_if(|kept| kept.value.expose_secret() == failed_value);
         if let Err(e) = self.store.expire(failed_value).await {
             tracing::warn!(error = %e, "could not mark the refused access token as expired");
         }

@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use entity::template;
 use minijinja::{Environment, UndefinedBehavior, Value};
-use moka::future::Cache;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
 };
@@ -25,6 +24,7 @@ use url::Url;
 
 use super::orders::Order;
 use super::orders::view::{derived, figure, item_lines};
+use crate::fresh::Fresh;
 use crate::wechat::message::Article;
 use crate::{AppError, now_ms};
 
@@ -324,16 +324,14 @@ pub fn context_for(order: &Order, openid: &str, quote_url: &str, base_url: &Url)
 pub struct Cards {
     db: DatabaseConnection,
     /// `None` inside: no template is stored yet.
-    in_force: Cache<(), Option<Arc<Compiled>>>,
+    in_force: Arc<Fresh<Option<Arc<Compiled>>, Arc<AppError>>>,
 }
 
 impl Cards {
     pub fn new(db: DatabaseConnection) -> Self {
         Cards {
             db,
-            in_force: Cache::builder()
-                .time_to_live(Duration::from_secs(1))
-                .build(),
+            in_force: Arc::new(Fresh::new(|_| Duration::from_secs(1))),
         }
     }
 
@@ -360,10 +358,7 @@ impl Cards {
     /// caller reads and compiles the template and the others wait for it, rather than
     /// every send under way doing it at once.
     pub async fn in_force(&self) -> Result<Option<Arc<Compiled>>, AppError> {
-        if let Some(compiled) = self.in_force.get(&()).await {
-            return Ok(compiled);
-        }
-        let load = async {
+        let load = || async {
             let Some(t) = newest(&self.db).await? else {
                 return Ok(None);
             };
@@ -371,17 +366,15 @@ impl Cards {
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
             Ok::<_, AppError>(Some(Arc::new(compiled)))
         };
-        Box::pin(self.in_force.try_get_with((), load))
+        self.in_force
+            .get_or_load(|| async { load().await.map_err(Arc::new) })
             .await
-            .map_err(|e| match &*e {
-                AppError::Db(db) => AppError::Db(db.clone()),
-                other => AppError::Internal(anyhow::anyhow!("{other}")),
-            })
+            .map_err(AppError::shared)
     }
 
     /// Drops this instance's compiled template, after a save.
     pub async fn forget(&self) {
-        self.in_force.invalidate(&()).await;
+        self.in_force.forget();
     }
 }
 

@@ -10,12 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use entity::setting;
-use moka::future::Cache;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{DatabaseConnection, EntityTrait, Set};
 use serde::{Deserialize, Serialize};
 
 use crate::AppError;
+use crate::fresh::Fresh;
 
 const SETTING_KEY: &str = "order_fields";
 /// Fields an order may have at most.
@@ -156,25 +156,19 @@ pub fn check(schema: &Schema) -> Result<(), AppError> {
 #[derive(Clone)]
 pub struct Schemas {
     db: DatabaseConnection,
-    cache: Cache<(), Arc<Schema>>,
+    cache: Arc<Fresh<Arc<Schema>, Arc<AppError>>>,
 }
 
 impl Schemas {
     pub fn new(db: DatabaseConnection) -> Self {
         Schemas {
             db,
-            cache: Cache::builder()
-                .max_capacity(1)
-                .time_to_live(Duration::from_secs(2))
-                .build(),
+            cache: Arc::new(Fresh::new(|_| Duration::from_secs(2))),
         }
     }
 
     pub async fn current(&self) -> Result<Arc<Schema>, AppError> {
-        if let Some(schema) = self.cache.get(&()).await {
-            return Ok(schema);
-        }
-        let read = async {
+        let read = || async {
             let stored = setting::Entity::find_by_id(SETTING_KEY.to_owned())
                 .one(&self.db)
                 .await?;
@@ -186,12 +180,10 @@ impl Schemas {
             };
             Ok::<_, AppError>(Arc::new(schema))
         };
-        Box::pin(self.cache.try_get_with((), read))
+        self.cache
+            .get_or_load(|| async { read().await.map_err(Arc::new) })
             .await
-            .map_err(|e| match &*e {
-                AppError::Db(db) => AppError::Db(db.clone()),
-                other => AppError::Internal(anyhow::anyhow!("{other}")),
-            })
+            .map_err(AppError::shared)
     }
 
     /// Checks and stores a new schema; orders made before keep theirs.
@@ -217,7 +209,7 @@ impl Schemas {
         )
         .exec_without_returning(&self.db)
         .await?;
-        self.cache.invalidate(&()).await;
+        self.cache.forget();
         Ok(Arc::new(schema))
     }
 }
