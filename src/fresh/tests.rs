@@ -41,9 +41,12 @@ async fn each_value_lives_as_long_as_it_says() {
     assert_eq!(fresh.get(), None);
 }
 
-#[tokio::test(start_paused = true)]
-async fn callers_that_find_nothing_wait_for_one_load() {
-    let fresh = Arc::new(Fresh::new(two_seconds));
+/// Twenty callers asking at once, each with a load that takes 50 ms and answers what
+/// `answer` makes of its number (the first load is 1): what each got, and how many loads ran.
+async fn twenty_at_once(
+    fresh: &Arc<Fresh<u32, String>>,
+    answer: fn(u32) -> Result<u32, String>,
+) -> (Vec<Result<u32, String>>, u32) {
     let loads = Arc::new(AtomicU32::new(0));
     let callers: Vec<_> = (0..20)
         .map(|_| {
@@ -52,40 +55,33 @@ async fn callers_that_find_nothing_wait_for_one_load() {
                 fresh
                     .get_or_load(|| async {
                         tokio::time::sleep(Duration::from_millis(50)).await;
-                        counted(&loads).await
+                        answer(loads.fetch_add(1, Ordering::SeqCst) + 1)
                     })
                     .await
             })
         })
         .collect();
+    let mut got = Vec::new();
     for caller in callers {
-        assert_eq!(caller.await.unwrap(), Ok(1));
+        got.push(caller.await.unwrap());
     }
-    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    (got, loads.load(Ordering::SeqCst))
+}
+
+#[tokio::test(start_paused = true)]
+async fn callers_that_find_nothing_wait_for_one_load() {
+    let fresh = Arc::new(Fresh::new(two_seconds));
+    let (got, loads) = twenty_at_once(&fresh, Ok).await;
+    assert_eq!(got, vec![Ok(1); 20]);
+    assert_eq!(loads, 1);
 }
 
 #[tokio::test(start_paused = true)]
 async fn callers_that_waited_for_a_failed_load_get_its_error() {
-    let fresh = Arc::new(Fresh::<u32, String>::new(two_seconds));
-    let loads = Arc::new(AtomicU32::new(0));
-    let callers: Vec<_> = (0..20)
-        .map(|_| {
-            let (fresh, loads) = (fresh.clone(), loads.clone());
-            tokio::spawn(async move {
-                fresh
-                    .get_or_load(|| async {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        let n = loads.fetch_add(1, Ordering::SeqCst) + 1;
-                        Err(format!("load {n} failed"))
-                    })
-                    .await
-            })
-        })
-        .collect();
-    for caller in callers {
-        assert_eq!(caller.await.unwrap(), Err("load 1 failed".to_owned()));
-    }
-    assert_eq!(loads.load(Ordering::SeqCst), 1);
+    let fresh = Arc::new(Fresh::new(two_seconds));
+    let (got, loads) = twenty_at_once(&fresh, |n| Err(format!("load {n} failed"))).await;
+    assert_eq!(got, vec![Err("load 1 failed".to_owned()); 20]);
+    assert_eq!(loads, 1);
     // A caller that comes after the failure loads again.
     assert_eq!(fresh.get_or_load(|| async { Ok(9) }).await, Ok(9));
 }
