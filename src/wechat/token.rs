@@ -1,8 +1,9 @@
 //! The account's access token: one per account, shared by every caller and instance.
 //!
-//! Callers ask [`AccessTokens::current`]. The token is kept in memory until five
-//! minutes before it expires; concurrent misses share one load ([`Fresh`]), and a load first reads the [`TokenStore`], where another instance may already have
-//! put a fresh token. Only if none is there does the loader take the store's short
+//! Callers ask [`AccessTokens::current`]. The token is kept in memory ([`Fresh`]) until
+//! five minutes before it expires; concurrent misses share one load, and a load first
+//! reads the [`TokenStore`], where another instance may already have put a fresh
+//! token. Only if none is there does the loader take the store's short
 //! refresh lease and fetch; the other instances wait for that fetch instead of fetching
 //! too, since each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the
 //! previous token for everyone else.
