@@ -138,6 +138,14 @@ db_test! {
             ]
         };
 
+        // The fields it lists are those a template may use, the worked-out figures the
+        // default card itself uses among them.
+        let page = app.http.get(app.url("/admin/template")).header("cookie", &session).send().await.unwrap().text().await.unwrap();
+        let listed = page.split("可用字段：").nth(1).unwrap().split("写法如").next().unwrap();
+        for field in ["total_money", "saved_money", "room_area", "market_money", "building_area", "quote_url", "openid"] {
+            assert!(listed.contains(&format!("<code>{field}</code>")), "{field} is listed: {listed}");
+        }
+
         let broken = app.http.post(app.url("/admin/template")).header("cookie", &session).form(&form("{{ nope }}", "save")).send().await.unwrap();
         assert_eq!(broken.status(), 400);
         let html = broken.text().await.unwrap();
