@@ -80,14 +80,12 @@ impl<T: Clone, E: Clone> Fresh<T, E> {
     {
         let ended_before = self.slot().loads_ended;
         let _turn = self.loading.lock().await;
+        // Loaded by a caller this one waited for.
+        if let Some(value) = self.get() {
+            return Ok(value);
+        }
         let forgotten = {
             let slot = self.slot();
-            // Loaded by a caller this one waited for.
-            if let Some((value, until)) = &slot.kept
-                && Instant::now() < *until
-            {
-                return Ok(value.clone());
-            }
             if slot.loads_ended != ended_before
                 && let Some(e) = &slot.failed
             {

@@ -373,7 +373,7 @@ impl Cards {
     }
 
     /// Drops this instance's compiled template, after a save.
-    pub async fn forget(&self) {
+    pub fn forget(&self) {
         self.in_force.forget();
     }
 }

@@ -207,7 +207,7 @@ async fn store(domain: &Domain, parts: &TemplateParts, origin: &str) -> Result<S
     }
     .insert(&domain.db)
     .await?;
-    domain.cards.forget().await;
+    domain.cards.forget();
     Ok(Saved::New(Version::from(&stored)))
 }
 
