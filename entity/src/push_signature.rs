@@ -1,6 +1,7 @@
-//! The signature of each scan push lately taken, with a hash of its body: WeChat's
-//! retry of a push comes with the same query and body, a replay of a captured query
-//! with another body. Kept for the timestamp window, then swept.
+//! The signature of each plaintext scan push lately taken, with a hash of its body:
+//! WeChat's retry of a push comes with the same query and body, a replay of a captured
+//! query with another body. Kept for the timestamp window, then swept. (An encrypted
+//! push's body is covered by its `msg_signature`: it needs no row here.)
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]

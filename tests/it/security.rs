@@ -184,6 +184,33 @@ db_test! {
 }
 
 db_test! {
+    async fn an_encrypted_push_keeps_no_query_and_its_retry_is_one_message(db: TestDb) {
+        let app = spawn_aes(db, &[]).await;
+        app.sandbox_open_recipients().await;
+        let appid = app.state.web.config.wechat.app_id.clone();
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let event = app.scan_of("oSealed00001", "SCAN", &ticket, chrono::Utc::now().timestamp()).await;
+        let sealed = encrypt(SAMPLE_KEY, &appid, &event);
+        let ts = now();
+        let sig = sha1_signature(&[&app.token, &ts, "7", &sealed]);
+
+        let first = push_aes(&app, &safe_body(&sealed), &ts, "7", &sig).await;
+        let retry = push_aes(&app, &safe_body(&sealed), &ts, "7", &sig).await;
+
+        assert_eq!(first.status(), 200);
+        assert_eq!(retry.status(), 200, "WeChat's retry: same query, same body");
+        // Its body is signed by msg_signature: there is no query to keep against replays.
+        assert_eq!(app.count("push_signatures").await, 0);
+        assert_eq!(app.count("scans").await, 1);
+        let sent = app.wait_for_deliveries_to_settle().await;
+        let to: Vec<&str> = sent.iter().map(|d| d.openid.as_str()).collect();
+        assert_eq!(to, ["oSealed00001"], "one message for the push and its retry");
+        app.stop().await;
+    }
+}
+
+db_test! {
     async fn an_encrypted_push_without_a_configured_key_is_a_bad_request(db: TestDb) {
         let app = TestApp::spawn(db).await;
         let e = encrypt(SAMPLE_KEY, "wx", "<xml/>");
@@ -416,6 +443,7 @@ db_test! {
         let to: Vec<&str> = sent.iter().map(|d| d.openid.as_str()).collect();
         assert_eq!(to, ["oGenuine00001"], "one message, to the genuine scanner");
         assert_eq!(app.count("scans").await, 1);
+        assert_eq!(app.count("push_signatures").await, 1, "the plaintext query is kept");
         // Another instance on the same database knows the query too.
         let other = app.spawn_sharing(&[]).await;
         assert_eq!(other.push_signed(&forged, &sig, &ts, "31337").await.status(), 403);

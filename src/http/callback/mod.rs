@@ -62,7 +62,7 @@ async fn receive_push(
     pushed: VerifiedPush,
 ) -> Result<Response, AppError> {
     let reply = match &pushed.push {
-        Push::Scan(event) => scans::record_scan(&domain, event, Some(pushed.seen.clone())).await?,
+        Push::Scan(event) => scans::record_scan(&domain, event, pushed.seen.clone()).await?,
         Push::Unsubscribe {
             openid,
             create_time,

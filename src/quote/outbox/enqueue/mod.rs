@@ -4,9 +4,11 @@
 //!
 //! A retried push is caught by its event identity, within the batch and against what is
 //! stored; the unique index on it is the last word between instances. A replay (a
-//! captured push's query, valid for the timestamp window, sent again with another
-//! body) is caught by the query's signature, kept with a hash of the body it came with:
-//! the same signature with the same body is WeChat's retry, with another body a forgery.
+//! captured plaintext push's query, valid for the timestamp window, sent again with
+//! another body) is caught by the query's signature, kept with a hash of the body it
+//! came with: the same signature with the same body is WeChat's retry, with another
+//! body a forgery. (An encrypted push's body is signed; it comes without a signature
+//! to keep.)
 
 use std::collections::{HashMap, HashSet};
 
