@@ -415,6 +415,8 @@ db_test! {
 
         assert_eq!(pushed["outcome"], "200", "{pushed}");
         assert_eq!(app.wait_for_inbox(&openid, 1).await.len(), 1);
+        // Its body is not signed, AES key or not: its query is kept against replays.
+        assert_eq!(app.count("push_signatures").await, 1);
         app.stop().await;
     }
 }

@@ -79,9 +79,9 @@ pub struct VerifiedPush {
     /// body is not signed: a plaintext push's `signature` covers the query only, so a
     /// captured query could carry another body. An encrypted push has none: its
     /// `msg_signature` covers the ciphertext, so another body fails it (403), and the
-    /// same body again is WeChat's retry, which the scan's identity catches. Recording
-    /// its query too was the journal's largest write, a random entry in the
-    /// signatures' index per push, and guarded nothing.
+    /// same body again is WeChat's retry, which the scan's identity catches. Keeping its
+    /// query too would guard nothing and cost the journal its largest write, a random
+    /// entry in the signatures' index per push.
     pub seen: Option<Seen>,
 }
 
