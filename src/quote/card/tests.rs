@@ -131,3 +131,32 @@ fn a_render_is_cut_short_in_steps_and_in_size() {
     let err = render(&tpl, &ctx).unwrap_err();
     assert_eq!(err.problem, TemplateProblem::NotAllowed("*".into()));
 }
+
+#[test]
+fn the_usable_names_are_the_schemas_fields_then_the_rest_of_the_context_once_each() {
+    let schema = crate::quote::orders::schema::default_schema();
+    let base = Url::parse("https://q.example/").unwrap();
+    let names = versions::usable_names(&schema, &base);
+    let fields: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
+    assert_eq!(
+        names[..fields.len()],
+        fields[..],
+        "the schema's fields first, in its order"
+    );
+    for name in [
+        "market_money",
+        "building_area",
+        "items",
+        "order_id",
+        "external_id",
+        "openid",
+        "quote_url",
+        "base_url",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} in {names:?}");
+    }
+    let mut once = names.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(once.len(), names.len(), "no name twice: {names:?}");
+}

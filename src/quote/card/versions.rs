@@ -113,6 +113,21 @@ impl Saved {
     }
 }
 
+/// The names a template can use with orders of `schema`, as [`context_for`] gives
+/// them: the schema's fields in its order, then the rest (the figures worked out from
+/// them, `items`, `quote_url`…) by name. The console lists them.
+pub fn usable_names(schema: &Schema, base_url: &Url) -> Vec<String> {
+    let context = context_for(&sample_order(schema), "", "", base_url);
+    let mut names: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
+    for name in context.try_iter().into_iter().flatten() {
+        let name = name.to_string();
+        if !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
 /// An order of the schema in force to check templates against: every field has a
 /// value of its type (the article's own figures for its three), and one item.
 pub fn sample_order(schema: &Schema) -> Order {

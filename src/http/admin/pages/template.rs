@@ -15,7 +15,6 @@ use crate::http::admin::auth::Admin;
 use crate::http::extract::{Path, Query};
 use crate::http::time::beijing;
 use crate::quote::card::versions::{self, Saved, TemplateParts};
-use crate::quote::orders::view::derived;
 use crate::wechat::message::Article;
 use crate::{AppError, AppState};
 
@@ -54,16 +53,8 @@ async fn render(
         Some(parts) => Some(parts),
         None => versions::versions(db, 1).await?.pop().map(|v| v.parts),
     };
-    // What a template can use: the schema's fields, the figures worked out from them
-    // (the default card's `building_area` and `market_money`), and the rest.
     let schema = app.domain.schemas.current().await?;
-    let mut fields: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
-    fields.extend(
-        derived(&versions::sample_order(&schema))
-            .into_iter()
-            .map(|f| f.name),
-    );
-    fields.extend(["quote_url", "order_id", "external_id", "base_url", "openid"].map(String::from));
+    let fields = versions::usable_names(&schema, &app.domain.base_url);
     console::page(
         app,
         admin,
