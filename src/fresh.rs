@@ -9,11 +9,13 @@
 //! which do need eviction).
 
 use std::future::Future;
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+use crate::AppError;
 
 /// A value kept until its lifetime (given by `lifetime` for each value) runs out or
 /// [`Fresh::forget`] drops it. When it is missing, one caller loads it and the others
@@ -134,6 +136,21 @@ impl<T: Clone, E: Clone> Fresh<T, E> {
 
     fn slot_mut(&self) -> RwLockWriteGuard<'_, Slot<T, E>> {
         self.slot.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Loads that fail with an [`AppError`], which is not `Clone`: the failure is shared as
+/// an `Arc` with the callers that waited, and each gets it back through
+/// [`AppError::shared`].
+impl<T: Clone> Fresh<T, Arc<AppError>> {
+    /// [`Fresh::get_or_load`] for a load that fails with an [`AppError`].
+    pub async fn get_or_load_app<F>(&self, load: impl FnOnce() -> F) -> Result<T, AppError>
+    where
+        F: Future<Output = Result<T, AppError>>,
+    {
+        self.get_or_load(move || async move { load().await.map_err(Arc::new) })
+            .await
+            .map_err(AppError::shared)
     }
 }
 

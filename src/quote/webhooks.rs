@@ -134,10 +134,7 @@ impl Webhooks {
                 None => None,
             })
         };
-        self.cache
-            .get_or_load(|| async { read().await.map_err(Arc::new) })
-            .await
-            .map_err(AppError::shared)
+        self.cache.get_or_load_app(read).await
     }
 
     /// Sets the URL with a new secret (each set makes a new one).

@@ -366,10 +366,7 @@ impl Cards {
                 .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
             Ok::<_, AppError>(Some(Arc::new(compiled)))
         };
-        self.in_force
-            .get_or_load(|| async { load().await.map_err(Arc::new) })
-            .await
-            .map_err(AppError::shared)
+        self.in_force.get_or_load_app(load).await
     }
 
     /// Drops this instance's compiled template, after a save.

@@ -180,10 +180,7 @@ impl Schemas {
             };
             Ok::<_, AppError>(Arc::new(schema))
         };
-        self.cache
-            .get_or_load(|| async { read().await.map_err(Arc::new) })
-            .await
-            .map_err(AppError::shared)
+        self.cache.get_or_load_app(read).await
     }
 
     /// Checks and stores a new schema; orders made before keep theirs.
