@@ -3,10 +3,10 @@
 //! Callers ask [`AccessTokens::current`]. The token is kept in memory ([`Fresh`]) until
 //! five minutes before it expires; concurrent misses share one load, and a load first
 //! reads the [`TokenStore`], where another instance may already have put a fresh
-//! token. Only if none is there does the loader take the store's short
-//! refresh lease and fetch; the other instances wait for that fetch instead of fetching
-//! too, since each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the
-//! previous token for everyone else.
+//! token. Only if none is there does the loader take the store's short refresh lease
+//! and fetch; the other instances wait for that fetch instead of fetching too, since
+//! each fetch costs daily quota and, with `/cgi-bin/token`, invalidates the previous
+//! token for everyone else.
 //!
 //! We fetch with `/cgi-bin/stable_token` (normal mode): it returns the same token while
 //! it is valid, so even an instance on an older build cannot invalidate the others.
