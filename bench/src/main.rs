@@ -133,7 +133,13 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(durable::serve_durable_forwarder(api, db))
         }
         Some(Role::ServeApi { latency_ms }) => rt.block_on(standin::serve_api(latency_ms)),
-        None => rt.block_on(run(cli)),
+        // The MariaDB databases go whether the run finished or stopped at an error:
+        // the server is shared, and a failed run would leave each case's behind.
+        None => rt.block_on(async {
+            let ran = run(cli).await;
+            drop_bench_databases().await;
+            ran
+        }),
     }
 }
 
@@ -364,7 +370,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
     }
 
-    drop_bench_databases().await;
     report::print(&rows);
     Ok(())
 }
