@@ -4,6 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use anyhow::Context;
 use tokio::process::{Child, Command};
 
 /// A child process of this binary in `role`, and the address it printed.
@@ -41,7 +42,11 @@ impl Server {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
-            .spawn()?;
+            .spawn()
+            .with_context(|| match wrap {
+                Some(w) => format!("--wrap {w:?}: cannot start it"),
+                None => format!("cannot start {args:?}"),
+            })?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
         let (base, pid) = loop {
             let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await??;
