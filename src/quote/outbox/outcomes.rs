@@ -13,13 +13,13 @@
 use std::collections::BTreeMap;
 
 use entity::delivery;
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, IntoCondition};
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryTrait};
 
 use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
-use crate::db::Execute;
+use crate::db::{self, Execute};
 use crate::metrics::Metrics;
 use crate::quote::webhooks::{EventType, event, rfc3339};
 use crate::wechat::api::errcode_zh;
@@ -96,7 +96,7 @@ pub async fn apply(
             && let Some(event) = notice(d, shop, change, now)
         {
             let update = match change {
-                Change::Sent => mark_sent(ours(token, [d.id]), now),
+                Change::Sent => mark_sent(ours(token, delivery::Column::Id.eq(d.id)), now),
                 Change::Fail {
                     errcode, errmsg, ..
                 } => unsent(token, d.id, Status::Failed, *errcode, errmsg, now),
@@ -133,9 +133,18 @@ pub async fn apply(
             }
         }
     }
-    for (token, ids) in sent {
+    for (token, mut ids) in sent {
+        // Sorted, so that a run of consecutive ids (a batch's messages) stays whole.
+        ids.sort_unstable();
         for some in txn.runs(&ids) {
-            txn.queue(&mark_sent(ours(token, some.iter().copied()), now).into_query())
+            let which = if txn.keeps_prepared() {
+                delivery::Column::Id
+                    .is_in(some.iter().copied())
+                    .into_condition()
+            } else {
+                db::batch::ranges_of(delivery::Column::Id, some)
+            };
+            txn.queue(&mark_sent(ours(token, which), now).into_query())
                 .await?;
         }
     }
@@ -167,7 +176,7 @@ fn unsent(
     errmsg: &str,
     now: i64,
 ) -> sea_orm::UpdateMany<delivery::Entity> {
-    ours(token, [id])
+    ours(token, delivery::Column::Id.eq(id))
         .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
         .col_expr(delivery::Column::Errcode, Expr::value(errcode))
         .col_expr(
@@ -177,11 +186,11 @@ fn unsent(
         .col_expr(delivery::Column::UpdatedAtMs, Expr::value(now))
 }
 
-/// An update of the messages `ids` that applies only while they are still claimed with
-/// `token`.
-fn ours(token: &str, ids: impl IntoIterator<Item = i64>) -> sea_orm::UpdateMany<delivery::Entity> {
+/// An update of the messages `which` picks that applies only while they are still
+/// claimed with `token`.
+fn ours(token: &str, which: impl IntoCondition) -> sea_orm::UpdateMany<delivery::Entity> {
     delivery::Entity::update_many()
-        .filter(delivery::Column::Id.is_in(ids))
+        .filter(which)
         .filter(delivery::Column::ClaimToken.eq(token))
 }
 

@@ -203,6 +203,69 @@ async fn sent_outcomes_of_several_claims_mark_only_what_each_still_holds() {
     );
 }
 
+/// On the journal's MySQL connection sent outcomes name their messages as ranges of
+/// consecutive ids (`db::batch::ranges_of`): a message between or beside them, under
+/// the same claim, whose outcome is not in the batch, stays as it was.
+#[tokio::test]
+async fn sent_outcomes_as_ranges_mark_their_messages_and_no_neighbour() {
+    let Some((admin, name, url)) = fresh_database().await else {
+        return;
+    };
+    let writer = MySqlWriter::new(&url).await.unwrap();
+    let claimed = ClaimedFor {
+        token: "r-1",
+        lease_until_ms: i64::MAX,
+    };
+    let scans: Vec<NewScan> = (1..=7)
+        .map(|i| scan(&format!("oR0{i}"), 1_796_380_800))
+        .collect();
+    let recorded = vec![Written::Recorded; scans.len()];
+    writer
+        .transaction(async |c| enqueue::insert(c, &scans, &recorded, Some(&claimed)).await)
+        .await
+        .unwrap();
+    let conn = db::connect(&url).await.unwrap();
+    let messages = entity::delivery::Entity::find()
+        .order_by_asc(entity::delivery::Column::Id)
+        .all(&conn)
+        .await
+        .unwrap();
+    // Sent: the 2nd to 4th, the 6th and the 7th (two runs, given out of order); the
+    // 1st and the 5th are still on their way.
+    let outcomes: Vec<Outcome> = [6, 1, 3, 5, 2]
+        .into_iter()
+        .map(|i| Outcome {
+            delivery: messages[i].clone(),
+            result: Ok(()),
+            tell_shop: None,
+        })
+        .collect();
+    let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
+    writer
+        .transaction(async |c| outcomes::apply(c, &outcomes, &changes, 1_796_380_801_000).await)
+        .await
+        .unwrap();
+    let after: Vec<(String, String)> = entity::delivery::Entity::find()
+        .order_by_asc(entity::delivery::Column::Id)
+        .all(&conn)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| (d.openid, d.status))
+        .collect();
+    admin
+        .execute_unprepared(&format!("DROP DATABASE `{name}`"))
+        .await
+        .unwrap();
+    let expected: Vec<(String, String)> =
+        ["sending", "sent", "sent", "sent", "sending", "sent", "sent"]
+            .iter()
+            .zip(1..)
+            .map(|(status, i)| (format!("oR0{i}"), (*status).to_owned()))
+            .collect();
+    assert_eq!(after, expected);
+}
+
 /// On the journal's MySQL connection a batch's messages take the ids its scans' insert
 /// generated, and the messages handed to the worker are made from the ids read in the
 /// same round trip: they must be the rows the database holds, field for field, each
