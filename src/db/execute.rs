@@ -4,6 +4,7 @@
 
 use std::future::Future;
 
+use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoColumnRef};
 use sea_orm::{ConnectionTrait, DbErr, StatementBuilder};
 
 pub trait Execute: Sync {
@@ -60,6 +61,17 @@ pub trait Execute: Sync {
             items.to_vec()
         }
     }
+
+    /// `column` is one of `ids` (a run of [`Self::runs`]): as an `IN (…)` list where
+    /// statements are kept prepared, so that its shape is the run's length, else with
+    /// the runs of consecutive ids as ranges ([`super::batch::ranges_of`]).
+    fn among<C: IntoColumnRef + Clone>(&self, column: C, ids: &[i64]) -> Condition {
+        if self.keeps_prepared() {
+            Condition::all().add(Expr::col(column).is_in(ids.iter().copied()))
+        } else {
+            super::batch::ranges_of(column, ids)
+        }
+    }
 }
 
 impl<C: ConnectionTrait + Sync> Execute for C {
@@ -98,5 +110,25 @@ mod tests {
         let most = |e: &Literal| e.runs(&many).iter().map(|r| r.len()).max();
         assert_eq!(most(&Literal(false)), Some(crate::db::batch::MAX_CHUNK));
         assert_eq!(most(&Literal(true)), Some(crate::db::batch::MAX_CHUNK));
+    }
+
+    #[test]
+    fn ids_are_ranges_only_where_statements_are_not_kept_prepared() {
+        use sea_orm::sea_query::{Alias, MysqlQueryBuilder, Query};
+        let sql = |e: &Literal| {
+            Query::select()
+                .column(Alias::new("id"))
+                .from(Alias::new("deliveries"))
+                .cond_where(e.among(Alias::new("id"), &[1, 2, 3, 7]))
+                .to_string(MysqlQueryBuilder)
+        };
+        assert_eq!(
+            sql(&Literal(true)),
+            "SELECT `id` FROM `deliveries` WHERE `id` IN (1, 2, 3, 7)"
+        );
+        assert_eq!(
+            sql(&Literal(false)),
+            "SELECT `id` FROM `deliveries` WHERE (`id` BETWEEN 1 AND 3) OR `id` IN (7)"
+        );
     }
 }

@@ -19,7 +19,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryTrait};
 use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
-use crate::db::{self, Execute};
+use crate::db::Execute;
 use crate::metrics::Metrics;
 use crate::quote::webhooks::{EventType, event, rfc3339};
 use crate::wechat::api::errcode_zh;
@@ -137,13 +137,7 @@ pub async fn apply(
         // Sorted, so that a run of consecutive ids (a batch's messages) stays whole.
         ids.sort_unstable();
         for some in txn.runs(&ids) {
-            let which = if txn.keeps_prepared() {
-                delivery::Column::Id
-                    .is_in(some.iter().copied())
-                    .into_condition()
-            } else {
-                db::batch::ranges_of(delivery::Column::Id, some)
-            };
+            let which = txn.among(delivery::Column::Id, some);
             txn.queue(&mark_sent(ours(token, which), now).into_query())
                 .await?;
         }
