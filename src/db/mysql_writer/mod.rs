@@ -89,6 +89,15 @@ impl MySqlWriter {
         })
     }
 
+    /// A writer to the same server, with a connection of its own.
+    pub fn sibling(&self) -> MySqlWriter {
+        MySqlWriter {
+            options: self.options.clone(),
+            server: self.server.clone(),
+            conn: Mutex::new(None),
+        }
+    }
+
     /// Opens the connection unless it is open: on the journal's thread, before the
     /// first batch, so the first push waits for no handshake.
     pub async fn connect(&self) -> Result<(), DbErr> {

@@ -31,7 +31,8 @@ pub(super) fn take_waiting(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry
 /// is out; the outcome records it), so it may wait a few milliseconds for company. The
 /// price: a message WeChat took is marked sent up to that much later, and a process
 /// that dies in between sends it again (at least once) or settles it unknown (at most
-/// once), as it would within the commit's own time.
+/// once), as it would within the commit's own time. In MySQL's lane of outcomes no
+/// company comes: there the wait gathers a few milliseconds' outcomes into one commit.
 pub(super) async fn keep_for_company(rx: &mut mpsc::Receiver<Entry>, batch: &mut Vec<Entry>) {
     let until = tokio::time::Instant::now() + OUTCOME_LINGER;
     while batch.len() < MAX_BATCH {

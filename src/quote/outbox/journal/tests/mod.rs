@@ -11,6 +11,8 @@ use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written}
 use crate::quote::outbox::outcomes::{self, Outcome};
 use crate::quote::outbox::retry::Change;
 
+mod lanes;
+
 /// A scan of order 1 by `openid`, pushed in the second `event_time`.
 fn scan(openid: &str, event_time: i64) -> NewScan {
     NewScan {
