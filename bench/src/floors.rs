@@ -11,6 +11,64 @@ use crate::server::Server;
 use crate::threads::Threads;
 use crate::{Cli, load, wrap_for};
 
+/// The floor, flat out: what any service that sends a message per push does at most.
+pub struct Floor {
+    pub per_second: f64,
+    pub cpu_us_per_push: f64,
+    /// Its row in the report.
+    pub row: Value,
+}
+
+/// Runs the floor (a push answered at once and one message sent for it to the API
+/// stand-in, nothing else) flat out, and waits until its sends are all taken.
+///
+/// Run once at the start of the bench (the row `ratio_to_floor` divides by) and again
+/// right before each case that is compared with it (`adjacent_floor`): this machine's
+/// speed drifts over minutes (the floor has read 15.8k and 23.7k pushes a second, at
+/// 61 and 40 µs a push, in two runs one after the other), and a share of a floor
+/// measured minutes away carries that drift.
+pub async fn floor(cli: &Cli, http: &reqwest::Client) -> anyhow::Result<Floor> {
+    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
+    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
+    let (cpu, machine) = (floor.cpu_seconds(), Machine::start());
+    let run = flat_out(cli, &floor.base).await;
+    let (cpu, machine) = (floor.cpu_seconds() - cpu, machine.end());
+    // Its sends finish after their pushes were answered; the row says they all did.
+    let timeout = Duration::from_secs(60);
+    let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
+    let cpu_us_per_push = cpu * 1e6 / (run.acked as f64).max(1.0);
+    let row = json!({"case": "bare axum + one send per push", "pushes_per_s": run.per_second,
+        "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
+        "sent": sent, "service_cpu_us_per_push": cpu_us_per_push, "machine_cores": machine,
+        "peak_rss_mib": floor.peak_rss_mib()});
+    floor.stop().await;
+    api.stop().await;
+    Ok(Floor {
+        per_second: run.per_second,
+        cpu_us_per_push,
+        row,
+    })
+}
+
+/// What a case compared with the floor gets from the floor run right before it
+/// ([`floor`]): the adjacent floor's figures, the case's share of its pushes and its
+/// CPU per push as a multiple of the floor's.
+pub fn beside_floor(row: &mut Value, adjacent: &Floor, per_second: f64, cpu_us: f64) {
+    row["adjacent_floor"] = json!({"pushes_per_s": adjacent.per_second,
+        "service_cpu_us_per_push": adjacent.cpu_us_per_push});
+    row["ratio_to_adjacent_floor"] = json!(per_second / adjacent.per_second.max(1.0));
+    row["cpu_ratio_to_adjacent_floor"] = json!(cpu_us / adjacent.cpu_us_per_push.max(1e-9));
+}
+
+/// What a delivery case gets from the floor's delivery run right before it: that rate,
+/// and its own as a share of it.
+pub fn beside_floor_delivery(row: &mut Value, adjacent: &Value) {
+    let floor = adjacent["messages_per_s"].as_f64().unwrap_or(0.0);
+    let own = row["messages_per_s"].as_f64().unwrap_or(0.0);
+    row["adjacent_floor_messages_per_s"] = json!(floor);
+    row["ratio_to_adjacent_floor_delivery"] = json!(own / floor.max(1.0));
+}
+
 /// The durable floor on `db` ([`crate::durable`]): the floor, plus each push committed before
 /// its answer and its outcome after; what the rest of what scanquote does costs is the
 /// gap between it and scanquote on the same database.

@@ -204,28 +204,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     // The floor under any implementation: a push answered at once, and one message sent
     // for it to the API stand-in, and nothing else.
-    let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-    let floor = Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?;
-    let (cpu, machine) = (floor.cpu_seconds(), Machine::start());
-    let run = flat_out(&cli, &floor.base).await;
-    let (cpu, machine) = (floor.cpu_seconds() - cpu, machine.end());
-    let floor_per_s = run.per_second;
-    // Its sends finish after their pushes were answered; the row says they all did.
-    let sent = wait_for_sends(
-        &http,
-        &api,
-        run.acked as u64,
-        Instant::now(),
-        Duration::from_secs(60),
-    )
-    .await;
-    rows.push(json!({"case": "bare axum + one send per push", "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
-        "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
-        "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
-        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
-        "machine_cores": machine, "peak_rss_mib": floor.peak_rss_mib()}));
-    floor.stop().await;
-    api.stop().await;
+    let floor = floors::floor(&cli, &http).await?;
+    let floor_per_s = floor.per_second;
+    let mut row = floor.row;
+    row["ratio_to_bare"] = json!(floor_per_s / ceiling.per_second.max(1.0));
+    rows.push(row);
     for latency in [0u64, 50] {
         rows.push(floor_delivery(&cli, &http, latency, None).await?);
     }
@@ -233,11 +216,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     for database in &cli.databases {
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
-            rows.push(durable_floor(&cli, &http, database, &db, floor_per_s).await?);
+            let adjacent = floors::floor(&cli, &http).await?;
+            let mut row = durable_floor(&cli, &http, database, &db, floor_per_s).await?;
+            let (per_s, cpu) = (&row["pushes_per_s"], &row["service_cpu_us_per_push"]);
+            let (per_s, cpu) = (per_s.as_f64().unwrap_or(0.0), cpu.as_f64().unwrap_or(0.0));
+            floors::beside_floor(&mut row, &adjacent, per_s, cpu);
+            rows.push(row);
         }
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
-            rows.push(floor_delivery(&cli, &http, 0, Some((database, &db))).await?);
+            let adjacent = floor_delivery(&cli, &http, 0, None).await?;
+            let mut row = floor_delivery(&cli, &http, 0, Some((database, &db))).await?;
+            floors::beside_floor_delivery(&mut row, &adjacent);
+            rows.push(row);
         }
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
@@ -258,6 +249,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             // Every order's ticket asked for twice: one qrcode/create each.
             let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
             let key = aes.then_some(AES_KEY);
+            // The service waits, set up, while the floor runs beside it.
+            let adjacent = floors::floor(&cli, &http).await?;
             let (cpu, db_cpu) = (service.cpu_seconds(), DatabaseCpu::start(database));
             let threads = Threads::start(service.pid());
             let db_threads = db_cpu.as_ref().map(|d| Threads::start(d.pid()));
@@ -278,12 +271,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let machine = machine.end();
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
-            rows.push(json!({
+            let cpu_us = cpu * 1e6 / (run.acked as f64).max(1.0);
+            let mut row = json!({
                 "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
                 "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
                 "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
-                "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+                "service_cpu_us_per_push": cpu_us,
                 "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
                 "journal_entries_per_commit": per_commit,
                 "service_threads": threads, "database_busiest_thread": db_threads,
@@ -291,7 +285,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "token_fetches": stats["token_calls"], "orders": orders.len(),
                 "qrcode_creates_for_orders_asked_twice": stats["qrcode_create_calls"],
                 "peak_rss_mib": service.peak_rss_mib(),
-            }));
+            });
+            floors::beside_floor(&mut row, &adjacent, run.per_second, cpu_us);
+            rows.push(row);
 
             // Latency at a set load below the most it takes, once the messages of the
             // run above are sent: what a shopper's push meets during a busy campaign.
@@ -343,6 +339,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let site_key = load::site_key(&http, &service.base, ADMIN_TOKEN).await?;
                 let orders = load::create_orders(&http, &service.base, &site_key, 100).await?;
                 let tickets = load::ask_tickets(&http, &service.base, &orders).await?;
+                let adjacent = floor_delivery(&cli, &http, latency, None).await?;
                 let (started, cpu) = (Instant::now(), service.cpu_seconds());
                 let pushed =
                     load::push_n(&service.base, cli.connections, cli.messages, key, &tickets).await;
@@ -357,13 +354,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let elapsed = started.elapsed().as_secs_f64();
                 let cpu = service.cpu_seconds() - cpu;
                 let per_commit = entries_per_commit(&http, &service).await;
-                rows.push(json!({
+                let mut row = json!({
                     "case": format!("delivery {database} {mode} api+{latency}ms"), "messages": cli.messages, "pushed_ok": pushed,
                     "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
                     "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
                     "journal_entries_per_commit": per_commit,
                     "peak_rss_mib": service.peak_rss_mib(),
-                }));
+                });
+                floors::beside_floor_delivery(&mut row, &adjacent);
+                rows.push(row);
                 service.stop().await;
                 api.stop().await;
             }
