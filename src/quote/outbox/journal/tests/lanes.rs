@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, EntityTrait};
-use tokio::sync::oneshot;
 
-use super::{fresh_database, scan};
+use super::{fresh_database, scan, uncommitted};
+use crate::db;
 use crate::db::mysql_writer::MySqlWriter;
-use crate::db::{self, Execute};
 use crate::metrics::Metrics;
 use crate::quote::outbox::enqueue::{self, ClaimedFor, Written};
 use crate::quote::outbox::handoff;
@@ -47,22 +46,7 @@ async fn an_outcome_is_recorded_while_a_batch_of_scans_waits() {
         .unwrap();
     // Another instance has recorded a push, uncommitted; our journal's next batch
     // records the same push and waits on its lock.
-    let (written, wrote) = oneshot::channel();
-    let (release, released) = oneshot::channel::<()>();
-    let theirs = tokio::spawn(async move {
-        let scans = [scan("oL02", 1_796_380_901)];
-        other
-            .transaction(async |c| {
-                enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
-                c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
-                    .await?;
-                let _ = written.send(());
-                let _ = released.await;
-                Ok(())
-            })
-            .await
-    });
-    wrote.await.unwrap();
+    let (theirs, release) = uncommitted(other, scan("oL02", 1_796_380_901)).await;
     let writer = db::connect_writer(&url, &conn, db::Synchronous::default())
         .await
         .unwrap();

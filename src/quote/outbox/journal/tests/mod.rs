@@ -56,6 +56,36 @@ async fn fresh_database() -> Option<(DatabaseConnection, String, String)> {
     Some((admin, name, url))
 }
 
+/// Another instance's transaction that has recorded `scan` and holds it uncommitted
+/// (and its locks with it) until the sender returned is used or dropped; it commits
+/// then, and the task answers how that went.
+async fn uncommitted(
+    other: MySqlWriter,
+    scan: NewScan,
+) -> (
+    tokio::task::JoinHandle<Result<(), sea_orm::DbErr>>,
+    oneshot::Sender<()>,
+) {
+    let (written, wrote) = oneshot::channel();
+    let (release, released) = oneshot::channel::<()>();
+    let theirs = tokio::spawn(async move {
+        let scans = [scan];
+        other
+            .transaction(async |c| {
+                enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
+                // Sends what was queued, so the scan is in the server, uncommitted.
+                c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
+                    .await?;
+                let _ = written.send(());
+                let _ = released.await;
+                Ok(())
+            })
+            .await
+    });
+    wrote.await.unwrap();
+    (theirs, release)
+}
+
 /// Two instances' journals record scans of the same second at once, and their
 /// identities sort among each other's. Under MySQL's default `REPEATABLE READ`, the
 /// statement that makes a batch's messages from its scans read the scans by identity
@@ -73,23 +103,7 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
         MySqlWriter::new(&url).await.unwrap(),
     );
     // The other instance has recorded its scan, and not committed yet.
-    let (written, wrote) = oneshot::channel();
-    let (release, released) = oneshot::channel::<()>();
-    let theirs = tokio::spawn(async move {
-        let scans = [scan("oD000000002", 1_796_380_509)];
-        other
-            .transaction(async |c| {
-                enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
-                // Sends what was queued, so the scan is in the server, uncommitted.
-                c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
-                    .await?;
-                let _ = written.send(());
-                let _ = released.await;
-                Ok(())
-            })
-            .await
-    });
-    wrote.await.unwrap();
+    let (theirs, release) = uncommitted(other, scan("oD000000002", 1_796_380_509)).await;
 
     let scans = [
         scan("oD000000001", 1_796_380_509),
