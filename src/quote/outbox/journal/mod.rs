@@ -185,8 +185,8 @@ impl Journal {
         answer.await.map_err(|_| JournalError::Stopped)?
     }
 
-    /// Returns once everything queued before this call is committed (or has failed)
-    /// and its messages are handed over: a stopping instance calls it after its last
+    /// Returns once everything queued before this call is committed (or has failed),
+    /// in each lane, and its messages are handed over: a stopping instance calls it after its last
     /// request, because a push whose sender hung up is dropped by the server while its
     /// scan is still here, on its way to the worker.
     pub async fn flush(&self) {
