@@ -69,15 +69,17 @@ pub fn beside_floor_delivery(row: &mut Value, adjacent: &Value) {
     row["ratio_to_adjacent_floor_delivery"] = json!(own / floor.max(1.0));
 }
 
-/// The durable floor on `db` ([`crate::durable`]): the floor, plus each push committed before
-/// its answer and its outcome after; what the rest of what scanquote does costs is the
-/// gap between it and scanquote on the same database.
+/// The durable floor on `db` ([`crate::durable`]), compared with the floor at the run's
+/// start (`floor_per_s`) and with `adjacent`, run just before: the floor, plus each push
+/// committed before its answer and its outcome after; what the rest of what scanquote
+/// does costs is the gap between it and scanquote on the same database.
 pub async fn durable_floor(
     cli: &Cli,
     http: &reqwest::Client,
     database: &str,
     db: &str,
     floor_per_s: f64,
+    adjacent: &Floor,
 ) -> anyhow::Result<Value> {
     let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
     let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
@@ -99,14 +101,16 @@ pub async fn durable_floor(
     );
     let timeout = Duration::from_secs(60);
     let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
-    let row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
+    let cpu_us = cpu * 1e6 / (run.acked as f64).max(1.0);
+    let mut row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
         "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
         "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
-        "service_cpu_us_per_push": cpu * 1e6 / (run.acked as f64).max(1.0),
+        "service_cpu_us_per_push": cpu_us,
         "database_cpu_us_per_push": db_cpu.map(|d| d.us_per(run.acked as u64)),
         "service_threads": threads, "load_threads": load, "api_threads": api_threads,
         "machine_cores": machine,
         "peak_rss_mib": durable.peak_rss_mib()});
+    beside_floor(&mut row, adjacent, run.per_second, cpu_us);
     durable.stop().await;
     api.stop().await;
     Ok(row)

@@ -217,11 +217,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
             let adjacent = floors::floor(&cli, &http).await?;
-            let mut row = durable_floor(&cli, &http, database, &db, floor_per_s).await?;
-            let (per_s, cpu) = (&row["pushes_per_s"], &row["service_cpu_us_per_push"]);
-            let (per_s, cpu) = (per_s.as_f64().unwrap_or(0.0), cpu.as_f64().unwrap_or(0.0));
-            floors::beside_floor(&mut row, &adjacent, per_s, cpu);
-            rows.push(row);
+            rows.push(durable_floor(&cli, &http, database, &db, floor_per_s, &adjacent).await?);
         }
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
