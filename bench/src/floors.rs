@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use crate::durable::Rows;
 use crate::machine::Machine;
 use crate::readings::{DatabaseCpu, wait_for_sends};
 use crate::server::Server;
@@ -76,14 +77,13 @@ pub fn beside_floor_delivery(row: &mut Value, adjacent: &Value) {
 pub async fn durable_floor(
     cli: &Cli,
     http: &reqwest::Client,
-    database: &str,
-    db: &str,
+    (database, db, rows): (&str, &str, Rows),
     floor_per_s: f64,
     adjacent: &Floor,
 ) -> anyhow::Result<Value> {
     let api = Server::start(&["serve-api", "--latency-ms", "0"], &[]).await?;
-    let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
-    let wrap = wrap_for(cli, &format!("durable-floor-{database}"));
+    let args = durable_args(&api.base, db, rows);
+    let wrap = wrap_for(cli, &format!("{}-floor-{database}", rows_name(rows)));
     let durable = Server::start_wrapped(wrap.as_deref(), &args, &[]).await?;
     let (cpu, db_cpu) = (durable.cpu_seconds(), DatabaseCpu::start(database));
     let (threads, load) = (
@@ -102,7 +102,11 @@ pub async fn durable_floor(
     let timeout = Duration::from_secs(60);
     let sent = wait_for_sends(http, &api, run.acked as u64, Instant::now(), timeout).await;
     let cpu_us = cpu * 1e6 / (run.acked as f64).max(1.0);
-    let mut row = json!({"case": format!("floor + durable record, {database}"), "pushes_per_s": run.per_second,
+    let case = match rows {
+        Rows::Push => format!("floor + durable record, {database}"),
+        Rows::Design => format!("floor + design's rows, {database}"),
+    };
+    let mut row = json!({"case": case, "pushes_per_s": run.per_second,
         "p50_ms": run.p50_ms, "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors, "sent": sent,
         "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
         "service_cpu_us_per_push": cpu_us,
@@ -125,7 +129,7 @@ pub async fn floor_delivery(
     cli: &Cli,
     http: &reqwest::Client,
     latency_ms: u64,
-    durable: Option<(&str, &str)>,
+    durable: Option<(&str, &str, Rows)>,
 ) -> anyhow::Result<Value> {
     let latency = latency_ms.to_string();
     let api = Server::start(&["serve-api", "--latency-ms", &latency], &[]).await?;
@@ -134,9 +138,9 @@ pub async fn floor_delivery(
             Server::start(&["serve-forwarder", "--api", &api.base], &[]).await?,
             format!("floor delivery api+{latency_ms}ms"),
         ),
-        Some((database, db)) => {
-            let args = ["serve-durable-forwarder", "--api", &api.base, "--db", db];
-            let case = format!("durable delivery {database} api+{latency_ms}ms");
+        Some((database, db, rows)) => {
+            let args = durable_args(&api.base, db, rows);
+            let case = format!("{} delivery {database} api+{latency_ms}ms", rows_name(rows));
             (Server::start(&args, &[]).await?, case)
         }
     };
@@ -160,6 +164,31 @@ pub async fn floor_delivery(
     floor.stop().await;
     api.stop().await;
     Ok(row)
+}
+
+/// The durable floor's command line, writing `rows` on `db`.
+fn durable_args<'a>(api: &'a str, db: &'a str, rows: Rows) -> [&'a str; 7] {
+    let rows = match rows {
+        Rows::Push => "push",
+        Rows::Design => "design",
+    };
+    [
+        "serve-durable-forwarder",
+        "--api",
+        api,
+        "--db",
+        db,
+        "--rows",
+        rows,
+    ]
+}
+
+/// The word the cases of `rows` are named by.
+fn rows_name(rows: Rows) -> &'static str {
+    match rows {
+        Rows::Push => "durable",
+        Rows::Design => "design",
+    }
 }
 
 /// Tickets of the shape the service's are, for the servers that read none.

@@ -9,10 +9,11 @@
 //! 4. API calls: access-token fetches and `qrcode/create` per order however often its
 //!    ticket is asked for;
 //! 5. peak RSS of the service process;
-//! 6. the floor under any implementation (answer, send one message, nothing else), and
-//!    the durable floor (that, plus the push and its outcome group-committed to the
-//!    database under test):
-//!    what sending and what durability alone cost on this machine;
+//! 6. the floor under any implementation (answer, send one message, nothing else), the
+//!    durable floor (that, plus the push and its outcome group-committed to the
+//!    database under test) and the design's floor (the durable floor writing the scan
+//!    and its message in an outbox, as the design's rules ask): what sending, what
+//!    durability and what the design's rows alone cost on this machine;
 //!
 //! on SQLite and (with `TEST_MYSQL_URL`) MariaDB, in plaintext and AES mode. The
 //! service, the bare handler and the WeChat stand-in each run in a child process (this
@@ -38,6 +39,7 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 
 use databases::{drop_bench_databases, fresh_database};
+use durable::Rows;
 use floors::{durable_floor, flat_out, floor_delivery};
 use machine::Machine;
 use readings::{DatabaseCpu, api_stats, entries_per_commit, journal_counts, wait_for_sends};
@@ -100,6 +102,8 @@ enum Role {
         api: String,
         #[arg(long)]
         db: String,
+        #[arg(long, value_enum, default_value = "push")]
+        rows: durable::Rows,
     },
     /// (internal) serve the WeChat API stand-in.
     #[command(hide = true)]
@@ -129,8 +133,8 @@ fn main() -> anyhow::Result<()> {
         Some(Role::ServeScanquote) => rt.block_on(serve_scanquote()),
         Some(Role::ServeBare) => rt.block_on(standin::serve_bare()),
         Some(Role::ServeForwarder { api }) => rt.block_on(standin::serve_forwarder(api)),
-        Some(Role::ServeDurableForwarder { api, db }) => {
-            rt.block_on(durable::serve_durable_forwarder(api, db))
+        Some(Role::ServeDurableForwarder { api, db, rows }) => {
+            rt.block_on(durable::serve_durable_forwarder(api, db, rows))
         }
         Some(Role::ServeApi { latency_ms }) => rt.block_on(standin::serve_api(latency_ms)),
         // The MariaDB databases go whether the run finished or stopped at an error:
@@ -214,17 +218,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 
     for database in &cli.databases {
-        n += 1;
-        if let Some(db) = fresh_database(database, dir.path(), n).await? {
-            let adjacent = floors::floor(&cli, &http).await?;
-            rows.push(durable_floor(&cli, &http, database, &db, floor_per_s, &adjacent).await?);
-        }
-        n += 1;
-        if let Some(db) = fresh_database(database, dir.path(), n).await? {
-            let adjacent = floor_delivery(&cli, &http, 0, None).await?;
-            let mut row = floor_delivery(&cli, &http, 0, Some((database, &db))).await?;
-            floors::beside_floor_delivery(&mut row, &adjacent);
-            rows.push(row);
+        for kind in [Rows::Push, Rows::Design] {
+            n += 1;
+            if let Some(db) = fresh_database(database, dir.path(), n).await? {
+                let adjacent = floors::floor(&cli, &http).await?;
+                let case = (database.as_str(), db.as_str(), kind);
+                rows.push(durable_floor(&cli, &http, case, floor_per_s, &adjacent).await?);
+            }
+            n += 1;
+            if let Some(db) = fresh_database(database, dir.path(), n).await? {
+                let adjacent = floor_delivery(&cli, &http, 0, None).await?;
+                let case = Some((database.as_str(), db.as_str(), kind));
+                let mut row = floor_delivery(&cli, &http, 0, case).await?;
+                floors::beside_floor_delivery(&mut row, &adjacent);
+                rows.push(row);
+            }
         }
         n += 1;
         if let Some(db) = fresh_database(database, dir.path(), n).await? {
