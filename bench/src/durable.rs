@@ -101,8 +101,9 @@ struct Floor {
     url: String,
 }
 
-/// Serves the durable floor, writing `rows` for each push, on the database at `db`: a `sqlite://` file, written by a
-/// thread of its own as scanquote's journal does, or a `mysql://` database, by a task.
+/// Serves the durable floor, writing `rows` for each push, on the database at `db`: a
+/// `sqlite://` file, written by a thread of its own as scanquote's journal does, or a
+/// `mysql://` database, by a task.
 pub async fn serve_durable_forwarder(api: String, db: String, rows: Rows) -> anyhow::Result<()> {
     let (tx, rx) = mpsc::channel(2 * MAX_BATCH);
     if db.starts_with("mysql:") {
@@ -216,13 +217,18 @@ fn write_sqlite(mut conn: rusqlite::Connection, rows: Rows, mut rx: mpsc::Receiv
             let mut ids = Vec::with_capacity(batch.pushes.len());
             {
                 let mut insert = txn.prepare_cached("INSERT INTO pushes (push) VALUES (?1)")?;
-                let mut enqueue = txn.prepare_cached(
-                    "INSERT INTO outbox (scan_id, status, due_at) VALUES (?1, 'sending', ?2)",
-                )?;
+                let mut enqueue = (rows == Rows::Design)
+                    .then(|| {
+                        txn.prepare_cached(
+                            "INSERT INTO outbox (scan_id, status, due_at) \
+                             VALUES (?1, 'sending', ?2)",
+                        )
+                    })
+                    .transpose()?;
                 for identity in &batch.pushes {
                     insert.execute([identity])?;
                     let id = txn.last_insert_rowid();
-                    if rows == Rows::Design {
+                    if let Some(enqueue) = &mut enqueue {
                         enqueue.execute([id, now_ms()])?;
                     }
                     ids.push(Some(id));
