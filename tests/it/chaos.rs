@@ -287,6 +287,18 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
         n.unwrap_or(0)
     });
     let caught = in_flight + unanswered + unrecorded;
+    // Each message that ended failed, as its row tells it: how many tries, why, when
+    // (in ms after its scan) its row last changed and its window closed, and under whose
+    // claim, so that a failed run says where the message's time went.
+    let failed_messages: Vec<Value> = all
+        .iter()
+        .filter(|d| d.status == "failed")
+        .map(|d| {
+            json!({"id": d.id, "attempts": d.attempts, "errcode": d.errcode, "errmsg": d.errmsg,
+                "last_change_ms": d.updated_at_ms - d.created_at_ms,
+                "window_ms": d.deadline_at_ms - d.created_at_ms, "claim": d.claim_token})
+        })
+        .collect();
     let figures = json!({
         "kill": format!("{kill:?}"), "guarantee": guarantee, "scans": scans,
         "pushes_acknowledged": acked, "pushes_refused_by_the_killed_instance": refused.load(Ordering::Relaxed),
@@ -296,7 +308,7 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
         "send_calls": stats["custom_send_calls"], "faults_injected": stats["faults_injected"],
         "sends_in_flight_on_the_killed_instance": in_flight, "sends_unanswered": unanswered, "outcomes_not_recorded": unrecorded,
         "token_fetches": token_fetches, "push_seconds": pushed_in.as_secs_f64(), "drain_seconds_after_last_push": drained_in.as_secs_f64(),
-        "service_warnings_and_errors": troubles(dir.path()),
+        "service_warnings_and_errors": troubles(dir.path()), "failed_messages": failed_messages,
     });
     eprintln!("chaos figures: {figures}");
 
