@@ -14,7 +14,6 @@ use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, 
 use serde::Serialize;
 
 use super::Domain;
-use super::card::context_for;
 use super::codes::CodeKind;
 use super::codes::channel::action::{Action, Outgoing, Scanned};
 use super::codes::channel::tags::Tagging;
@@ -264,7 +263,9 @@ async fn passive_card(domain: &Domain, order_id: i64, openid: &str) -> Result<Ar
         .await?
         .ok_or_else(|| AppError::Internal(anyhow::anyhow!("no message template")))?;
     let quote_url = domain.links.quote_url(&domain.base_url, openid, order.id);
-    card.render(&context_for(&order, openid, &quote_url, &domain.base_url))
+    domain
+        .cards
+        .render_for(&card, &order, openid, &quote_url, &domain.base_url)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 

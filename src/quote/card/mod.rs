@@ -9,24 +9,23 @@
 //! template; every error is a [`TemplateError`] naming the part, the line and what was
 //! wrong, for the console to say in words.
 
+mod for_shopper;
+mod in_force;
 pub mod safety;
 pub mod versions;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
 
 use entity::template;
 use minijinja::{Environment, UndefinedBehavior, Value};
-use sea_orm::{
-    ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
-};
 use url::Url;
+
+pub use in_force::Cards;
 
 use super::orders::Order;
 use super::orders::view::{derived, figure, item_lines};
-use crate::fresh::Fresh;
+use crate::AppError;
 use crate::wechat::message::Article;
-use crate::{AppError, now_ms};
 
 /// The card the service sends unless a site owner configured another.
 pub const DEFAULT_TITLE: &str = "您的报价已保存：{{ building_area }}㎡ 仅需 {{ total_money }} 元";
@@ -181,6 +180,10 @@ impl std::io::Write for Capped {
 pub struct Compiled {
     pub id: i64,
     env: Environment<'static>,
+    /// By [`Part`], whether it names `openid` or `quote_url` (see `for_shopper`).
+    per_shopper: [bool; 4],
+    /// The other variables those parts name.
+    named_beside_a_shopper: BTreeSet<String>,
 }
 
 impl Compiled {
@@ -202,38 +205,85 @@ impl Compiled {
                     problem: TemplateProblem::Syntax(near(part.source(tpl), &e)),
                 })?;
         }
-        Ok(Compiled { id: tpl.id, env })
+        let mut named_beside_a_shopper = BTreeSet::new();
+        let per_shopper = Part::ALL.map(|part| {
+            let tpl = env
+                .get_template(part.field())
+                .expect("every part was added");
+            let mut names = tpl.undeclared_variables(false);
+            let per_shopper = for_shopper::PER_SHOPPER
+                .iter()
+                .any(|&name| names.remove(name));
+            if per_shopper {
+                named_beside_a_shopper.extend(names);
+            }
+            per_shopper
+        });
+        Ok(Compiled {
+            id: tpl.id,
+            env,
+            per_shopper,
+            named_beside_a_shopper,
+        })
     }
 
     /// Renders all four parts for `ctx` (see [`context_for`]) into the card to send.
     pub fn render(&self, ctx: &Value) -> Result<Article, TemplateError> {
-        let part = |part: Part| {
-            let tpl = self
-                .env
-                .get_template(part.field())
-                .expect("every part was added");
-            let mut out = Capped(Vec::new());
-            tpl.render_captured_to(ctx, &mut out)
-                .map(drop)
-                .map_err(|e| TemplateError {
-                    part,
-                    line: e.line(),
-                    problem: match e.kind() {
-                        minijinja::ErrorKind::UndefinedError => {
-                            TemplateProblem::UnknownField(first_unknown(&tpl, ctx))
-                        }
-                        minijinja::ErrorKind::OutOfFuel => TemplateProblem::TooMuchWork,
-                        minijinja::ErrorKind::WriteFailure => TemplateProblem::OutputTooLong,
-                        kind => TemplateProblem::Render(kind, near(tpl.source(), &e)),
-                    },
-                })?;
-            Ok(String::from_utf8_lossy(&out.0).trim().to_owned())
-        };
+        Self::assemble(
+            self.render_part(Part::Title, ctx),
+            self.render_part(Part::Description, ctx),
+            self.render_part(Part::PicUrl, ctx),
+            self.render_part(Part::Link, ctx),
+        )
+    }
+
+    /// Whether `part` names a variable that differs from shopper to shopper.
+    pub fn names_a_shopper(&self, part: Part) -> bool {
+        self.per_shopper[part as usize]
+    }
+
+    /// Whether a part that names a shopper's variable names `name` too.
+    pub fn named_beside_a_shopper(&self, name: &str) -> bool {
+        self.named_beside_a_shopper.contains(name)
+    }
+
+    /// One part rendered for `ctx`, trimmed.
+    fn render_part(&self, part: Part, ctx: &Value) -> Result<String, TemplateError> {
+        let tpl = self
+            .env
+            .get_template(part.field())
+            .expect("every part was added");
+        let mut out = Capped(Vec::new());
+        tpl.render_captured_to(ctx, &mut out)
+            .map(drop)
+            .map_err(|e| TemplateError {
+                part,
+                line: e.line(),
+                problem: match e.kind() {
+                    minijinja::ErrorKind::UndefinedError => {
+                        TemplateProblem::UnknownField(first_unknown(&tpl, ctx))
+                    }
+                    minijinja::ErrorKind::OutOfFuel => TemplateProblem::TooMuchWork,
+                    minijinja::ErrorKind::WriteFailure => TemplateProblem::OutputTooLong,
+                    kind => TemplateProblem::Render(kind, near(tpl.source(), &e)),
+                },
+            })?;
+        Ok(String::from_utf8_lossy(&out.0).trim().to_owned())
+    }
+
+    /// The card from its rendered parts (the first error in the parts' order, if any),
+    /// once its link and picture are http(s) addresses.
+    fn assemble(
+        title: Result<String, TemplateError>,
+        description: Result<String, TemplateError>,
+        pic_url: Result<String, TemplateError>,
+        link: Result<String, TemplateError>,
+    ) -> Result<Article, TemplateError> {
         let article = Article {
-            title: part(Part::Title)?,
-            description: part(Part::Description)?,
-            url: part(Part::Link)?,
-            picurl: part(Part::PicUrl)?,
+            title: title?,
+            description: description?,
+            url: link?,
+            picurl: pic_url?,
         };
         if !is_http(&article.url) {
             return Err(not_http(Part::Link, &article.url));
@@ -299,7 +349,15 @@ fn first_unknown(tpl: &minijinja::Template<'_, '_>, ctx: &Value) -> String {
 /// `order_id`, the shopper's `openid`, the signed `quote_url` and the service's
 /// `base_url`.
 pub fn context_for(order: &Order, openid: &str, quote_url: &str, base_url: &Url) -> Value {
-    let mut vars: std::collections::BTreeMap<String, Value> = order
+    let mut vars = order_vars(order, base_url);
+    vars.insert("openid".into(), Value::from(openid));
+    vars.insert("quote_url".into(), Value::from(quote_url));
+    Value::from(vars)
+}
+
+/// What [`context_for`] gives but the shopper's own: the same for every shopper.
+fn order_vars(order: &Order, base_url: &Url) -> BTreeMap<String, Value> {
+    let mut vars: BTreeMap<String, Value> = order
         .fields
         .iter()
         .map(figure)
@@ -312,75 +370,8 @@ pub fn context_for(order: &Order, openid: &str, quote_url: &str, base_url: &Url)
         Value::from(order.external_id.clone().unwrap_or_default()),
     );
     vars.insert("items".into(), Value::from_serialize(item_lines(order)));
-    vars.insert("openid".into(), Value::from(openid));
-    vars.insert("quote_url".into(), Value::from(quote_url));
     vars.insert("base_url".into(), Value::from(base_url.as_str()));
-    Value::from(vars)
-}
-
-/// The template in force, compiled, for a second at most (this instance drops it on a
-/// save; other instances pick a new version up within that second).
-#[derive(Clone)]
-pub struct Cards {
-    db: DatabaseConnection,
-    /// `None` inside: no template is stored yet.
-    in_force: Arc<Fresh<Option<Arc<Compiled>>, Arc<AppError>>>,
-}
-
-impl Cards {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Cards {
-            db,
-            in_force: Arc::new(Fresh::new(|_| Duration::from_secs(1))),
-        }
-    }
-
-    /// Stores the default template if there is none yet.
-    pub async fn ensure_default(&self) -> Result<(), DbErr> {
-        if template::Entity::find().count(&self.db).await? == 0 {
-            template::ActiveModel {
-                title: Set(DEFAULT_TITLE.into()),
-                description: Set(DEFAULT_DESCRIPTION.into()),
-                pic_url: Set(DEFAULT_PIC_URL.into()),
-                link: Set(DEFAULT_LINK.into()),
-                created_at_ms: Set(now_ms()),
-                origin: Set(Some("default".into())),
-                ..Default::default()
-            }
-            .insert(&self.db)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The template in force, compiled. A stored version that does not compile (it was
-    /// checked when saved) is an error naming why. When the cached one runs out, one
-    /// caller reads and compiles the template and the others wait for it, rather than
-    /// every send under way doing it at once.
-    pub async fn in_force(&self) -> Result<Option<Arc<Compiled>>, AppError> {
-        let load = || async {
-            let Some(t) = newest(&self.db).await? else {
-                return Ok(None);
-            };
-            let compiled = Compiled::new(&t)
-                .map_err(|e| AppError::Internal(anyhow::anyhow!("template {}: {e}", t.id)))?;
-            Ok::<_, AppError>(Some(Arc::new(compiled)))
-        };
-        self.in_force.get_or_load_app(load).await
-    }
-
-    /// Drops this instance's compiled template, after a save.
-    pub fn forget(&self) {
-        self.in_force.forget();
-    }
-}
-
-/// The newest stored version: the one in force.
-async fn newest(db: &DatabaseConnection) -> Result<Option<template::Model>, DbErr> {
-    template::Entity::find()
-        .order_by_desc(template::Column::Id)
-        .one(db)
-        .await
+    vars
 }
 
 #[cfg(test)]

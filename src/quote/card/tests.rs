@@ -160,3 +160,113 @@ fn the_usable_names_are_the_schemas_fields_then_the_rest_of_the_context_once_eac
     once.dedup();
     assert_eq!(once.len(), names.len(), "no name twice: {names:?}");
 }
+
+/// What a shopper's card is made of, rendered whole (`Compiled::render` over
+/// `context_for`) and the cheap way (`Renders`): the two must never differ.
+fn both_ways(
+    renders: &for_shopper::Renders,
+    tpl: &template::Model,
+    order: &Order,
+    openid: &str,
+) -> (
+    Result<Article, TemplateError>,
+    Result<Article, TemplateError>,
+) {
+    let base = Url::parse("https://q.example/").unwrap();
+    let quote_url = format!("https://q.example/quote?openid={openid}");
+    let card = Compiled::new(tpl).unwrap();
+    let whole = card.render(&context_for(order, openid, &quote_url, &base));
+    let cheap = renders.render(&card, order, openid, &quote_url, &base);
+    (whole, cheap)
+}
+
+#[test]
+fn a_card_rendered_with_its_shared_parts_kept_is_the_card_rendered_whole() {
+    let renders = for_shopper::Renders::new();
+    let order = sample_order();
+    let mut tpl = default_template();
+    let templates = [
+        (None, None, None),
+        (
+            Some("{{ openid }} 的报价：{{ total_money }} 元"),
+            None,
+            None,
+        ),
+        (
+            None,
+            Some("{% for openid in items %}{{ openid.name }}{% endfor %} {{ quote_url }}"),
+            None,
+        ),
+        (
+            None,
+            None,
+            Some("{{ base_url }}card.png?o={{ openid }}&n={{ order_id }}"),
+        ),
+    ];
+    for (id, (title, description, pic_url)) in (10..).zip(templates) {
+        tpl.id = id;
+        tpl.title = title.unwrap_or(DEFAULT_TITLE).into();
+        tpl.description = description.unwrap_or(DEFAULT_DESCRIPTION).into();
+        tpl.pic_url = pic_url.unwrap_or(DEFAULT_PIC_URL).into();
+        for openid in ["oA", "oB", "oA"] {
+            let (whole, cheap) = both_ways(&renders, &tpl, &order, openid);
+            let whole = whole.unwrap();
+            assert_eq!(cheap.unwrap(), whole, "template {id}, {openid}");
+            assert!(whole.url.ends_with(openid), "{}", whole.url);
+        }
+    }
+    // Each shopper's own name, though the title was kept after the first.
+    tpl.id = 11;
+    tpl.title = "{{ openid }} 的报价：{{ total_money }} 元".into();
+    let (_, b) = both_ways(&renders, &tpl, &order, "oB");
+    assert_eq!(b.unwrap().title, "oB 的报价：12800 元");
+}
+
+#[test]
+fn a_new_version_or_another_order_is_never_given_a_kept_part_of_another() {
+    let renders = for_shopper::Renders::new();
+    let order = sample_order();
+    let mut tpl = default_template();
+    tpl.title = "第一版 {{ order_id }}".into();
+    let (_, first) = both_ways(&renders, &tpl, &order, "oA");
+    assert_eq!(first.unwrap().title, format!("第一版 {}", order.id));
+    tpl.id += 1;
+    tpl.title = "第二版 {{ order_id }}".into();
+    let (_, second) = both_ways(&renders, &tpl, &order, "oA");
+    assert_eq!(second.unwrap().title, format!("第二版 {}", order.id));
+    let mut other = sample_order();
+    other.id = order.id + 1;
+    let (_, other) = both_ways(&renders, &tpl, &other, "oA");
+    assert_eq!(other.unwrap().title, format!("第二版 {}", order.id + 1));
+}
+
+#[test]
+fn a_kept_part_that_failed_fails_every_shoppers_card_with_the_same_error() {
+    let renders = for_shopper::Renders::new();
+    let order = sample_order();
+    let mut tpl = default_template();
+    tpl.description = "{{ total_money }}\n{{ no_such_field }}".into();
+    for openid in ["oA", "oB"] {
+        let (whole, cheap) = both_ways(&renders, &tpl, &order, openid);
+        let err = cheap.unwrap_err();
+        assert_eq!(err, whole.unwrap_err());
+        assert_eq!(
+            err.to_string(),
+            "描述第 2 行：订单里没有 no_such_field 这个字段"
+        );
+    }
+    // A per-shopper link that renders to no address is refused as before. (Another
+    // version: a version's id names its contents, which is what the kept parts rely on.)
+    tpl = default_template();
+    tpl.id += 1;
+    tpl.link = "{{ openid }}".into();
+    let (whole, cheap) = both_ways(&renders, &tpl, &order, "oA");
+    assert_eq!(cheap.unwrap_err(), whole.unwrap_err());
+    // And one that names a field no order has, beside the shopper's.
+    tpl.id += 1;
+    tpl.link = "{{ quote_url }}{{ nope }}".into();
+    let (whole, cheap) = both_ways(&renders, &tpl, &order, "oA");
+    let err = cheap.unwrap_err();
+    assert_eq!(err, whole.unwrap_err());
+    assert_eq!(err.to_string(), "链接第 1 行：订单里没有 nope 这个字段");
+}

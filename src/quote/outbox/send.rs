@@ -8,7 +8,6 @@ use super::kind::Kind;
 use super::outcomes::{Outcome, ShopNotice};
 use super::retry::{Failure, LocalFailure, WebhookRefused};
 use crate::quote::Domain;
-use crate::quote::card::context_for;
 use crate::quote::codes::channel::action::Outgoing;
 use crate::quote::codes::channel::tags::{self, TagFailure, Tagging};
 use crate::quote::orders::Order;
@@ -80,15 +79,14 @@ async fn send_message(
     let quote_url = domain
         .links
         .quote_url(&domain.base_url, &d.openid, order.id);
-    let article = match card.render(&context_for(
-        &order,
-        &d.openid,
-        &quote_url,
-        &domain.base_url,
-    )) {
-        Ok(article) => article,
-        Err(e) => return (Err(Failure::Local(e.into())), tell_shop),
-    };
+    let article =
+        match domain
+            .cards
+            .render_for(&card, &order, &d.openid, &quote_url, &domain.base_url)
+        {
+            Ok(article) => article,
+            Err(e) => return (Err(Failure::Local(e.into())), tell_shop),
+        };
     let sent = domain
         .wechat
         .send_news(&d.openid, &article)
