@@ -90,9 +90,11 @@ async fn the_wal_starts_over_while_commits_keep_coming() {
     // every frame written: more than one a row (the overflow page, and the b-tree pages
     // each commit writes again), so over six times the writer's checkpoint. Started
     // over, it stays near that checkpoint, plus what came while the checkpoint waited
-    // its turn: on a loaded machine (CI building beside it) 2.2 times was seen.
+    // its turn: on a loaded machine 2.2 times was seen (CI building beside it), and 3.3
+    // times (the whole workspace's tests running beside it). Five times still tells the
+    // two apart: never started over is six times at the least.
     let frame = (PAGE + 24) as u64;
-    let bound = 3 * u64::from(WRITER_CHECKPOINT_PAGES) * frame;
+    let bound = 5 * u64::from(WRITER_CHECKPOINT_PAGES) * frame;
     assert!(
         size(&wal) < bound,
         "the WAL grew to {} bytes (bound {bound}): it never started over",
