@@ -13,6 +13,7 @@
 //! journald and log collectors. No secret is ever a field.
 
 mod buffer;
+mod clock;
 
 use std::io::IsTerminal;
 
@@ -31,6 +32,7 @@ pub fn init() -> Guard {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(clock::Clock)
         .with_writer(writer);
     match std::env::var("LOG_FORMAT").as_deref() {
         Ok("json") => builder
