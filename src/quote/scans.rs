@@ -265,7 +265,8 @@ async fn passive_card(domain: &Domain, order_id: i64, openid: &str) -> Result<Ar
     let quote_url = domain.links.quote_url(&domain.base_url, openid, order.id);
     domain
         .cards
-        .render_for(&card, &order, openid, &quote_url, &domain.base_url)
+        .renders()
+        .render(&card, &order, openid, &quote_url, &domain.base_url)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 

@@ -49,8 +49,8 @@ pub struct Renders {
 /// is by size so that large cards keep fewer orders rather than more memory.
 const MAX_BYTES: u64 = 8 * 1024 * 1024;
 
-impl Renders {
-    pub fn new() -> Self {
+impl Default for Renders {
+    fn default() -> Self {
         Renders {
             kept: moka::sync::Cache::builder()
                 .weigher(|_, shared: &Arc<Shared>| shared.weight)
@@ -59,7 +59,9 @@ impl Renders {
                 .build(),
         }
     }
+}
 
+impl Renders {
     /// The card `card` renders for `openid` about `order`: the same as
     /// [`Compiled::render`] over [`context_for`](super::context_for) gives.
     pub fn render(

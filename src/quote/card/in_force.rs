@@ -1,5 +1,5 @@
 //! The template in force: the newest stored version, compiled, kept for a second at
-//! a time, and the one way a message's card is rendered from it.
+//! a time, and the shoppers' cards rendered from it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,15 +8,10 @@ use entity::template;
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryOrder, Set,
 };
-use url::Url;
 
 use super::for_shopper::Renders;
-use super::{
-    Compiled, DEFAULT_DESCRIPTION, DEFAULT_LINK, DEFAULT_PIC_URL, DEFAULT_TITLE, TemplateError,
-};
+use super::{Compiled, DEFAULT_DESCRIPTION, DEFAULT_LINK, DEFAULT_PIC_URL, DEFAULT_TITLE};
 use crate::fresh::Fresh;
-use crate::quote::orders::Order;
-use crate::wechat::message::Article;
 use crate::{AppError, now_ms};
 
 /// The template in force, compiled, for a second at most (this instance drops it on a
@@ -34,23 +29,14 @@ impl Cards {
         Cards {
             db,
             in_force: Arc::new(Fresh::new(|_| Duration::from_secs(1))),
-            renders: Renders::new(),
+            renders: Renders::default(),
         }
     }
 
-    /// The card `card` renders for `openid` about `order`, as [`Compiled::render`] over
-    /// [`context_for`] would, with what every shopper gets alike rendered once (see
-    /// [`for_shopper`]).
-    pub fn render_for(
-        &self,
-        card: &Compiled,
-        order: &Order,
-        openid: &str,
-        quote_url: &str,
-        base_url: &Url,
-    ) -> Result<Article, TemplateError> {
-        self.renders
-            .render(card, order, openid, quote_url, base_url)
+    /// Shoppers' cards, with what every shopper of an order gets alike rendered once
+    /// (see [`for_shopper`](super::for_shopper)).
+    pub fn renders(&self) -> &Renders {
+        &self.renders
     }
 
     /// Stores the default template if there is none yet.

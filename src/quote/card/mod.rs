@@ -9,7 +9,7 @@
 //! template; every error is a [`TemplateError`] naming the part, the line and what was
 //! wrong, for the console to say in words.
 
-mod for_shopper;
+pub mod for_shopper;
 mod in_force;
 pub mod safety;
 pub mod versions;

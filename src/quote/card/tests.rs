@@ -182,7 +182,7 @@ fn both_ways(
 
 #[test]
 fn a_card_rendered_with_its_shared_parts_kept_is_the_card_rendered_whole() {
-    let renders = for_shopper::Renders::new();
+    let renders = for_shopper::Renders::default();
     let order = sample_order();
     let mut tpl = default_template();
     let templates = [
@@ -224,7 +224,7 @@ fn a_card_rendered_with_its_shared_parts_kept_is_the_card_rendered_whole() {
 
 #[test]
 fn a_new_version_or_another_order_is_never_given_a_kept_part_of_another() {
-    let renders = for_shopper::Renders::new();
+    let renders = for_shopper::Renders::default();
     let order = sample_order();
     let mut tpl = default_template();
     tpl.title = "第一版 {{ order_id }}".into();
@@ -242,7 +242,7 @@ fn a_new_version_or_another_order_is_never_given_a_kept_part_of_another() {
 
 #[test]
 fn a_kept_part_that_failed_fails_every_shoppers_card_with_the_same_error() {
-    let renders = for_shopper::Renders::new();
+    let renders = for_shopper::Renders::default();
     let order = sample_order();
     let mut tpl = default_template();
     tpl.description = "{{ total_money }}\n{{ no_such_field }}".into();

@@ -82,7 +82,8 @@ async fn send_message(
     let article =
         match domain
             .cards
-            .render_for(&card, &order, &d.openid, &quote_url, &domain.base_url)
+            .renders()
+            .render(&card, &order, &d.openid, &quote_url, &domain.base_url)
         {
             Ok(article) => article,
             Err(e) => return (Err(Failure::Local(e.into())), tell_shop),
