@@ -3,9 +3,10 @@
 //! A campaign sends many messages about few orders, and a part of the card that names
 //! neither `openid` nor `quote_url` renders the same for every shopper of one order.
 //! Such parts are rendered once per template version and order and kept; only the rest
-//! (as a rule the link alone) is rendered per message, over the order's kept variables
-//! and the shopper's two. With the default card that is one render of four, and the
-//! order's variables (which cost half as much as the four renders) are built once.
+//! (as a rule the link alone) is rendered per message, over the shopper's two variables
+//! and those of the order's that it names. With the default card that is one render of
+//! four, and the order's variables (which cost half as much as the four renders) are
+//! built once an order, not once a message.
 //!
 //! What is kept is never stale: a card template reads variables only by name (no `set`,
 //! calls or macros: see [`safety`](super::safety)), so the names a part uses, known once

@@ -271,8 +271,9 @@ impl Compiled {
         Ok(String::from_utf8_lossy(&out.0).trim().to_owned())
     }
 
-    /// The card from its rendered parts (the first error in the parts' order, if any),
-    /// once its link and picture are http(s) addresses.
+    /// The card from its rendered parts, once its link and picture are http(s)
+    /// addresses; else the first error of the title, the description, the link and the
+    /// picture, in that order.
     fn assemble(
         title: Result<String, TemplateError>,
         description: Result<String, TemplateError>,
