@@ -14,6 +14,7 @@
 //! under a new id, never an edited one; an order never changes once created; and the
 //! service's base address is fixed for the life of the process.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -91,12 +92,17 @@ impl Renders {
 }
 
 fn share(card: &Compiled, order: &Order, base_url: &Url) -> Shared {
-    let mut vars = order_vars(order, base_url);
-    let all = Value::from(vars.clone());
+    let all = Value::from(order_vars(order, base_url));
     let parts =
         Part::ALL.map(|part| (!card.names_a_shopper(part)).then(|| card.render_part(part, &all)));
     // Only what the per-shopper parts read is kept (with the default card, nothing).
-    vars.retain(|name, _| card.named_beside_a_shopper(name));
+    let vars: BTreeMap<String, Value> = card
+        .named_beside_a_shopper()
+        .filter_map(|name| {
+            let value = all.get_attr(name).ok().filter(|v| !v.is_undefined())?;
+            Some((name.to_owned(), value))
+        })
+        .collect();
     let kept_vars: usize = vars
         .iter()
         .map(|(name, value)| name.len() + 64 + value.as_str().map_or(0, str::len))

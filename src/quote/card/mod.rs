@@ -43,6 +43,8 @@ pub enum Part {
 }
 
 impl Part {
+    /// In the order of their discriminants: what is kept per part (`Compiled`,
+    /// `for_shopper`) is indexed by a part's place here, taken as `part as usize`.
     pub const ALL: [Part; 4] = [Part::Title, Part::Description, Part::PicUrl, Part::Link];
 
     /// The part's name as the console labels it.
@@ -74,6 +76,17 @@ impl Part {
         }
     }
 }
+
+const _: () = {
+    let mut i = 0;
+    while i < Part::ALL.len() {
+        assert!(
+            Part::ALL[i] as usize == i,
+            "Part::ALL is in discriminant order"
+        );
+        i += 1;
+    }
+};
 
 /// What was wrong with a template. Each says itself in Chinese ([`TemplateProblem::zh`],
 /// the one place its words are written), from its kind and what it holds, never from
@@ -242,9 +255,9 @@ impl Compiled {
         self.per_shopper[part as usize]
     }
 
-    /// Whether a part that names a shopper's variable names `name` too.
-    pub fn named_beside_a_shopper(&self, name: &str) -> bool {
-        self.named_beside_a_shopper.contains(name)
+    /// The other variables that the parts naming a shopper's variable name.
+    pub fn named_beside_a_shopper(&self) -> impl Iterator<Item = &str> {
+        self.named_beside_a_shopper.iter().map(String::as_str)
     }
 
     /// One part rendered for `ctx`, trimmed.

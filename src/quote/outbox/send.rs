@@ -79,8 +79,8 @@ async fn send_message(
     let quote_url = domain
         .links
         .quote_url(&domain.base_url, &d.openid, order.id);
-    let cards = domain.cards.renders();
-    let article = match cards.render(&card, &order, &d.openid, &quote_url, &domain.base_url) {
+    let renders = domain.cards.renders();
+    let article = match renders.render(&card, &order, &d.openid, &quote_url, &domain.base_url) {
         Ok(article) => article,
         Err(e) => return (Err(Failure::Local(e.into())), tell_shop),
     };
