@@ -1,7 +1,8 @@
 //! The journal's statements alone: batches of the shape the flat runs commit (26 scans,
 //! each with its push's signature and its message written claimed, and the sent
 //! outcomes of the batch before), written by scanquote's own code (`enqueue::insert`,
-//! `outcomes::apply`, the claimed messages read back as the journal reads them)
+//! `outcomes::apply`, the claimed messages read back as the journal reads them, and on
+//! SQLite the signatures judged as the journal judges them)
 //! through its journal connection, one transaction after another, with no HTTP, no
 //! sending and no other load in the way.
 //!
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use scanquote::db::Writer;
 use scanquote::quote::outbox::claims;
 use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
+use scanquote::quote::outbox::journal::recent::Recent;
 use scanquote::quote::outbox::outcomes::{self, Outcome};
 use scanquote::quote::outbox::retry::Change;
 use sea_orm::Set;
@@ -45,6 +47,7 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
     let started = Instant::now();
     let (mut scans, mut batches) = (0usize, 0usize);
     let mut sent_before = Vec::new();
+    let mut recent = Recent::default();
     while started.elapsed() < Duration::from_secs(cli.seconds) {
         let now = scanquote::now_ms();
         let token = format!("bench-{batches}");
@@ -76,6 +79,9 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
             }
             Writer::Dedicated(own) => {
                 own.transaction(async |c| {
+                    // As the journal judges a batch's signatures on SQLite.
+                    recent.catch_up(c).await?;
+                    recent.known(c, &batch).await?;
                     enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
                     outcomes::apply(c, &outcomes, &changes, now).await?;
                     claims::claimed_in(c, claimed.token)

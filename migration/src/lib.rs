@@ -13,6 +13,7 @@ mod m20261202_000009_console;
 mod m20261202_000010_channel_codes;
 mod m20261204_000011_deliveries_scan_index;
 mod m20261204_000012_scan_code_index;
+mod m20261205_000013_push_signatures_in_order;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_channel_codes::Migration),
             Box::new(m20261204_000011_deliveries_scan_index::Migration),
             Box::new(m20261204_000012_scan_code_index::Migration),
+            Box::new(m20261205_000013_push_signatures_in_order::Migration),
         ]
     }
 }

@@ -7,8 +7,10 @@
 //! captured plaintext push's query, valid for the timestamp window, sent again with
 //! another body) is caught by the query's signature, kept with a hash of the body it
 //! came with: the same signature with the same body is WeChat's retry, with another
-//! body a forgery. (An encrypted push's body is signed; it comes without a signature
-//! to keep.)
+//! body a forgery. On MySQL the signature is the table's key, the last word between
+//! instances as the identity is; on SQLite the journal judges them from what it read
+//! of the table inside its transaction (`journal::recent`). (An encrypted push's body
+//! is signed; it comes without a signature to keep.)
 
 use std::collections::{HashMap, HashSet};
 
@@ -169,7 +171,16 @@ pub fn sort_out(scans: &[NewScan], stored: &Stored) -> Vec<Written> {
         .collect()
 }
 
-/// The identities and signatures of the batch that the database holds already.
+impl Stored {
+    /// `signatures` (signature → body hash) in place of those known so far.
+    pub fn knowing(&mut self, signatures: HashMap<String, String>) {
+        self.signatures = signatures;
+    }
+}
+
+/// The identities and signatures of the batch that the database holds already. (On
+/// SQLite only the identities: the journal knows the signatures there, and the table
+/// has no index to find one by; see `journal::recent`.)
 pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Result<Stored, DbErr> {
     let identities: Vec<&str> = scans.iter().map(NewScan::identity).collect();
     let mut stored = Stored::default();
@@ -182,6 +193,9 @@ pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Res
             .all(conn)
             .await?;
         stored.identities.extend(found);
+    }
+    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        return Ok(stored);
     }
     let signatures: Vec<&str> = scans
         .iter()

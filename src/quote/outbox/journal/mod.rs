@@ -32,6 +32,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 mod gather;
+pub mod recent;
 mod write;
 
 use super::claims::{LEASE_MS, NewClaim, new_token};
@@ -227,6 +228,8 @@ async fn run(
         // Each batch tries again; until one connects, pushes are refused and retried.
         tracing::error!(error = %e, "the journal cannot connect to the database");
     }
+    // The replay guard's memory, on SQLite (`recent`).
+    let mut recent = recent::Recent::default();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         take_waiting(&mut rx, &mut batch);
@@ -291,7 +294,7 @@ async fn run(
             claims: &claims,
             now,
         };
-        let attempt = std::panic::AssertUnwindSafe(write(&writer, &reader, &parts));
+        let attempt = std::panic::AssertUnwindSafe(write(&writer, &reader, &mut recent, &parts));
         let written = match futures_util::FutureExt::catch_unwind(attempt).await {
             Ok(written) => written,
             Err(_) => {
