@@ -22,6 +22,22 @@ fn file_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
 }
 
+/// A migrated SQLite file (gone with the directory): its shared pool and a journal's
+/// connection to it.
+async fn journal_on_a_file() -> (tempfile::TempDir, DatabaseConnection, Writer) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = file_url(&dir);
+    let shared = migrated(&url).await;
+    let w = db::connect_writer(&url, &shared, Synchronous::Full)
+        .await
+        .unwrap();
+    assert!(
+        matches!(w, Writer::Dedicated(_)),
+        "a file gets the journal's own connection"
+    );
+    (dir, shared, w)
+}
+
 /// `openid`'s scan in second `t`, pushed with `signature` over a body hashed `body`.
 fn signed(openid: &str, t: i64, signature: &str, body: &str) -> NewScan {
     let mut s = scan(openid, t);
@@ -72,19 +88,10 @@ use Written::{Duplicate, Recorded, Replayed};
 
 #[tokio::test]
 async fn a_signature_one_journal_wrote_is_known_to_another_on_the_same_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = file_url(&dir);
-    let shared = migrated(&url).await;
-    let a = db::connect_writer(&url, &shared, Synchronous::Full)
+    let (dir, shared, a) = journal_on_a_file().await;
+    let b = db::connect_writer(&file_url(&dir), &shared, Synchronous::Full)
         .await
         .unwrap();
-    let b = db::connect_writer(&url, &shared, Synchronous::Full)
-        .await
-        .unwrap();
-    assert!(
-        matches!(a, Writer::Dedicated(_)),
-        "a file gets the journal's own connection"
-    );
     let (mut ra, mut rb) = (Recent::default(), Recent::default());
 
     let first = judged(&a, &shared, &mut ra, &[signed("oA", 100, "s1", "b1")]).await;
@@ -132,12 +139,7 @@ async fn an_in_memory_database_judges_signatures_the_same_way() {
 
 #[tokio::test]
 async fn a_signature_whose_hash_another_shares_is_found_in_the_table() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = file_url(&dir);
-    let shared = migrated(&url).await;
-    let w = db::connect_writer(&url, &shared, Synchronous::Full)
-        .await
-        .unwrap();
+    let (_dir, shared, w) = journal_on_a_file().await;
     let mut r = Recent::default();
     let two = [signed("oA", 100, "s1", "b1"), signed("oB", 100, "s2", "b2")];
     assert_eq!(
@@ -157,12 +159,7 @@ async fn a_signature_whose_hash_another_shares_is_found_in_the_table() {
 
 #[tokio::test]
 async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = file_url(&dir);
-    let shared = migrated(&url).await;
-    let w = db::connect_writer(&url, &shared, Synchronous::Full)
-        .await
-        .unwrap();
+    let (_dir, shared, w) = journal_on_a_file().await;
     let mut r = Recent::default();
     // Received at 100, 200 and 300 s (`scan` receives in its event's second).
     for (t, s) in [(100, "s1"), (200, "s2"), (300, "s3")] {
