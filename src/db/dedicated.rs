@@ -11,9 +11,11 @@
 //! connection) blocks nothing but the journal.
 //!
 //! It writes, in explicit `BEGIN IMMEDIATE` and `COMMIT` transactions
-//! ([`Dedicated::transaction`]), and reads back only what a transaction just wrote
-//! ([`Dedicated::rows`]), its pages still in this connection's cache; other reads go
-//! to the shared pool. Its commits' pages are copied into the database file by a
+//! ([`Dedicated::transaction`]), and reads ([`Dedicated::rows`]) only what the
+//! journal's transactions must see under their write lock: what a transaction just
+//! wrote, its pages still in this connection's cache, and the replay guard's rows
+//! added since the journal last looked (`outbox::journal::recent`). Other reads go to
+//! the shared pool. Its commits' pages are copied into the database file by a
 //! thread of their own ([`checkpointer`](super::checkpointer)).
 
 use std::borrow::Cow;
