@@ -27,16 +27,17 @@ use crate::quote::outbox::enqueue::NewScan;
 /// How often the table's first row is asked for, to forget what was swept.
 const FORGET_EVERY: Duration = Duration::from_secs(1);
 
-/// A row of the table, as read.
+/// A row of the table, as read: its body's hash only where it is asked for
+/// ([`select`]).
 pub struct Row {
     id: i64,
     signature: String,
-    body_sha256: String,
+    body_sha256: Option<String>,
 }
 
 /// What reads the table inside the journal's transaction.
 pub trait ReadRows: Sync {
-    /// The rows `select` (of `id`, `signature`, `body_sha256`) finds.
+    /// The rows `select` (of `id`, `signature` and `body_sha256` or `NULL`) finds.
     fn rows(&self, select: &SelectStatement) -> impl Future<Output = Result<Vec<Row>, DbErr>>;
 
     /// The smallest id in the table, if it holds a row.
@@ -100,7 +101,7 @@ impl Recent {
     pub async fn catch_up(&mut self, conn: &impl ReadRows) -> Result<(), DbErr> {
         let added = conn
             .rows(
-                &select()
+                &select(Body::Left)
                     .and_where(col("id").gt(self.last_id))
                     .order_by(Alias::new("id"), Order::Asc)
                     .to_owned(),
@@ -148,14 +149,14 @@ impl Recent {
         }
         let rows = conn
             .rows(
-                &select()
+                &select(Body::Read)
                     .and_where(col("id").is_in(crate::db::padded(&ids)))
                     .to_owned(),
             )
             .await?;
         let mut known: HashMap<String, String> = rows
             .into_iter()
-            .map(|r| (r.signature, r.body_sha256))
+            .filter_map(|r| Some((r.signature, r.body_sha256?)))
             .collect();
         // A hash that another signature shares, or a row swept meanwhile: the table
         // itself says. (A scan of it, as rare as such a hash.)
@@ -167,12 +168,16 @@ impl Recent {
         if !unsure.is_empty() {
             let found = conn
                 .rows(
-                    &select()
+                    &select(Body::Read)
                         .and_where(col("signature").is_in(unsure))
                         .to_owned(),
                 )
                 .await?;
-            known.extend(found.into_iter().map(|r| (r.signature, r.body_sha256)));
+            known.extend(
+                found
+                    .into_iter()
+                    .filter_map(|r| Some((r.signature, r.body_sha256?))),
+            );
         }
         Ok(known)
     }
@@ -195,13 +200,24 @@ fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
-fn select() -> SelectStatement {
+/// Whether a select reads the rows' body hashes.
+#[derive(Clone, Copy)]
+enum Body {
+    Read,
+    /// `NULL` in its place: catching up reads every row once and needs only its
+    /// signature, and a body's hash is a string to allocate a row (a whole table's
+    /// worth after a restart).
+    Left,
+}
+
+fn select(body: Body) -> SelectStatement {
+    let body = match body {
+        Body::Read => col("body_sha256"),
+        Body::Left => Expr::cust("NULL"),
+    };
     Query::select()
-        .columns([
-            Alias::new("id"),
-            Alias::new("signature"),
-            Alias::new("body_sha256"),
-        ])
+        .columns([Alias::new("id"), Alias::new("signature")])
+        .expr(body)
         .from(Alias::new("push_signatures"))
         .to_owned()
 }

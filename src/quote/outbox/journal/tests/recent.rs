@@ -182,7 +182,10 @@ async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
         .await
         .unwrap();
     let emptied = signatures(&shared).await;
+    // A second on, the next batch finds the table empty: memory forgets it all.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let next = judged(&w, &shared, &mut r, &[signed("o400", 400, "s4", "b")]).await;
+    let forgotten = r.remembered();
     let replay = judged(&w, &shared, &mut r, &[signed("oX", 400, "s4", "forged")]).await;
     let after = signatures(&shared).await;
 
@@ -196,6 +199,7 @@ async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
         "memory forgot the swept rows: s3 and s are left"
     );
     assert!(emptied.is_empty());
+    assert_eq!(forgotten, 0, "an empty table leaves nothing to remember");
     assert_eq!((next, replay), (vec![Recorded], vec![Replayed]));
     assert!(
         after[0].0 > left[0].0,
