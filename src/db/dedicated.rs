@@ -133,8 +133,12 @@ impl Dedicated {
         found.map_err(|e: rusqlite::Error| exec_err(&e))
     }
 
+    /// Runs `sql`, a statement without values or rows (`BEGIN`, `COMMIT`), kept
+    /// prepared: `execute_batch` would parse it again for every transaction.
     fn batch(&self, sql: &str) -> Result<(), DbErr> {
-        self.lock().execute_batch(sql).map_err(|e| exec_err(&e))
+        let conn = self.lock();
+        let done = conn.prepare_cached(sql).and_then(|mut s| s.raw_execute());
+        done.map(|_| ()).map_err(|e| exec_err(&e))
     }
 
     fn rollback(&self) {

@@ -238,7 +238,11 @@ pub struct ClaimedFor<'a> {
 /// with the ids the scans' insert generated (`numbered`). A few statements however
 /// many scans, because each is a round trip that pushes wait for (and, on MySQL, a
 /// parse of its own). A batch fits one statement on both databases (SQLite takes
-/// 32,766 parameters, MySQL 65,535).
+/// 32,766 parameters, MySQL 65,535), and goes in one on MySQL, which sends statements
+/// as text; where statements are kept prepared by their text, the scans and signatures
+/// go in runs of a few lengths ([`Execute::runs`]), each prepared once, rather than in
+/// one statement of the batch's length, prepared anew whenever that length has not
+/// been met lately.
 pub async fn insert(
     txn: &impl Execute,
     scans: &[NewScan],
@@ -254,11 +258,19 @@ pub async fn insert(
     if fresh.is_empty() {
         return Ok(());
     }
-    txn.queue(&scan::Entity::insert_many(fresh.iter().map(|s| s.scan_row())).into_query())
-        .await?;
-    // Where the session numbers rows, the messages take the ids this insert generated.
-    // The places are those `journal::write` numbers the claimed messages by.
+    // Where the session numbers rows, the messages take the ids this insert generated,
+    // so the scans go in one statement; the places are those `journal::write` numbers
+    // the claimed messages by. Elsewhere in runs of a few shapes, kept prepared.
     let numbered = txn.numbers_in_session();
+    let scan_runs = if numbered {
+        vec![&fresh[..]]
+    } else {
+        txn.runs(&fresh)
+    };
+    for run in scan_runs {
+        txn.queue(&scan::Entity::insert_many(run.iter().map(|s| s.scan_row())).into_query())
+            .await?;
+    }
     if numbered {
         let queued = queued_messages(scans, results);
         if !queued.is_empty() {
@@ -278,8 +290,8 @@ pub async fn insert(
             })
         })
         .collect();
-    if !signed.is_empty() {
-        txn.queue(&push_signature::Entity::insert_many(signed).into_query())
+    for run in txn.runs(&signed) {
+        txn.queue(&push_signature::Entity::insert_many(run.iter().cloned()).into_query())
             .await?;
     }
     let from_scans = if numbered {

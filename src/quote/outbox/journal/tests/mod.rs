@@ -13,6 +13,7 @@ use crate::quote::outbox::retry::Change;
 
 mod lanes;
 mod recent;
+mod shapes;
 
 /// A scan of order 1 by `openid`, pushed in the second `event_time`.
 fn scan(openid: &str, event_time: i64) -> NewScan {

@@ -24,7 +24,7 @@ fn file_url(dir: &tempfile::TempDir) -> String {
 
 /// A migrated SQLite file (gone with the directory): its shared pool and a journal's
 /// connection to it.
-async fn journal_on_a_file() -> (tempfile::TempDir, DatabaseConnection, Writer) {
+pub(super) async fn journal_on_a_file() -> (tempfile::TempDir, DatabaseConnection, Writer) {
     let dir = tempfile::tempdir().unwrap();
     let url = file_url(&dir);
     let shared = migrated(&url).await;
@@ -39,7 +39,7 @@ async fn journal_on_a_file() -> (tempfile::TempDir, DatabaseConnection, Writer) 
 }
 
 /// `openid`'s scan in second `t`, pushed with `signature` over a body hashed `body`.
-fn signed(openid: &str, t: i64, signature: &str, body: &str) -> NewScan {
+pub(super) fn signed(openid: &str, t: i64, signature: &str, body: &str) -> NewScan {
     let mut s = scan(openid, t);
     s.seen = Some(Seen {
         signature: signature.into(),
@@ -49,7 +49,7 @@ fn signed(openid: &str, t: i64, signature: &str, body: &str) -> NewScan {
 }
 
 /// How the journal of `writer` (its memory `recent`) writes `scans` as one batch.
-async fn judged(
+pub(super) async fn judged(
     writer: &Writer,
     shared: &DatabaseConnection,
     recent: &mut Recent,
