@@ -133,7 +133,7 @@ impl Dedicated {
         found.map_err(|e: rusqlite::Error| exec_err(&e))
     }
 
-    /// Runs `sql`, a statement without values or rows (`BEGIN`, `COMMIT`), kept
+    /// Runs `sql`, a statement without values or rows (`BEGIN`, `COMMIT`, `ROLLBACK`), kept
     /// prepared: `execute_batch` would parse it again for every transaction.
     fn batch(&self, sql: &str) -> Result<(), DbErr> {
         let conn = self.lock();

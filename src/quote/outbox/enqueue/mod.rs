@@ -238,11 +238,12 @@ pub struct ClaimedFor<'a> {
 /// with the ids the scans' insert generated (`numbered`). A few statements however
 /// many scans, because each is a round trip that pushes wait for (and, on MySQL, a
 /// parse of its own). A batch fits one statement on both databases (SQLite takes
-/// 32,766 parameters, MySQL 65,535), and goes in one on MySQL, which sends statements
-/// as text; where statements are kept prepared by their text, the scans and signatures
-/// go in runs of a few lengths ([`Execute::runs`]), each prepared once, rather than in
-/// one statement of the batch's length, prepared anew whenever that length has not
-/// been met lately.
+/// 32,766 parameters, MySQL 65,535). The scans and their signatures go in the runs
+/// [`Execute::runs`] makes: where statements are kept prepared by their text, runs of
+/// a few lengths, each prepared once, rather than one statement of the batch's length,
+/// prepared anew whenever that length has not been met lately; on the MySQL journal's
+/// connection, which sends statements as text, as few as fit. (There the scans go in
+/// one statement whatever its length: the messages are numbered from its ids.)
 pub async fn insert(
     txn: &impl Execute,
     scans: &[NewScan],
@@ -279,19 +280,17 @@ pub async fn insert(
             txn.queue(&numbered::ids_select()).await?;
         }
     }
-    let signed: Vec<push_signature::ActiveModel> = fresh
-        .iter()
-        .filter_map(|s| {
+    let signed: Vec<&NewScan> = fresh.iter().copied().filter(|s| s.seen.is_some()).collect();
+    for run in txn.runs(&signed) {
+        let rows = run.iter().filter_map(|s| {
             let seen = s.seen.as_ref()?;
             Some(push_signature::ActiveModel {
                 signature: Set(seen.signature.clone()),
                 body_sha256: Set(seen.body_sha256.clone()),
                 received_at_ms: s.row.received_at_ms.clone(),
             })
-        })
-        .collect();
-    for run in txn.runs(&signed) {
-        txn.queue(&push_signature::Entity::insert_many(run.iter().cloned()).into_query())
+        });
+        txn.queue(&push_signature::Entity::insert_many(rows).into_query())
             .await?;
     }
     let from_scans = if numbered {
