@@ -133,8 +133,8 @@ impl Dedicated {
         found.map_err(|e: rusqlite::Error| exec_err(&e))
     }
 
-    /// Runs `sql`, a statement without values or rows (`BEGIN`, `COMMIT`, `ROLLBACK`), kept
-    /// prepared: `execute_batch` would parse it again for every transaction.
+    /// Runs `sql`, a statement without values or rows (`BEGIN`, `COMMIT`,
+    /// `ROLLBACK`), kept prepared: `execute_batch` would parse it again every time.
     fn batch(&self, sql: &str) -> Result<(), DbErr> {
         let conn = self.lock();
         let done = conn.prepare_cached(sql).and_then(|mut s| s.raw_execute());

@@ -232,7 +232,7 @@ pub struct ClaimedFor<'a> {
     pub lease_until_ms: i64,
 }
 
-/// The scans sorted out as [`Written::Recorded`], in one multi-row insert, then their
+/// The scans sorted out as [`Written::Recorded`], in multi-row inserts, then their
 /// messages, so that no scan id travels back and forth: made by the database from the
 /// scan rows just written (`from_scans`), or, where the session numbers rows, written
 /// with the ids the scans' insert generated (`numbered`). A few statements however
@@ -259,9 +259,8 @@ pub async fn insert(
     if fresh.is_empty() {
         return Ok(());
     }
-    // Where the session numbers rows, the messages take the ids this insert generated,
-    // so the scans go in one statement; the places are those `journal::write` numbers
-    // the claimed messages by. Elsewhere in runs of a few shapes, kept prepared.
+    // Where the session numbers rows, the messages take the ids one insert generated;
+    // the places are those `journal::write` numbers the claimed messages by.
     let numbered = txn.numbers_in_session();
     let scan_runs = if numbered {
         vec![&fresh[..]]

@@ -90,7 +90,9 @@ async fn where_statements_are_kept_prepared_batches_of_any_size_take_a_few_shape
 
 #[tokio::test]
 async fn where_the_session_numbers_rows_a_batch_of_scans_is_one_statement() {
-    for n in [1, 3, 26, 40] {
+    // Past `MAX_CHUNK` (256) too, up to a whole batch: a text statement's runs would
+    // split it there.
+    for n in [1, 3, 26, 300, 512] {
         let recorder = recorded(true, n).await;
         let scans: Vec<usize> = inserts(&recorder, "scans").iter().map(|r| r.1).collect();
         assert_eq!(scans, [n]);
