@@ -19,7 +19,15 @@ pub fn sign(parts: &[&str]) -> String {
     for part in sorted {
         hasher.update(part.as_bytes());
     }
-    hex::encode(hasher.finalize())
+    lower_hex(&hasher.finalize())
+}
+
+/// `bytes` in lowercase hex, as `hex::encode` writes them, but written into one buffer:
+/// `hex::encode` collects its text a character at a time, and a push hashes twice.
+pub fn lower_hex(bytes: &[u8]) -> String {
+    let mut text = vec![0; bytes.len() * 2];
+    hex::encode_to_slice(bytes, &mut text).expect("twice as long as the bytes");
+    String::from_utf8(text).expect("hex digits are ASCII")
 }
 
 /// True when `signature` is the one WeChat would send for `parts`. Compared in constant
@@ -54,6 +62,13 @@ mod tests {
             sign(&["token", "1409659813", "1372623149"]),
             "74ec3ddbfdaa9e34666e94a046804051e80c7749"
         );
+    }
+
+    #[test]
+    fn hex_is_written_as_the_hex_crate_writes_it() {
+        for bytes in [&[][..], &[0], &[0xab, 0x01, 0xff, 0x10]] {
+            assert_eq!(lower_hex(bytes), hex::encode(bytes));
+        }
     }
 
     #[test]

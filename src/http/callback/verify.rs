@@ -150,7 +150,7 @@ where
             mode: Mode::Plain,
             seen: Some(Seen {
                 signature: q.signature.clone().unwrap_or_default().to_ascii_lowercase(),
-                body_sha256: hex::encode(Sha256::digest(&body)),
+                body_sha256: signature::lower_hex(&Sha256::digest(&body)),
             }),
         })
     }
