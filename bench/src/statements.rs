@@ -17,11 +17,12 @@ use std::time::{Duration, Instant};
 
 use scanquote::db::Writer;
 use scanquote::quote::outbox::claims;
-use scanquote::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Seen, Written};
+use scanquote::quote::outbox::enqueue::{
+    self, ClaimedFor, Message, NewScan, ScanRow, Seen, Written,
+};
 use scanquote::quote::outbox::journal::recent::Recent;
 use scanquote::quote::outbox::outcomes::{self, Outcome};
 use scanquote::quote::outbox::retry::Change;
-use sea_orm::Set;
 use serde_json::{Value, json};
 
 use crate::databases::sqlite_synchronous;
@@ -127,16 +128,15 @@ fn scan(n: usize, now: i64) -> NewScan {
     let order = (n % 1000 + 1) as i64;
     NewScan {
         identity: format!("{event_time:013}|{openid}|SCAN|{order}"),
-        row: entity::scan::ActiveModel {
-            openid: Set(openid),
-            event: Set("SCAN".into()),
-            scene: Set(order.to_string()),
-            ticket: Set(Some(format!("gQBench{order}=="))),
-            qr_code_id: Set(Some(order)),
-            order_id: Set(Some(order)),
-            event_time: Set(event_time),
-            received_at_ms: Set(now),
-            ..Default::default()
+        row: ScanRow {
+            openid,
+            event: "SCAN",
+            scene: order.to_string(),
+            ticket: Some(format!("gQBench{order}==")),
+            qr_code_id: Some(order),
+            order_id: Some(order),
+            event_time,
+            received_at_ms: now,
         },
         message: Message::Queue,
         event: None,

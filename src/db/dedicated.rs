@@ -19,6 +19,7 @@
 //! thread of their own ([`checkpointer`](super::checkpointer)).
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -30,6 +31,7 @@ use sea_orm::{DbBackend, DbErr, RuntimeErr, Statement, StatementBuilder, Value};
 use super::Synchronous;
 use super::checkpointer::{Checkpointer, WRITER_CHECKPOINT_PAGES};
 use super::execute::Execute;
+use super::shaped::{self, Param, Shape};
 
 /// How long a statement waits for another connection's write lock, as sqlx's default.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -41,6 +43,10 @@ const STATEMENT_CACHE: usize = 256;
 /// future must be to run as a task on MySQL, and is locked for one statement at a time.
 pub struct Dedicated {
     conn: Arc<Mutex<rusqlite::Connection>>,
+    /// The SQL text of each [`Shape`] met ([`Execute::queue_shaped`]): made once, not
+    /// rendered again for every batch. A few a site (the journal's runs and lists come
+    /// in a few lengths, [`Execute::runs`]).
+    texts: Mutex<HashMap<Shape, String>>,
     /// Copies what the commits write into the database file
     /// ([`checkpointer`](super::checkpointer)).
     checkpointer: Checkpointer,
@@ -66,6 +72,7 @@ impl Dedicated {
         let checkpointer = Checkpointer::spawn(options.get_filename(), sync)?;
         Ok(Dedicated {
             conn: Arc::new(Mutex::new(conn)),
+            texts: Mutex::default(),
             checkpointer,
         })
     }
@@ -141,6 +148,40 @@ impl Dedicated {
         done.map(|_| ()).map_err(|e| exec_err(&e))
     }
 
+    /// Runs the statement of `shape`, its text made by `build` the first time, with
+    /// `params` bound as they are.
+    fn run_shaped<S: StatementBuilder>(
+        &self,
+        shape: Shape,
+        params: &[Param<'_>],
+        build: impl FnOnce() -> S,
+    ) -> Result<usize, DbErr> {
+        let mut texts = self.texts.lock().unwrap_or_else(|e| e.into_inner());
+        let sql = match texts.entry(shape) {
+            std::collections::hash_map::Entry::Occupied(kept) => kept.into_mut(),
+            std::collections::hash_map::Entry::Vacant(new) => {
+                let statement = build().build(&DbBackend::Sqlite);
+                let values = statement.values.as_ref().map_or(&[][..], |v| &v.0);
+                if !shaped::takes(values, params) {
+                    return Err(DbErr::Custom(format!(
+                        "a statement's values are not in the order given: {}",
+                        statement.sql
+                    )));
+                }
+                new.insert(rolling_back(&statement.sql).into_owned())
+            }
+        };
+        let conn = self.lock();
+        let run = || {
+            let mut prepared = conn.prepare_cached(sql)?;
+            for (i, &param) in params.iter().enumerate() {
+                prepared.raw_bind_parameter(i + 1, BoundParam(param))?;
+            }
+            prepared.raw_execute()
+        };
+        run().map_err(|e| exec_err(&e))
+    }
+
     fn rollback(&self) {
         // Fails only when there is no transaction left to roll back (SQLite ended it).
         let _ = self.batch("ROLLBACK");
@@ -157,6 +198,15 @@ impl Execute for Dedicated {
             .map(|n| n as u64)
             .map_err(|e| exec_err(&e));
         std::future::ready(changed)
+    }
+
+    fn queue_shaped<S: StatementBuilder + Send + Sync>(
+        &self,
+        shape: Shape,
+        params: &[Param<'_>],
+        build: impl FnOnce() -> S + Send,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send {
+        std::future::ready(self.run_shaped(shape, params, build).map(|_| ()))
     }
 }
 
@@ -227,6 +277,20 @@ impl rusqlite::ToSql for Bound<'_> {
                     format!("no SQLite binding for {other:?}").into(),
                 ));
             }
+        })
+    }
+}
+
+/// A value of a shaped statement, bound as it is borrowed.
+struct BoundParam<'a>(Param<'a>);
+
+impl rusqlite::ToSql for BoundParam<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, Value as Sql, ValueRef};
+        Ok(match self.0 {
+            Param::Int(Some(v)) => ToSqlOutput::Owned(Sql::Integer(v)),
+            Param::Text(Some(v)) => ToSqlOutput::Borrowed(ValueRef::Text(v.as_bytes())),
+            Param::Int(None) | Param::Text(None) => ToSqlOutput::Owned(Sql::Null),
         })
     }
 }

@@ -7,6 +7,8 @@ use std::future::Future;
 use sea_orm::sea_query::{Condition, Expr, ExprTrait, IntoColumnRef};
 use sea_orm::{ConnectionTrait, DbErr, StatementBuilder};
 
+use super::shaped::{Param, Rows, Shape};
+
 pub trait Execute: Sync {
     /// Runs `statement`; the number of rows it changed.
     fn run<S: StatementBuilder + Sync>(
@@ -23,6 +25,26 @@ pub trait Execute: Sync {
         statement: &S,
     ) -> impl Future<Output = Result<(), DbErr>> + Send {
         async move { self.run(statement).await.map(|_| ()) }
+    }
+
+    /// Runs the statement `build` makes, whose text `shape` names and whose values are
+    /// `params`, in the order its text takes them; or holds it as [`Self::queue`] does.
+    /// Here `build` makes it each time; the journal's SQLite connection makes it once a
+    /// shape, keeps its text and binds `params` as they are ([`super::shaped`]).
+    fn queue_shaped<S: StatementBuilder + Send + Sync>(
+        &self,
+        shape: Shape,
+        params: &[Param<'_>],
+        build: impl FnOnce() -> S + Send,
+    ) -> impl Future<Output = Result<(), DbErr>> + Send {
+        let _ = (shape, params);
+        let statement = build();
+        async move { self.queue(&statement).await }
+    }
+
+    /// Inserts `rows`, or holds the insert to go later as [`Self::queue`] does.
+    fn insert(&self, rows: &Rows<'_>) -> impl Future<Output = Result<(), DbErr>> + Send {
+        self.queue_shaped(rows.shape(), rows.values(), || rows.statement())
     }
 
     /// Whether statements are prepared and kept by their text, so that a statement

@@ -11,6 +11,7 @@ pub mod execute;
 pub mod lease;
 pub mod mysql_writer;
 pub mod nodelay;
+pub mod shaped;
 pub mod token_store;
 
 pub use batch::{chunks, padded};

@@ -18,7 +18,7 @@ use super::codes::CodeKind;
 use super::codes::channel::action::{Action, Outgoing, Scanned};
 use super::codes::channel::tags::Tagging;
 use super::orders::Order;
-use super::outbox::enqueue::{Message, NewEvent, NewScan, Queued, Seen, Written};
+use super::outbox::enqueue::{Message, NewEvent, NewScan, Queued, ScanRow, Seen, Written};
 use super::outbox::retry::{TAG_WINDOW_MS, WINDOW_MS};
 use super::outbox::{Kind, Status};
 use super::settings::DeliveryMode;
@@ -103,21 +103,19 @@ pub async fn record_scan(
         Some(id) => scan_event(domain, id, event).await?,
         None => None,
     };
-    let row = entity::scan::ActiveModel {
-        openid: Set(event.openid.clone()),
-        event: Set(if event.new_follower {
+    let row = ScanRow {
+        openid: event.openid.clone(),
+        event: if event.new_follower {
             "subscribe"
         } else {
             "SCAN"
-        }
-        .into()),
-        scene: Set(event.scene.to_string()),
-        ticket: Set(event.ticket.clone()),
-        qr_code_id: Set(qr_code_id),
-        order_id: Set(order_id),
-        event_time: Set(event.create_time),
-        received_at_ms: Set(now_ms()),
-        ..Default::default()
+        },
+        scene: event.scene.to_string(),
+        ticket: event.ticket.clone(),
+        qr_code_id,
+        order_id,
+        event_time: event.create_time,
+        received_at_ms: now_ms(),
     };
     // The scan and its message are written in one transaction (shared with other
     // concurrent writes: see `outbox::journal`), committed before we answer.

@@ -122,3 +122,80 @@ fn a_busy_or_locked_database_is_retryable() {
     let syntax = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(1), None);
     assert!(!is_retryable(&exec_err(&syntax)));
 }
+
+static NAMED: crate::db::shaped::Site = crate::db::shaped::Site("named");
+
+/// Queues the insert of `name` and `n` as a statement of one shape, counting the times
+/// it is built.
+async fn named(
+    c: &Dedicated,
+    params: &[Param<'_>],
+    (name, n): (&str, i64),
+    built: &std::sync::atomic::AtomicUsize,
+) -> Result<(), DbErr> {
+    c.queue_shaped(Shape::new(&NAMED, 0), params, || {
+        built.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Query::insert()
+            .into_table(Alias::new("t"))
+            .columns([Alias::new("name"), Alias::new("n")])
+            .values_panic([name.into(), n.into()])
+            .to_owned()
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_shaped_statement_is_built_once_and_binds_each_calls_values() {
+    let (_dir, own) = opened().await;
+    let built = std::sync::atomic::AtomicUsize::new(0);
+    own.transaction(async |c| {
+        named(c, &["甲".into(), 7.into()], ("甲", 7), &built).await?;
+        // Built again, it would carry these values; it is not.
+        named(c, &["乙".into(), 8.into()], ("x", 0), &built).await?;
+        named(c, &[Param::Text(None), Param::Int(None)], ("x", 0), &built).await
+    })
+    .await
+    .unwrap();
+    assert_eq!(built.into_inner(), 1);
+    let rows: Vec<(Option<String>, Option<i64>)> = own
+        .rows(
+            &Query::select()
+                .columns([Alias::new("name"), Alias::new("n")])
+                .from(Alias::new("t"))
+                .order_by(Alias::new("id"), sea_orm::Order::Asc)
+                .to_owned(),
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        rows,
+        [
+            (Some("甲".to_owned()), Some(7)),
+            (Some("乙".to_owned()), Some(8)),
+            (None, None)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_shaped_statement_given_its_values_in_another_order_is_refused() {
+    let (_dir, own) = opened().await;
+    let built = std::sync::atomic::AtomicUsize::new(0);
+    let refused = own
+        .transaction(async |c| {
+            c.run(&insert(Some("a"), 1, true)).await?;
+            named(c, &[7.into(), "甲".into()], ("甲", 7), &built).await
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("not in the order given"),
+        "{refused}"
+    );
+    assert!(all(&own).is_empty(), "the transaction rolled back");
+    // Nothing was kept of it: given rightly, it is built again and runs.
+    own.transaction(async |c| named(c, &["甲".into(), 7.into()], ("甲", 7), &built).await)
+        .await
+        .unwrap();
+    assert_eq!(built.into_inner(), 2);
+}

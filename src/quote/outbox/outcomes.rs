@@ -20,6 +20,7 @@ use super::enqueue::{NewEvent, insert_events};
 use super::retry::{Change, Failure};
 use super::status::Status;
 use crate::db::Execute;
+use crate::db::shaped::{Param, Shape, Site};
 use crate::metrics::Metrics;
 use crate::quote::webhooks::{EventType, event, rfc3339};
 use crate::wechat::api::errcode_zh;
@@ -76,6 +77,10 @@ fn notice(d: &delivery::Model, shop: &ShopNotice, change: &Change, now: i64) -> 
         payload: event(kind, now, data),
     })
 }
+
+/// Where the sent messages' updates are made ([`Execute::queue_shaped`]): one shape for
+/// each length of the runs of ids.
+static MARK_SENT: Site = Site("mark_sent");
 
 /// Applies `changes` (one per outcome) inside `txn`.
 pub async fn apply(
@@ -137,9 +142,24 @@ pub async fn apply(
         // Sorted, so that a run of consecutive ids (a batch's messages) stays whole.
         ids.sort_unstable();
         for some in txn.runs(&ids) {
-            let which = txn.among(delivery::Column::Id, some);
-            txn.queue(&mark_sent(ours(token, which), now).into_query())
-                .await?;
+            // The values in the order the update writes them: its columns', the ids, the
+            // token.
+            let mut params = Vec::with_capacity(some.len() + 6);
+            params.extend([
+                Param::from(Status::Sent.as_str()),
+                now.into(),
+                Param::Int(None),
+                Param::Text(None),
+                now.into(),
+            ]);
+            params.extend(some.iter().map(|&id| Param::from(id)));
+            params.push(token.into());
+            let shape = Shape::new(&MARK_SENT, some.len());
+            txn.queue_shaped(shape, &params, || {
+                let which = txn.among(delivery::Column::Id, some);
+                mark_sent(ours(token, which), now).into_query()
+            })
+            .await?;
         }
     }
     let events: Vec<&NewEvent> = events.iter().collect();

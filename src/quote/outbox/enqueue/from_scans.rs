@@ -2,12 +2,65 @@
 //! scan id travels back and forth: `INSERT INTO deliveries (…) SELECT … FROM scans`.
 
 use entity::{delivery, scan};
-use sea_orm::ColumnTrait;
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
+use sea_orm::{ColumnTrait, DbErr};
 
 use super::super::retry::WINDOW_MS;
 use super::super::status::Status;
 use super::{ClaimedFor, Message, Queued};
+use crate::db::Execute;
+use crate::db::shaped::{Param, Shape, Site};
+
+static MESSAGES_FOR: Site = Site("messages_for");
+
+/// Queues [`messages_for`] as a statement of a few shapes ([`Execute::queue_shaped`]):
+/// one for each way a message is written, times the list's lengths.
+pub(super) async fn queue_messages_for(
+    txn: &impl Execute,
+    identities: &[&str],
+    message: Message,
+    claimed: Option<&ClaimedFor<'_>>,
+) -> Result<(), DbErr> {
+    // The values in the order `messages_for` writes them.
+    let (variant, mut params): (usize, Vec<Param<'_>>) = match (message, claimed) {
+        (Message::PassiveSent, _) => (
+            0,
+            vec![
+                Status::Sent.as_str().into(),
+                1.into(),
+                "passive-reply".into(),
+                0.into(),
+            ],
+        ),
+        (_, Some(c)) => (
+            1,
+            vec![
+                Status::Sending.as_str().into(),
+                1.into(),
+                Param::Int(None),
+                c.token.into(),
+                c.lease_until_ms.into(),
+            ],
+        ),
+        _ => (
+            2,
+            vec![
+                Status::Pending.as_str().into(),
+                0.into(),
+                Param::Int(None),
+                Param::Text(None),
+                0.into(),
+            ],
+        ),
+    };
+    params.push(WINDOW_MS.into());
+    params.extend(identities.iter().map(|&i| Param::from(i)));
+    let shape = Shape::new(&MESSAGES_FOR, variant << 32 | identities.len());
+    txn.queue_shaped(shape, &params, || {
+        messages_for(identities, message, claimed)
+    })
+    .await
+}
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity = …`: one of
 /// a channel code scan's deliveries (few, so one statement each).

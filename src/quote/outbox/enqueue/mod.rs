@@ -22,19 +22,24 @@ use sea_orm::{
 use super::kind::Kind;
 use super::retry::WEBHOOK_WINDOW_MS;
 use super::status::Status;
+use crate::db::shaped::Rows;
 use crate::db::{self, Execute};
-use from_scans::{messages_for, queued_for};
+use from_scans::{queue_messages_for, queued_for};
 pub use numbered::claimed_messages;
 
 mod from_scans;
 mod numbered;
+mod rows;
+
+pub use rows::ScanRow;
+use rows::{SCANS, SIGNATURES};
 
 /// One scan to record.
 pub struct NewScan {
     /// The push's identity: a second scan with it is a retry of the first.
     pub identity: String,
     /// The rest of the scan's row.
-    pub row: scan::ActiveModel,
+    pub row: ScanRow,
     pub message: Message,
     /// The shop's webhook event for it, when a webhook is set.
     pub event: Option<NewEvent>,
@@ -113,12 +118,6 @@ pub enum Message {
 impl NewScan {
     fn identity(&self) -> &str {
         &self.identity
-    }
-
-    fn scan_row(&self) -> scan::ActiveModel {
-        let mut row = self.row.clone();
-        row.event_identity = Set(self.identity.clone());
-        row
     }
 }
 
@@ -268,29 +267,27 @@ pub async fn insert(
         txn.runs(&fresh)
     };
     for run in scan_runs {
-        txn.queue(&scan::Entity::insert_many(run.iter().map(|s| s.scan_row())).into_query())
-            .await?;
+        let mut rows = Rows::with_capacity(&SCANS, run.len());
+        for s in run {
+            rows.push(s.values());
+        }
+        txn.insert(&rows).await?;
     }
     if numbered {
         let queued = queued_messages(scans, results);
         if !queued.is_empty() {
             txn.queue(&numbered::ids_select()).await?;
-            txn.queue(&numbered::messages(&queued, claimed)?).await?;
+            txn.queue(&numbered::messages(&queued, claimed)).await?;
             txn.queue(&numbered::ids_select()).await?;
         }
     }
     let signed: Vec<&NewScan> = fresh.iter().copied().filter(|s| s.seen.is_some()).collect();
     for run in txn.runs(&signed) {
-        let rows = run.iter().filter_map(|s| {
-            let seen = s.seen.as_ref()?;
-            Some(push_signature::ActiveModel {
-                signature: Set(seen.signature.clone()),
-                body_sha256: Set(seen.body_sha256.clone()),
-                received_at_ms: s.row.received_at_ms.clone(),
-            })
-        });
-        txn.queue(&push_signature::Entity::insert_many(rows).into_query())
-            .await?;
+        let mut rows = Rows::with_capacity(&SIGNATURES, run.len());
+        for values in run.iter().filter_map(|s| s.signature_values()) {
+            rows.push(values);
+        }
+        txn.insert(&rows).await?;
     }
     let from_scans = if numbered {
         &[Message::PassiveSent][..]
@@ -305,7 +302,7 @@ pub async fn insert(
             .collect();
         if !queued.is_empty() {
             let listed = txn.in_list(&queued);
-            txn.queue(&messages_for(&listed, message, claimed)).await?;
+            queue_messages_for(txn, &listed, message, claimed).await?;
         }
     }
     for scan in &fresh {

@@ -18,10 +18,10 @@
 //! 98/96/99 µs.
 
 use entity::delivery;
+use sea_orm::DbErr;
 use sea_orm::sea_query::{Expr, InsertStatement, Query, SelectStatement};
 use sea_orm::sqlx::Row;
 use sea_orm::sqlx::mysql::MySqlRow;
-use sea_orm::{ActiveValue, DbErr};
 
 use super::super::retry::WINDOW_MS;
 use super::super::status::Status;
@@ -42,13 +42,13 @@ pub(super) fn ids_select() -> SelectStatement {
 pub(super) fn messages(
     queued: &[(usize, &NewScan)],
     claimed: Option<&ClaimedFor<'_>>,
-) -> Result<InsertStatement, DbErr> {
+) -> InsertStatement {
     let mut insert = Query::insert();
     insert
         .into_table(delivery::Entity)
         .columns(super::from_scans::MESSAGE_COLUMNS);
     for (place, scan) in queued {
-        let row = FromScan::of(scan)?;
+        let row = &scan.row;
         let (status, attempts, token, lease) = match claimed {
             Some(c) => (Status::Sending, 1, Some(c.token), c.lease_until_ms),
             None => (Status::Pending, 0, None, 0),
@@ -57,7 +57,7 @@ pub(super) fn messages(
             Expr::cust(format!(
                 "LAST_INSERT_ID() + {place} * @@auto_increment_increment"
             )),
-            Expr::val(row.openid),
+            Expr::val(row.openid.as_str()),
             Expr::val(row.order_id),
             Expr::val(status.as_str()),
             Expr::val(attempts),
@@ -70,31 +70,7 @@ pub(super) fn messages(
             Expr::val(row.received_at_ms),
         ]);
     }
-    Ok(insert)
-}
-
-/// What a message is made of, from its scan's row.
-struct FromScan<'a> {
-    openid: &'a str,
-    order_id: Option<i64>,
-    received_at_ms: i64,
-}
-
-impl<'a> FromScan<'a> {
-    fn of(scan: &'a NewScan) -> Result<FromScan<'a>, DbErr> {
-        let (ActiveValue::Set(openid), ActiveValue::Set(order_id), ActiveValue::Set(received)) = (
-            &scan.row.openid,
-            &scan.row.order_id,
-            &scan.row.received_at_ms,
-        ) else {
-            return Err(not_numbered("a scan row without its openid, order or time"));
-        };
-        Ok(FromScan {
-            openid,
-            order_id: *order_id,
-            received_at_ms: *received,
-        })
-    }
+    insert
 }
 
 /// The messages [`messages`] wrote claimed under `claimed`, as the database holds them:
@@ -123,7 +99,7 @@ pub fn claimed_messages(
         .iter()
         .zip(0i64..)
         .map(|((place, scan), j)| {
-            let row = FromScan::of(scan)?;
+            let row = &scan.row;
             Ok(delivery::Model {
                 id: first_message + j * message_step,
                 kind: super::Kind::Message.as_str().to_owned(),

@@ -2,12 +2,12 @@
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder, Set};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, EntityTrait, QueryOrder};
 use tokio::sync::oneshot;
 
 use crate::db::mysql_writer::MySqlWriter;
 use crate::db::{self, Execute};
-use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
+use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, ScanRow, Written};
 use crate::quote::outbox::outcomes::{self, Outcome};
 use crate::quote::outbox::retry::Change;
 
@@ -19,16 +19,15 @@ mod shapes;
 fn scan(openid: &str, event_time: i64) -> NewScan {
     NewScan {
         identity: format!("{event_time:013}|{openid}|SCAN|1"),
-        row: entity::scan::ActiveModel {
-            openid: Set(openid.into()),
-            event: Set("SCAN".into()),
-            scene: Set("1".into()),
-            ticket: Set(None),
-            qr_code_id: Set(None),
-            order_id: Set(Some(1)),
-            event_time: Set(event_time),
-            received_at_ms: Set(event_time * 1000),
-            ..Default::default()
+        row: ScanRow {
+            openid: openid.into(),
+            event: "SCAN",
+            scene: "1".into(),
+            ticket: None,
+            qr_code_id: None,
+            order_id: Some(1),
+            event_time,
+            received_at_ms: event_time * 1000,
         },
         message: Message::Queue,
         event: None,
@@ -304,7 +303,7 @@ async fn the_messages_a_batch_claims_are_made_as_the_database_holds_them() {
         .unwrap();
     let mut no_order = scan("oF03", second);
     no_order.message = Message::None;
-    no_order.row.order_id = Set(None);
+    no_order.row.order_id = None;
     let mut passive = scan("oF05", second);
     passive.message = Message::PassiveSent;
     let batch = [

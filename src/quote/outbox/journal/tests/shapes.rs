@@ -1,17 +1,25 @@
 //! A batch's multi-row statements, whatever its size: in a few shapes where statements
 //! are kept prepared by their text (each shape is prepared once), in one statement
 //! where the session numbers the scans' rows (the messages take their ids from it);
-//! and every row written either way.
+//! and every row written either way, on the journal's SQLite connection as through a
+//! pool.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
 use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, StatementBuilder};
 
+use entity::{delivery, push_signature, scan};
+use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+
+use super::super::write::{Batch, write};
 use super::recent::{journal_on_a_file, judged, signed};
-use crate::db::Execute;
-use crate::quote::outbox::enqueue::{self, NewScan, Written};
+use crate::db::{self, Execute, Synchronous, Writer};
+use crate::quote::outbox::claims;
+use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
 use crate::quote::outbox::journal::recent::Recent;
+use crate::quote::outbox::outcomes::Outcome;
+use crate::quote::outbox::retry::Change;
 
 /// Keeps the text of each statement it is given, and runs none.
 struct Recorder {
@@ -120,4 +128,126 @@ async fn a_batch_split_into_runs_writes_every_scan_signature_and_message() {
     let joined = "SELECT COUNT(*) FROM deliveries d JOIN scans s ON s.id = d.scan_id \
                   AND s.openid = d.openid";
     assert_eq!(count(joined).await, 27);
+}
+
+/// Writes, through `writer`, the batches that make every statement the journal's
+/// connection keeps by shape: scans and signatures in runs, messages claimed, pending
+/// and sent as passive replies, and the sent outcomes of the claimed ones. What the
+/// database then holds.
+async fn every_shape(
+    writer: &Writer,
+    shared: &DatabaseConnection,
+) -> (
+    Vec<scan::Model>,
+    Vec<push_signature::Model>,
+    Vec<delivery::Model>,
+) {
+    let mut recent = Recent::default();
+    let at = 1_796_380_800;
+    let mut no_order = signed("oS02", at, "s02", "b02");
+    no_order.message = Message::None;
+    no_order.row.order_id = None;
+    let mut passive = signed("oS03", at, "s03", "b03");
+    passive.message = Message::PassiveSent;
+    let claimed_scans = [
+        signed("oS00", at, "s00", "b00"),
+        signed("oS01", at, "s01", "b01"),
+        no_order,
+        passive,
+        signed("oS04", at, "s04", "b04"),
+    ];
+    let pending_scans: Vec<NewScan> = (5..8)
+        .map(|i| signed(&format!("oS0{i}"), at + 1, &format!("s0{i}"), "b"))
+        .collect();
+    let claim = ClaimedFor {
+        token: "shape-1",
+        lease_until_ms: 1_796_380_900_000,
+    };
+    let batch = |scans, claimed| Batch {
+        scans,
+        claimed,
+        outcomes: &[],
+        changes: &[],
+        claims: &[],
+        now: 1_796_380_801_000,
+    };
+    let claimed = batch(&claimed_scans, Some(&claim));
+    let written = write(writer, shared, &mut recent, &claimed).await.unwrap();
+    assert_eq!(written.0, vec![Written::Recorded; 5]);
+    let pending = batch(&pending_scans, None);
+    let written = write(writer, shared, &mut recent, &pending).await.unwrap();
+    assert_eq!(written.0, vec![Written::Recorded; 3]);
+    let outcomes: Vec<Outcome> = claims::claimed_by(shared, "shape-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| Outcome {
+            delivery,
+            result: Ok(()),
+            tell_shop: None,
+        })
+        .collect();
+    assert_eq!(outcomes.len(), 3, "oS00, oS01 and oS04's messages");
+    let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
+    let sent = Batch {
+        outcomes: &outcomes,
+        changes: &changes,
+        now: 1_796_380_802_000,
+        ..batch(&[], None)
+    };
+    write(writer, shared, &mut recent, &sent).await.unwrap();
+    (
+        scan::Entity::find()
+            .order_by_asc(scan::Column::Id)
+            .all(shared)
+            .await
+            .unwrap(),
+        push_signature::Entity::find()
+            .order_by_asc(push_signature::Column::Signature)
+            .all(shared)
+            .await
+            .unwrap(),
+        delivery::Entity::find()
+            .order_by_asc(delivery::Column::Id)
+            .all(shared)
+            .await
+            .unwrap(),
+    )
+}
+
+/// The journal's SQLite connection makes each shaped statement's text once and binds
+/// the values where they are kept (`db::shaped`); a pool runs the statement sea-orm
+/// builds, values and all. Both must store the same rows.
+#[tokio::test]
+async fn the_journals_connection_stores_what_a_pool_stores_from_the_same_batches() {
+    let (_dir, shared, dedicated) = journal_on_a_file().await;
+    let ours = every_shape(&dedicated, &shared).await;
+    let memory = db::connect("sqlite::memory:").await.unwrap();
+    db::migrate(&memory).await.unwrap();
+    let pool = db::connect_writer("sqlite::memory:", &memory, Synchronous::Full)
+        .await
+        .unwrap();
+    assert!(matches!(pool, Writer::Pool(_)));
+    let theirs = every_shape(&pool, &memory).await;
+    assert_eq!(ours.0, theirs.0, "scans");
+    assert_eq!(ours.1, theirs.1, "signatures");
+    assert_eq!(ours.2, theirs.2, "deliveries");
+    // The queued messages are made first, then the passive replies'.
+    let statuses: Vec<(&str, Option<&str>)> = ours
+        .2
+        .iter()
+        .map(|d| (d.status.as_str(), d.claim_token.as_deref()))
+        .collect();
+    assert_eq!(
+        statuses,
+        [
+            ("sent", Some("shape-1")),
+            ("sent", Some("shape-1")),
+            ("sent", Some("shape-1")),
+            ("sent", Some("passive-reply")),
+            ("pending", None),
+            ("pending", None),
+            ("pending", None),
+        ]
+    );
 }
