@@ -61,8 +61,9 @@ async fn receive_push(
     State(web): State<Web>,
     pushed: VerifiedPush,
 ) -> Result<Response, AppError> {
-    let reply = match &pushed.push {
-        Push::Scan(event) => scans::record_scan(&domain, event, pushed.seen.clone()).await?,
+    let VerifiedPush { push, mode, seen } = pushed;
+    let reply = match &push {
+        Push::Scan(event) => scans::record_scan(&domain, event, seen).await?,
         Push::Unsubscribe {
             openid,
             create_time,
@@ -77,22 +78,22 @@ async fn receive_push(
             tracing::info!(
                 msg_type,
                 event = event.as_deref().unwrap_or(""),
-                openid = pushed.push.openid(),
+                openid = push.openid(),
                 "push ignored"
             );
             None
         }
     };
     Ok(match reply {
-        Some(reply) => passive_reply(&web, &pushed, &reply),
+        Some(reply) => passive_reply(&web, &push, &mode, &reply),
         None => "success".into_response(),
     })
 }
 
-fn passive_reply(web: &Web, pushed: &VerifiedPush, reply: &Reply) -> Response {
+fn passive_reply(web: &Web, push: &Push, mode: &Mode, reply: &Reply) -> Response {
     let now = now_ms() / 1000;
-    let xml = reply.to_xml(pushed.push.openid(), pushed.push.account(), now);
-    let body = match (&pushed.mode, &web.crypto) {
+    let xml = reply.to_xml(push.openid(), push.account(), now);
+    let body = match (mode, &web.crypto) {
         (Mode::Aes { nonce }, Some(crypto)) => {
             let nonce = if nonce.is_empty() {
                 rand::thread_rng()
