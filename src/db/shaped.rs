@@ -15,7 +15,8 @@
 //!
 //! On the bench's plaintext SQLite case (callgrind, per push), the scans' and
 //! signatures' inserts made this way took the service from 300,030 instructions to
-//! 283,958 and from 207 allocations to 184.
+//! 283,958 and from 207 allocations to 184; the messages' inserts and the sent
+//! outcomes' updates too, to 275,879 and 168.
 
 use sea_orm::sea_query::{Alias, InsertStatement, Query, SimpleExpr};
 use sea_orm::{EntityName, IdenStatic, Value};
