@@ -60,11 +60,7 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
         let recorded = [Written::Recorded; BATCH];
         let outcomes: Vec<Outcome> = std::mem::take(&mut sent_before)
             .into_iter()
-            .map(|delivery| Outcome {
-                delivery,
-                result: Ok(()),
-                tell_shop: None,
-            })
+            .map(Outcome::sent)
             .collect();
         let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
         sent_before = match &writer {

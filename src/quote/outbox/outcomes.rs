@@ -33,6 +33,17 @@ pub struct Outcome {
     pub tell_shop: Option<ShopNotice>,
 }
 
+impl Outcome {
+    /// `delivery`, sent, with nothing to tell the shop of it.
+    pub fn sent(delivery: delivery::Model) -> Outcome {
+        Outcome {
+            delivery,
+            result: Ok(()),
+            tell_shop: None,
+        }
+    }
+}
+
 /// The order a message was for, as the shop knows it.
 #[derive(Debug, Clone)]
 pub struct ShopNotice {

@@ -68,11 +68,7 @@ async fn an_outcome_is_recorded_while_a_batch_of_scans_waits() {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let scan_waited = !scanning.is_finished();
-    let outcome = Outcome {
-        delivery: message,
-        result: Ok(()),
-        tell_shop: None,
-    };
+    let outcome = Outcome::sent(message);
     let recorded = tokio::time::timeout(Duration::from_secs(5), journal.outcome(outcome)).await;
     let status = delivery::Entity::find()
         .one(&conn)
@@ -120,11 +116,7 @@ async fn a_flush_waits_for_an_outcome_queued_before_it() {
         .unwrap();
     let recording = {
         let journal = journal.clone();
-        let outcome = Outcome {
-            delivery: message,
-            result: Ok(()),
-            tell_shop: None,
-        };
+        let outcome = Outcome::sent(message);
         tokio::spawn(async move { journal.outcome(outcome).await })
     };
     // Queued, past its wait for company, and at the lock.

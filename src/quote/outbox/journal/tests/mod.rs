@@ -182,14 +182,7 @@ async fn sent_outcomes_of_several_claims_mark_only_what_each_still_holds() {
     conn.execute_unprepared("UPDATE deliveries SET claim_token = 'b-1' WHERE openid = 'oE02'")
         .await
         .unwrap();
-    let outcomes: Vec<Outcome> = sent_under
-        .into_iter()
-        .map(|delivery| Outcome {
-            delivery,
-            result: Ok(()),
-            tell_shop: None,
-        })
-        .collect();
+    let outcomes: Vec<Outcome> = sent_under.into_iter().map(Outcome::sent).collect();
     let changes = [Change::Sent, Change::Sent, Change::Sent];
     writer
         .transaction(async |c| outcomes::apply(c, &outcomes, &changes, 1_796_380_510_000).await)
@@ -251,11 +244,7 @@ async fn sent_outcomes_as_ranges_mark_their_messages_and_no_neighbour() {
     // 1st and the 5th are still on their way.
     let outcomes: Vec<Outcome> = [6, 1, 3, 5, 2]
         .into_iter()
-        .map(|i| Outcome {
-            delivery: messages[i].clone(),
-            result: Ok(()),
-            tell_shop: None,
-        })
+        .map(|i| Outcome::sent(messages[i].clone()))
         .collect();
     let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
     writer

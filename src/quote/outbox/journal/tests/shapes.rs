@@ -181,11 +181,7 @@ async fn every_shape(
         .await
         .unwrap()
         .into_iter()
-        .map(|delivery| Outcome {
-            delivery,
-            result: Ok(()),
-            tell_shop: None,
-        })
+        .map(Outcome::sent)
         .collect();
     assert_eq!(outcomes.len(), 3, "oS00, oS01 and oS04's messages");
     let changes: Vec<Change> = outcomes.iter().map(|_| Change::Sent).collect();
