@@ -149,7 +149,7 @@ impl Dedicated {
     }
 
     /// Runs the statement of `shape`, its text made by `build` the first time, with
-    /// `params` bound as they are.
+    /// `params` bound as they are: as many as the text takes, or an error.
     fn run_shaped<S: StatementBuilder>(
         &self,
         shape: Shape,
@@ -172,14 +172,23 @@ impl Dedicated {
             }
         };
         let conn = self.lock();
-        let run = || {
-            let mut prepared = conn.prepare_cached(sql)?;
-            for (i, &param) in params.iter().enumerate() {
-                prepared.raw_bind_parameter(i + 1, BoundParam(param))?;
-            }
-            prepared.raw_execute()
-        };
-        run().map_err(|e| exec_err(&e))
+        let mut prepared = conn.prepare_cached(sql).map_err(|e| exec_err(&e))?;
+        // Checked on every call, not only the first: values left unbound would be
+        // written as NULL (the cache clears a statement's bindings).
+        if prepared.parameter_count() != params.len() {
+            return Err(DbErr::Custom(format!(
+                "a statement of {} values given {}: {sql}",
+                prepared.parameter_count(),
+                params.len()
+            )));
+        }
+        let bound = params
+            .iter()
+            .zip(1..)
+            .try_for_each(|(&param, i)| prepared.raw_bind_parameter(i, BoundParam(param)));
+        bound
+            .and_then(|()| prepared.raw_execute())
+            .map_err(|e| exec_err(&e))
     }
 
     fn rollback(&self) {

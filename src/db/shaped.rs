@@ -49,7 +49,6 @@ pub fn takes(values: &[Value], params: &[Param<'_>]) -> bool {
     let same = |v: &Value, p: &Param<'_>| match (v, *p) {
         (Value::BigInt(v), Param::Int(p)) => *v == p,
         (Value::Int(v), Param::Int(p)) => v.map(i64::from) == p,
-        (Value::SmallInt(v), Param::Int(p)) => v.map(i64::from) == p,
         (Value::String(v), Param::Text(p)) => v.as_deref() == p,
         _ => false,
     };

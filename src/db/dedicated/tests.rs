@@ -199,3 +199,37 @@ async fn a_shaped_statement_given_its_values_in_another_order_is_refused() {
         .unwrap();
     assert_eq!(built.into_inner(), 2);
 }
+
+#[tokio::test]
+async fn a_shaped_statement_given_fewer_or_more_values_than_its_text_takes_is_refused() {
+    let (_dir, own) = opened().await;
+    let built = std::sync::atomic::AtomicUsize::new(0);
+    own.transaction(async |c| named(c, &["甲".into(), 7.into()], ("甲", 7), &built).await)
+        .await
+        .unwrap();
+    for params in [&["乙".into()][..], &["乙".into(), 8.into(), 9.into()]] {
+        let refused = own
+            .transaction(async |c| {
+                c.run(&insert(Some("b"), 2, true)).await?;
+                named(c, params, ("x", 0), &built).await
+            })
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("values given"), "{refused}");
+    }
+    assert_eq!(built.into_inner(), 1, "the kept text, not built again");
+    let names: Vec<Option<String>> = own
+        .rows(
+            &Query::select()
+                .column(Alias::new("name"))
+                .from(Alias::new("t"))
+                .to_owned(),
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        names,
+        [Some("甲".to_owned())],
+        "both transactions rolled back"
+    );
+}
