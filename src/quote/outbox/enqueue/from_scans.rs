@@ -13,53 +13,70 @@ use crate::db::shaped::{Param, Shape, Site};
 
 static MESSAGES_FOR: Site = Site("messages_for");
 
+/// How a scan's message is written: recorded sent (a passive reply carried the card),
+/// claimed for this instance's worker (`sending`, first attempt, leased), or pending.
+pub(super) struct MessageState<'a> {
+    /// Which of the three, as the shape of the statement that writes it.
+    variant: usize,
+    pub status: Status,
+    pub attempts: i32,
+    /// Sent at the scan's time (a passive reply), else not yet.
+    sent_with_scan: bool,
+    pub claim_token: Option<&'a str>,
+    pub lease_until_ms: i64,
+}
+
+impl<'a> MessageState<'a> {
+    pub(super) fn of(message: Message, claimed: Option<&ClaimedFor<'a>>) -> MessageState<'a> {
+        let (variant, status, attempts, sent_with_scan, claim_token, lease_until_ms) =
+            match (message, claimed) {
+                (Message::PassiveSent, _) => (0, Status::Sent, 1, true, Some("passive-reply"), 0),
+                (_, Some(c)) => (
+                    1,
+                    Status::Sending,
+                    1,
+                    false,
+                    Some(c.token),
+                    c.lease_until_ms,
+                ),
+                _ => (2, Status::Pending, 0, false, None, 0),
+            };
+        MessageState {
+            variant,
+            status,
+            attempts,
+            sent_with_scan,
+            claim_token,
+            lease_until_ms,
+        }
+    }
+}
+
 /// Queues [`messages_for`] as a statement of a few shapes ([`Execute::queue_shaped`]):
 /// one for each way a message is written, times the list's lengths.
 pub(super) async fn queue_messages_for(
     txn: &impl Execute,
     identities: &[&str],
-    message: Message,
-    claimed: Option<&ClaimedFor<'_>>,
+    written: &MessageState<'_>,
 ) -> Result<(), DbErr> {
     // The values in the order `messages_for` writes them.
-    let (variant, mut params): (usize, Vec<Param<'_>>) = match (message, claimed) {
-        (Message::PassiveSent, _) => (
-            0,
-            vec![
-                Status::Sent.as_str().into(),
-                1.into(),
-                "passive-reply".into(),
-                0.into(),
-            ],
-        ),
-        (_, Some(c)) => (
-            1,
-            vec![
-                Status::Sending.as_str().into(),
-                1.into(),
-                Param::Int(None),
-                c.token.into(),
-                c.lease_until_ms.into(),
-            ],
-        ),
-        _ => (
-            2,
-            vec![
-                Status::Pending.as_str().into(),
-                0.into(),
-                Param::Int(None),
-                Param::Text(None),
-                0.into(),
-            ],
-        ),
-    };
-    params.push(WINDOW_MS.into());
+    let mut params = Vec::with_capacity(identities.len() + 6);
+    params.extend([
+        Param::from(written.status.as_str()),
+        i64::from(written.attempts).into(),
+    ]);
+    if !written.sent_with_scan {
+        params.push(Param::Int(None));
+    }
+    params.extend::<[Param<'_>; 3]>([
+        written.claim_token.into(),
+        written.lease_until_ms.into(),
+        WINDOW_MS.into(),
+    ]);
     params.extend(identities.iter().map(|&i| Param::from(i)));
-    let shape = Shape::new(&MESSAGES_FOR, variant << 32 | identities.len());
-    txn.queue_shaped(shape, &params, || {
-        messages_for(identities, message, claimed)
-    })
-    .await
+    let shape = Shape::new(&MESSAGES_FOR, written.variant << 32 | identities.len());
+    txn.queue_shaped(shape, &params, || messages_for(identities, written))
+        .await
 }
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity = …`: one of
@@ -144,49 +161,26 @@ pub(super) const MESSAGE_COLUMNS: [delivery::Column; 12] = {
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity IN (…)`, the
 /// list as given (padded, or not, by the caller): the queued message of each scan, due
 /// at once and failed unless sent within WeChat's window. A passive reply already
-/// carried the card, so those are recorded sent.
-/// Handed-off messages are written claimed: `sending`, first attempt, leased.
-pub(super) fn messages_for(
-    identities: &[&str],
-    message: Message,
-    claimed: Option<&ClaimedFor<'_>>,
-) -> InsertStatement {
+/// carried the card, so those are recorded sent; handed-off messages are written
+/// claimed ([`MessageState`]).
+pub(super) fn messages_for(identities: &[&str], written: &MessageState<'_>) -> InsertStatement {
     use scan::Column as S;
     let received = || Expr::col(S::ReceivedAtMs);
-    let none = || Expr::val(Option::<i64>::None);
-    let (status, attempts, sent_at, claim, lease) = match (message, claimed) {
-        (Message::PassiveSent, _) => (
-            Status::Sent,
-            1,
-            received(),
-            Expr::val("passive-reply"),
-            Expr::val(0i64),
-        ),
-        (_, Some(c)) => (
-            Status::Sending,
-            1,
-            none(),
-            Expr::val(c.token),
-            Expr::val(c.lease_until_ms),
-        ),
-        _ => (
-            Status::Pending,
-            0,
-            none(),
-            Expr::val(Option::<String>::None),
-            Expr::val(0i64),
-        ),
+    let sent_at = if written.sent_with_scan {
+        received()
+    } else {
+        Expr::val(Option::<i64>::None)
     };
     let rows = Query::select()
         .column(S::Id)
         .column(S::Openid)
         .column(S::OrderId)
-        .expr(Expr::val(status.as_str()))
-        .expr(Expr::val(attempts))
+        .expr(Expr::val(written.status.as_str()))
+        .expr(Expr::val(written.attempts))
         .expr(sent_at)
-        .expr(claim)
+        .expr(Expr::val(written.claim_token))
         .expr(received())
-        .expr(lease)
+        .expr(Expr::val(written.lease_until_ms))
         .expr(received().add(WINDOW_MS))
         .expr(received())
         .expr(received())

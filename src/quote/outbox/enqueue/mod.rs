@@ -24,7 +24,7 @@ use super::retry::WEBHOOK_WINDOW_MS;
 use super::status::Status;
 use crate::db::shaped::Rows;
 use crate::db::{self, Execute};
-use from_scans::{queue_messages_for, queued_for};
+use from_scans::{MessageState, queue_messages_for, queued_for};
 pub use numbered::claimed_messages;
 
 mod from_scans;
@@ -302,7 +302,7 @@ pub async fn insert(
             .collect();
         if !queued.is_empty() {
             let listed = txn.in_list(&queued);
-            queue_messages_for(txn, &listed, message, claimed).await?;
+            queue_messages_for(txn, &listed, &MessageState::of(message, claimed)).await?;
         }
     }
     for scan in &fresh {

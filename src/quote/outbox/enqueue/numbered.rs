@@ -25,7 +25,8 @@ use sea_orm::sqlx::mysql::MySqlRow;
 
 use super::super::retry::WINDOW_MS;
 use super::super::status::Status;
-use super::{ClaimedFor, NewScan};
+use super::from_scans::MessageState;
+use super::{ClaimedFor, Message, NewScan};
 
 /// The ids the latest insert of the session generated: the first, and the step.
 /// Queued right after that insert, its row comes back with the commit.
@@ -47,24 +48,21 @@ pub(super) fn messages(
     insert
         .into_table(delivery::Entity)
         .columns(super::from_scans::MESSAGE_COLUMNS);
+    let written = MessageState::of(Message::Queue, claimed);
     for (place, scan) in queued {
         let row = &scan.row;
-        let (status, attempts, token, lease) = match claimed {
-            Some(c) => (Status::Sending, 1, Some(c.token), c.lease_until_ms),
-            None => (Status::Pending, 0, None, 0),
-        };
         insert.values_panic([
             Expr::cust(format!(
                 "LAST_INSERT_ID() + {place} * @@auto_increment_increment"
             )),
             Expr::val(row.openid.as_str()),
             Expr::val(row.order_id),
-            Expr::val(status.as_str()),
-            Expr::val(attempts),
+            Expr::val(written.status.as_str()),
+            Expr::val(written.attempts),
             Expr::val(Option::<i64>::None),
-            Expr::val(token),
+            Expr::val(written.claim_token),
             Expr::val(row.received_at_ms),
-            Expr::val(lease),
+            Expr::val(written.lease_until_ms),
             Expr::val(row.received_at_ms + WINDOW_MS),
             Expr::val(row.received_at_ms),
             Expr::val(row.received_at_ms),
