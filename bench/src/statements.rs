@@ -143,5 +143,6 @@ fn scan(n: usize, now: i64) -> NewScan {
             body_sha256: format!("{n:064x}"),
         }),
         extra: Vec::new(),
+        order: None,
     }
 }

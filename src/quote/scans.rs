@@ -9,6 +9,8 @@
 //! all is resolved by its scene, and only to a code this service made with it. Every
 //! scan is recorded, foreign ones too (no code, no order), for the console.
 
+use std::sync::Arc;
+
 use entity::delivery;
 use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
 use serde::Serialize;
@@ -31,7 +33,8 @@ use crate::{AppError, now_ms};
 
 /// What a scan points at.
 enum Target {
-    Order(i64),
+    /// As cached: it goes on with the scan to the send, which then need not look it up.
+    Order(Arc<Order>),
     Channel(Box<entity::channel_code::Model>),
     Nothing,
 }
@@ -45,7 +48,7 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
     };
     let order = |id: i64| async move {
         match domain.orders.cached(id).await {
-            Ok(o) => Ok(Some(Target::Order(o.id))),
+            Ok(o) => Ok(Some(Target::Order(o))),
             Err(AppError::NotFound) => Ok(None),
             Err(e) => Err(e),
         }
@@ -84,7 +87,7 @@ pub async fn record_scan(
     // with a write takes the write lock at once instead of failing to upgrade it.
     let (qr_code_id, target) = resolve(domain, event).await?;
     let order_id = match &target {
-        Target::Order(id) => Some(*id),
+        Target::Order(order) => Some(order.id),
         _ => None,
     };
     let passive = !matches!(target, Target::Nothing)
@@ -92,16 +95,16 @@ pub async fn record_scan(
     let mut extra = Vec::new();
     let reply = match (&target, passive) {
         (Target::Channel(code), _) => channel_answer(domain, code, event, passive, &mut extra),
-        (Target::Order(id), true) => {
-            Some(Reply::News(passive_card(domain, *id, &event.openid).await?))
-        }
+        (Target::Order(order), true) => Some(Reply::News(
+            passive_card(domain, order, &event.openid).await?,
+        )),
         _ => None,
     };
     let passive = passive && order_id.is_some();
     let identity = event.identity();
-    let shop_event = match order_id {
-        Some(id) => scan_event(domain, id, event).await?,
-        None => None,
+    let shop_event = match &target {
+        Target::Order(order) => scan_event(domain, order, event).await?,
+        _ => None,
     };
     let row = ScanRow {
         openid: event.openid.clone(),
@@ -133,6 +136,10 @@ pub async fn record_scan(
             event: shop_event,
             seen,
             extra,
+            order: match target {
+                Target::Order(order) if !passive => Some(order),
+                _ => None,
+            },
         })
         .await?;
     if written == Written::Replayed {
@@ -230,13 +237,12 @@ pub async fn record_unfollow(
 /// The shop's `scan` event for a scan of its order's code, when a webhook is set.
 async fn scan_event(
     domain: &Domain,
-    order_id: i64,
+    order: &Order,
     scan: &ScanEvent,
 ) -> Result<Option<NewEvent>, AppError> {
     if domain.webhooks.current().await?.is_none() {
         return Ok(None);
     }
-    let order: std::sync::Arc<Order> = domain.orders.cached(order_id).await?;
     let now = now_ms();
     let data = serde_json::json!({
         "external_id": order.external_id,
@@ -247,14 +253,13 @@ async fn scan_event(
     });
     Ok(Some(NewEvent {
         openid: scan.openid.clone(),
-        order_id: Some(order_id),
+        order_id: Some(order.id),
         payload: event(EventType::Scan, now, data),
     }))
 }
 
 /// The quote card for a passive reply, rendered as a send renders it.
-async fn passive_card(domain: &Domain, order_id: i64, openid: &str) -> Result<Article, AppError> {
-    let order = domain.orders.cached(order_id).await?;
+async fn passive_card(domain: &Domain, order: &Order, openid: &str) -> Result<Article, AppError> {
     let card = domain
         .cards
         .in_force()
@@ -264,7 +269,7 @@ async fn passive_card(domain: &Domain, order_id: i64, openid: &str) -> Result<Ar
     domain
         .cards
         .renders()
-        .render(&card, &order, openid, &quote_url, &domain.base_url)
+        .render(&card, order, openid, &quote_url, &domain.base_url)
         .map_err(|e| AppError::Internal(anyhow::anyhow!("template: {e}")))
 }
 

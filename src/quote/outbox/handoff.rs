@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
+use crate::quote::orders::Order;
+
 /// Sends under way at once in one process. At 50 ms a round trip, 5,000 messages a
 /// second need 250 in flight; this leaves room for slower days.
 pub const IN_FLIGHT: usize = 512;
@@ -26,6 +28,18 @@ pub struct HandOff {
     /// SQLite file, or with the COMMIT on MySQL: no round trip of its own); else the
     /// worker reads them.
     pub rows: Option<Vec<entity::delivery::Model>>,
+    /// The messages' orders, as their scans found them (see [`Self::order_of`]).
+    pub orders: Vec<Arc<Order>>,
+}
+
+impl HandOff {
+    /// The order of a message handed over, when its scan gave it: taken out, as each
+    /// order's message is sent once. The send looks up the others itself.
+    pub fn order_of(&mut self, message: &entity::delivery::Model) -> Option<Arc<Order>> {
+        let id = message.order_id?;
+        let at = self.orders.iter().position(|o| o.id == id)?;
+        Some(self.orders.swap_remove(at))
+    }
 }
 
 /// The worker's send slots and the way to it, shared by the journal and the worker.

@@ -2,6 +2,8 @@
 //! `message/custom/send`; or a webhook event, signed, to the shop's server. What came
 //! of it is decided by the [`retry`](super::retry) policy and logged when recorded.
 
+use std::sync::Arc;
+
 use entity::delivery;
 
 use super::kind::Kind;
@@ -15,9 +17,10 @@ use crate::quote::webhooks::SIGNATURE_HEADER;
 use crate::wechat::WechatError;
 use crate::{AppError, now_ms};
 
-pub async fn send(domain: &Domain, d: delivery::Model) -> Outcome {
+/// `order` is the message's order when the caller has it at hand.
+pub async fn send(domain: &Domain, d: delivery::Model, order: Option<Arc<Order>>) -> Outcome {
     let (result, tell_shop) = match Kind::parse(&d.kind) {
-        Some(Kind::Message) => send_message(domain, &d).await,
+        Some(Kind::Message) => send_message(domain, &d, order).await,
         Some(Kind::Webhook) => (send_event(domain, &d).await, None),
         Some(Kind::Reply) => (send_reply(domain, &d).await, None),
         Some(Kind::Tag) => (put_tag(domain, &d).await, None),
@@ -49,14 +52,16 @@ fn retry(e: AppError) -> Failure {
 async fn send_message(
     domain: &Domain,
     d: &delivery::Model,
+    order: Option<Arc<Order>>,
 ) -> (Result<(), Failure>, Option<ShopNotice>) {
     // A message taken over from a dead worker may be too late: WeChat would answer 45015.
     if now_ms() > d.deadline_at_ms {
         return (Err(Failure::Local(LocalFailure::WindowPassed)), None);
     }
-    let order = match d.order_id {
-        None => return (Err(Failure::Local(LocalFailure::OrderGone)), None),
-        Some(id) => match domain.orders.cached(id).await {
+    let order = match (d.order_id, order) {
+        (None, _) => return (Err(Failure::Local(LocalFailure::OrderGone)), None),
+        (Some(id), Some(order)) if order.id == id => order,
+        (Some(id), _) => match domain.orders.cached(id).await {
             Ok(order) => order,
             Err(AppError::NotFound) => return (Err(Failure::Local(LocalFailure::OrderGone)), None),
             Err(e) => return (Err(retry(e)), None),

@@ -9,6 +9,7 @@
 //! transaction: a message is marked sent within milliseconds of WeChat's answer.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use entity::delivery;
@@ -23,6 +24,7 @@ use super::retry::{Guarantee, backoff};
 use super::send::{interrupted, send};
 use crate::metrics::Metrics;
 use crate::quote::Domain;
+use crate::quote::orders::Order;
 use crate::{AppError, now_ms};
 
 /// Most messages one claim takes…
@@ -145,7 +147,7 @@ impl Worker {
             if may_have_gone {
                 self.start(d, slot, Attempt::Settle);
             } else {
-                self.start(d, slot, Attempt::Send);
+                self.start(d, slot, Attempt::Send(None));
             }
         }
         Ok(Step::Started(n))
@@ -170,7 +172,8 @@ impl Worker {
             match handoff.slots.split(1) {
                 Some(slot) => {
                     Metrics::bump(&self.domain.metrics.messages_handed_over);
-                    self.start(d, slot, Attempt::Send);
+                    let order = handoff.order_of(&d);
+                    self.start(d, slot, Attempt::Send(order));
                     started += 1;
                 }
                 None => tracing::error!(delivery = d.id, "more handed-over messages than slots"),
@@ -183,7 +186,7 @@ impl Worker {
         let domain = self.domain.clone();
         self.sends.spawn(Box::pin(async move {
             let outcome = match attempt {
-                Attempt::Send => send(&domain, d).await,
+                Attempt::Send(order) => send(&domain, d, order).await,
                 Attempt::Settle => interrupted(&domain, d).await,
             };
             domain.outbox.journal.outcome(outcome).await;
@@ -214,9 +217,9 @@ pub fn spawn(domain: Domain, stop: watch::Receiver<bool>) -> JoinHandle<()> {
 }
 
 /// What is done with a claimed message.
-#[derive(Clone, Copy)]
 enum Attempt {
-    Send,
+    /// With its order when the scan handed it over (else the send looks it up).
+    Send(Option<Arc<Order>>),
     /// Record that its last send's outcome is unknown (at most once).
     Settle,
 }

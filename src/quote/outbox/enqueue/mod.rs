@@ -13,6 +13,7 @@
 //! is signed; it comes without a signature to keep.)
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use entity::{delivery, push_signature, scan};
 use sea_orm::{
@@ -24,6 +25,7 @@ use super::retry::WEBHOOK_WINDOW_MS;
 use super::status::Status;
 use crate::db::shaped::Rows;
 use crate::db::{self, Execute};
+use crate::quote::orders::Order;
 use from_scans::{MessageState, queue_messages_for, queued_for};
 pub use numbered::claimed_messages;
 
@@ -47,6 +49,9 @@ pub struct NewScan {
     pub seen: Option<Seen>,
     /// What else the scan queues: a channel code's reply and tag.
     pub extra: Vec<Queued>,
+    /// The order of a queued message, as the scan found it: handed to the worker with
+    /// the message, so that its send does not look the order up again.
+    pub order: Option<Arc<Order>>,
 }
 
 /// A delivery a scan queues besides an order's message, written from the scan's row.

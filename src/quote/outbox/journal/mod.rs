@@ -276,6 +276,7 @@ async fn run(
                 token: new_token(&instance_id),
                 slots,
                 rows: None,
+                orders: Vec::new(),
             }),
         };
         // A panic while writing fails this batch's callers (and is logged) instead of
@@ -320,6 +321,14 @@ async fn run(
                 match handed {
                     Some(mut h) if queued_any => {
                         h.rows = read_back;
+                        h.orders = scans
+                            .iter_mut()
+                            .zip(&results)
+                            .filter(|(s, r)| {
+                                s.message == Message::Queue && **r == Written::Recorded
+                            })
+                            .filter_map(|(s, _)| s.order.take())
+                            .collect();
                         handoff.hand_over(h);
                     }
                     Some(_) => {}

@@ -11,6 +11,7 @@ use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, ScanRow,
 use crate::quote::outbox::outcomes::{self, Outcome};
 use crate::quote::outbox::retry::Change;
 
+mod handed;
 mod lanes;
 mod recent;
 mod shapes;
@@ -33,6 +34,7 @@ fn scan(openid: &str, event_time: i64) -> NewScan {
         event: None,
         seen: None,
         extra: Vec::new(),
+        order: None,
     }
 }
 
