@@ -31,6 +31,16 @@ async fn every_sqlite_connection_keeps_its_query_plans_whatever_is_bound() {
     assert!(writer.keeps_query_plans().unwrap(), "the writer");
 }
 
+/// A migrated SQLite file in a directory of its own (gone with the directory): the
+/// directory, the file's URL and a shared pool on it.
+pub(crate) async fn migrated_file() -> (tempfile::TempDir, String, DatabaseConnection) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let pool = connect(&url).await.unwrap();
+    migrate(&pool).await.unwrap();
+    (dir, url, pool)
+}
+
 /// The MySQL server of the tests, if `TEST_MYSQL_URL` names one.
 pub(crate) fn mysql_url() -> Option<String> {
     let url = std::env::var("TEST_MYSQL_URL")

@@ -185,10 +185,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_journal_reads_its_claims_as_the_pool_does() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("c.db").display());
-        let pool = db::connect(&url).await.unwrap();
-        db::migrate(&pool).await.unwrap();
+        let (_dir, url, pool) = db::tests::migrated_file().await;
         let own = Dedicated::open(&url, Synchronous::Full).unwrap();
         // Every field set, and to a value no other field has.
         let row = |n: i64, token: &str| delivery::ActiveModel {

@@ -219,10 +219,7 @@ mod tests {
     #[tokio::test]
     async fn a_codes_scans_are_read_through_the_index_of_scans_that_are_not_an_orders() {
         use sea_orm::{ConnectionTrait, DbBackend, QueryTrait, Statement};
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("s.db").display());
-        let conn = db::connect(&url).await.unwrap();
-        db::migrate(&conn).await.unwrap();
+        let (_dir, _, conn) = db::tests::migrated_file().await;
         let index: String = conn
             .query_one_raw(Statement::from_string(
                 DbBackend::Sqlite,

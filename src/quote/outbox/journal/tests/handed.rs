@@ -26,10 +26,7 @@ fn order(id: i64) -> Arc<Order> {
 
 #[tokio::test]
 async fn each_message_handed_over_comes_with_the_order_its_scan_found() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("h.db").display());
-    let conn = db::connect(&url).await.unwrap();
-    db::migrate(&conn).await.unwrap();
+    let (_dir, url, conn) = db::tests::migrated_file().await;
     let writer = db::connect_writer(&url, &conn, db::Synchronous::default())
         .await
         .unwrap();
