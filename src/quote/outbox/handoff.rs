@@ -10,6 +10,7 @@
 //! claimed message and leaves it alone, and if this process dies before sending, the
 //! lease runs out and the message is taken over like any other claim.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
@@ -28,17 +29,15 @@ pub struct HandOff {
     /// SQLite file, or with the COMMIT on MySQL: no round trip of its own); else the
     /// worker reads them.
     pub rows: Option<Vec<entity::delivery::Model>>,
-    /// The messages' orders, as their scans found them (see [`Self::order_of`]).
-    pub orders: Vec<Arc<Order>>,
+    /// The messages' orders by id, as their scans found them (an order never changes).
+    pub orders: HashMap<i64, Arc<Order>>,
 }
 
 impl HandOff {
-    /// The order of a message handed over, when its scan gave it: taken out, as each
-    /// order's message is sent once. The send looks up the others itself.
-    pub fn order_of(&mut self, message: &entity::delivery::Model) -> Option<Arc<Order>> {
-        let id = message.order_id?;
-        let at = self.orders.iter().position(|o| o.id == id)?;
-        Some(self.orders.swap_remove(at))
+    /// The order of a message handed over, when its scan gave it; the send looks up
+    /// the others itself.
+    pub fn order_of(&self, message: &entity::delivery::Model) -> Option<Arc<Order>> {
+        self.orders.get(&message.order_id?).cloned()
     }
 }
 

@@ -26,6 +26,7 @@
 //! worker when it has room for them ([`handoff`]), or else written pending and the
 //! worker woken to claim them.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -276,7 +277,7 @@ async fn run(
                 token: new_token(&instance_id),
                 slots,
                 rows: None,
-                orders: Vec::new(),
+                orders: HashMap::new(),
             }),
         };
         // A panic while writing fails this batch's callers (and is logged) instead of
@@ -328,6 +329,7 @@ async fn run(
                                 s.message == Message::Queue && **r == Written::Recorded
                             })
                             .filter_map(|(s, _)| s.order.take())
+                            .map(|order| (order.id, order))
                             .collect();
                         handoff.hand_over(h);
                     }
