@@ -24,7 +24,6 @@ use sea_orm::sqlx::Row;
 use sea_orm::sqlx::mysql::MySqlRow;
 
 use super::super::retry::WINDOW_MS;
-use super::super::status::Status;
 use super::from_scans::MessageState;
 use super::{ClaimedFor, Message, NewScan};
 
@@ -93,6 +92,7 @@ pub fn claimed_messages(
         }
     };
     let ((first_scan, scan_step), (first_message, message_step)) = (ids(scans)?, ids(messages)?);
+    let written = MessageState::of(Message::Queue, Some(claimed));
     queued
         .iter()
         .zip(0i64..)
@@ -105,17 +105,17 @@ pub fn claimed_messages(
                 openid: row.openid.to_owned(),
                 order_id: row.order_id,
                 payload: None,
-                status: Status::Sending.as_str().to_owned(),
-                attempts: 1,
+                status: written.status.as_str().to_owned(),
+                attempts: written.attempts,
                 next_attempt_at_ms: row.received_at_ms,
-                lease_until_ms: claimed.lease_until_ms,
+                lease_until_ms: written.lease_until_ms,
                 deadline_at_ms: row.received_at_ms + WINDOW_MS,
                 errcode: None,
                 errmsg: None,
                 sent_at_ms: None,
                 created_at_ms: row.received_at_ms,
                 updated_at_ms: row.received_at_ms,
-                claim_token: Some(claimed.token.to_owned()),
+                claim_token: written.claim_token.map(str::to_owned),
             })
         })
         .collect()
