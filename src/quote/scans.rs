@@ -33,7 +33,8 @@ use crate::{AppError, now_ms};
 
 /// What a scan points at.
 enum Target {
-    /// As cached: it goes on with the scan to the send, which then need not look it up.
+    /// As its code keeps it: it goes on with the scan to the send, which then need not
+    /// look it up.
     Order(Arc<Order>),
     Channel(Box<entity::channel_code::Model>),
     Nothing,
@@ -43,15 +44,8 @@ enum Target {
 /// to a code this service made.
 async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Target), AppError> {
     let registered = match &event.ticket {
-        Some(ticket) => domain.registry.find(ticket).await?.map(|r| (*r).clone()),
+        Some(ticket) => domain.registry.find(ticket).await?,
         None => domain.registry.by_scene(&event.scene.to_string()).await?,
-    };
-    let order = |id: i64| async move {
-        match domain.orders.cached(id).await {
-            Ok(o) => Ok(Some(Target::Order(o))),
-            Err(AppError::NotFound) => Ok(None),
-            Err(e) => Err(e),
-        }
     };
     let channel = |id: i64| async move {
         let code = Box::pin(entity::channel_code::Entity::find_by_id(id).one(&domain.db)).await?;
@@ -59,10 +53,10 @@ async fn resolve(domain: &Domain, event: &ScanEvent) -> Result<(Option<i64>, Tar
     };
     let target = match &registered {
         Some(code) => match code.kind {
-            Some(CodeKind::Order) => match code.target.parse::<i64>() {
-                Ok(id) => order(id).await?,
-                Err(_) => None,
-            },
+            Some(CodeKind::Order) => code
+                .order(|id| domain.orders.cached(id))
+                .await?
+                .map(Target::Order),
             Some(CodeKind::Channel) => match code.target.parse::<i64>() {
                 Ok(id) => channel(id).await?,
                 Err(_) => None,

@@ -3,7 +3,8 @@
 //! written, so what was found is kept. What was not found is not: a code made a moment
 //! ago on another instance must be found on the next push.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use entity::qr_code;
@@ -14,6 +15,7 @@ use sea_orm::{
 
 use super::CodeKind;
 use crate::db::errors::is_duplicate;
+use crate::quote::orders::Order;
 use crate::wechat::qrcode::QrTicket;
 use crate::{AppError, now_ms};
 
@@ -24,6 +26,45 @@ pub struct Registered {
     /// `None`: a kind a newer build made, which this one does not know.
     pub kind: Option<CodeKind>,
     pub target: String,
+    /// The order an order code points at, once a scan has read it (see [`Self::order`]).
+    order: OnceLock<Arc<Order>>,
+}
+
+impl Registered {
+    fn new(id: i64, kind: &str, target: String) -> Self {
+        Registered {
+            id,
+            kind: CodeKind::parse(kind),
+            target,
+            order: OnceLock::new(),
+        }
+    }
+
+    /// The order this code points at: read with `read` the first time, then kept with
+    /// the code, since neither where a code points nor an order ever changes. A
+    /// campaign's scans of one code then read its order once, not once a scan (each
+    /// read of the orders' cache cost about as much as the registry's own). An order
+    /// not found is not kept, and is looked for again on the next scan. Kept at most as
+    /// long as the code is, by at most the registry's 50,000 codes: fewer than the
+    /// orders' own cache holds.
+    pub async fn order<F, Fut>(&self, read: F) -> Result<Option<Arc<Order>>, AppError>
+    where
+        F: FnOnce(i64) -> Fut,
+        Fut: Future<Output = Result<Arc<Order>, AppError>>,
+    {
+        if let Some(order) = self.order.get() {
+            return Ok(Some(order.clone()));
+        }
+        let id = match (self.kind, self.target.parse::<i64>()) {
+            (Some(CodeKind::Order), Ok(id)) => id,
+            _ => return Ok(None),
+        };
+        match read(id).await {
+            Ok(order) => Ok(Some(self.order.get_or_init(|| order).clone())),
+            Err(AppError::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// A code WeChat just made, to register.
@@ -78,11 +119,7 @@ impl Registry {
                 .await
                 .map_err(Unfound::Db)?;
             let code = row.ok_or(Unfound::Missing)?;
-            Ok::<_, Unfound>(Arc::new(Registered {
-                id: code.id,
-                kind: CodeKind::parse(&code.kind),
-                target: code.target,
-            }))
+            Ok::<_, Unfound>(Arc::new(Registered::new(code.id, &code.kind, code.target)))
         };
         match Box::pin(self.by_ticket.try_get_with_by_ref(ticket, read)).await {
             Ok(found) => Ok(Some(found)),
@@ -96,7 +133,7 @@ impl Registry {
     /// The code a push without a `Ticket` names by its scene: a live order code or a
     /// permanent code this service made with that scene. Such pushes are rare (WeChat
     /// sends the ticket with every scan of a parametric code), so this is not cached.
-    pub async fn by_scene(&self, scene: &str) -> Result<Option<Registered>, AppError> {
+    pub async fn by_scene(&self, scene: &str) -> Result<Option<Arc<Registered>>, AppError> {
         let live = sea_orm::Condition::any()
             .add(qr_code::Column::ExpiresAtMs.is_null())
             .add(qr_code::Column::ExpiresAtMs.gt(now_ms()));
@@ -108,11 +145,7 @@ impl Registry {
                 .one(&self.db),
         )
         .await?;
-        Ok(found.map(|c| Registered {
-            id: c.id,
-            kind: CodeKind::parse(&c.kind),
-            target: c.target,
-        }))
+        Ok(found.map(|c| Arc::new(Registered::new(c.id, &c.kind, c.target))))
     }
 
     /// Registers a code WeChat made. WeChat answers the same scene with the same ticket
@@ -225,6 +258,81 @@ mod tests {
             reads.load(Ordering::SeqCst) - before,
             3,
             "a miss is not kept"
+        );
+    }
+
+    /// An order code's order is read on its first scan and kept with the code: the
+    /// next scan of the same ticket gets the same order without reading it. An order
+    /// not found is read again next time; a channel code has none to read.
+    #[tokio::test]
+    async fn an_order_codes_order_is_read_once_and_kept_with_the_code() {
+        let db = crate::db::connect("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let registry = Registry::new(db);
+        for (ticket, kind, target) in [
+            ("gQOrder==", CodeKind::Order, "41"),
+            ("gQGone==", CodeKind::Order, "42"),
+            ("gQChannel==", CodeKind::Channel, "43"),
+        ] {
+            let created = QrTicket {
+                ticket: ticket.into(),
+                url: format!("http://weixin.qq.com/q/{target}"),
+                expire_seconds: None,
+            };
+            let code = NewCode {
+                created: &created,
+                kind,
+                scene: target.into(),
+                target: target.into(),
+                expires_at_ms: None,
+            };
+            registry.register(code).await.unwrap();
+        }
+        let reads = AtomicUsize::new(0);
+        let read = |id: i64| {
+            reads.fetch_add(1, Ordering::SeqCst);
+            async move {
+                match id {
+                    41 => Ok(Arc::new(Order {
+                        id,
+                        token: "t41".into(),
+                        site_key_id: None,
+                        external_id: None,
+                        fields: Vec::new(),
+                        items: Vec::new(),
+                        created_at_ms: 0,
+                    })),
+                    _ => Err(AppError::NotFound),
+                }
+            }
+        };
+        let code = registry.find("gQOrder==").await.unwrap().unwrap();
+        let first = code.order(read).await.unwrap().unwrap();
+        assert_eq!(first.id, 41);
+        let again = registry.find("gQOrder==").await.unwrap().unwrap();
+        let second = again.order(read).await.unwrap().unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &second),
+            "the order kept, not read again"
+        );
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+
+        let gone = registry.find("gQGone==").await.unwrap().unwrap();
+        for _ in 0..2 {
+            assert_eq!(gone.order(read).await.unwrap(), None);
+        }
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            3,
+            "a missing order is not kept"
+        );
+
+        let channel = registry.find("gQChannel==").await.unwrap().unwrap();
+        assert_eq!(channel.order(read).await.unwrap(), None);
+        assert_eq!(
+            reads.load(Ordering::SeqCst),
+            3,
+            "a channel code has no order"
         );
     }
 }
