@@ -40,6 +40,10 @@ pub struct Metrics {
     /// they carried: their ratio says how well group commit is working.
     pub journal_commits: AtomicU64,
     pub journal_entries: AtomicU64,
+    /// Push signatures the replay guard holds in memory (SQLite; `journal::recent`).
+    /// It grows with plaintext pushes and shrinks as the sweeper removes rows: about
+    /// 50 bytes each, so a long flat-out plaintext campaign shows here first.
+    pub replay_guard_signatures: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
     /// How long each WeChat API took, by path.
@@ -177,6 +181,11 @@ impl Metrics {
                 "scanquote_messages_failed_by_reason_total{{reason=\"{reason}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_replay_guard_signatures Push signatures the replay guard holds in memory (SQLite)\n# TYPE scanquote_replay_guard_signatures gauge\nscanquote_replay_guard_signatures {}",
+            self.replay_guard_signatures.load(Ordering::Relaxed)
+        );
         let _ = writeln!(
             out,
             "# HELP scanquote_outbox_depth Messages waiting to be sent\n# TYPE scanquote_outbox_depth gauge\nscanquote_outbox_depth {}",

@@ -423,6 +423,7 @@ db_test! {
 
 db_test! {
     async fn a_replayed_query_with_another_body_is_refused_and_with_the_same_body_is_one_message(db: TestDb) {
+        let sqlite = matches!(db, TestDb::Sqlite);
         let app = TestApp::spawn(db).await;
         app.sandbox_open_recipients().await;
         let order = app.new_order().await;
@@ -452,6 +453,10 @@ db_test! {
         other.stop().await;
         let metrics = app.get("/metrics").await.text().await.unwrap();
         assert!(metrics.lines().any(|l| l == "scanquote_replays_refused_total 1"), "{metrics}");
+        // On SQLite the guard judges from memory, and says how much it holds: the one
+        // query, once. On MySQL the signature's key judges, and memory holds nothing.
+        let held = format!("scanquote_replay_guard_signatures {}", u8::from(sqlite));
+        assert!(metrics.lines().any(|l| l == held), "{metrics}");
         app.stop().await;
     }
 }

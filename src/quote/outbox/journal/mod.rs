@@ -312,6 +312,10 @@ async fn run(
                     (scans.len() + outcomes.len() + claim_replies.len()) as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
+                metrics.replay_guard_signatures.store(
+                    recent.remembered() as u64,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
                 // Handed over (or the worker woken for them) before any push is
                 // answered, so that once the server has answered its last push the
                 // worker knows of every message it must send.
