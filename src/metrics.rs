@@ -40,9 +40,10 @@ pub struct Metrics {
     /// they carried: their ratio says how well group commit is working.
     pub journal_commits: AtomicU64,
     pub journal_entries: AtomicU64,
-    /// Push signatures the replay guard holds in memory (SQLite; `journal::recent`).
-    /// It grows with plaintext pushes and shrinks as the sweeper removes rows: about
-    /// 50 bytes each, so a long flat-out plaintext campaign shows here first.
+    /// Push signatures the replay guard holds in memory (SQLite; `journal::recent`),
+    /// about 50 bytes each, as of the last committed batch. It grows with plaintext
+    /// pushes; rows the sweeper removed are forgotten at the next batch that brings a
+    /// signature, so it falls only while plaintext pushes keep coming.
     pub replay_guard_signatures: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
