@@ -293,15 +293,7 @@ mod tests {
             reads.fetch_add(1, Ordering::SeqCst);
             async move {
                 match id {
-                    41 => Ok(Arc::new(Order {
-                        id,
-                        token: "t41".into(),
-                        site_key_id: None,
-                        external_id: None,
-                        fields: Vec::new(),
-                        items: Vec::new(),
-                        created_at_ms: 0,
-                    })),
+                    41 => Ok(Arc::new(Order::with_id(id))),
                     _ => Err(AppError::NotFound),
                 }
             }

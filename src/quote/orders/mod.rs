@@ -58,6 +58,21 @@ impl Order {
         })
     }
 
+    /// An order with only an id (token `t{id}`), for tests that pass orders around
+    /// without reading them.
+    #[cfg(test)]
+    pub fn with_id(id: i64) -> Order {
+        Order {
+            id,
+            token: format!("t{id}"),
+            site_key_id: None,
+            external_id: None,
+            fields: Vec::new(),
+            items: Vec::new(),
+            created_at_ms: 0,
+        }
+    }
+
     /// The field called `name`, if the order has it.
     pub fn field(&self, name: &str) -> Option<&FieldValue> {
         self.fields.iter().find(|f| f.name == name)

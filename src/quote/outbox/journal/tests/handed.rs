@@ -13,15 +13,7 @@ use crate::quote::outbox::journal::Journal;
 use crate::quote::outbox::retry::Guarantee;
 
 fn order(id: i64) -> Arc<Order> {
-    Arc::new(Order {
-        id,
-        token: format!("t{id}"),
-        site_key_id: None,
-        external_id: None,
-        fields: Vec::new(),
-        items: Vec::new(),
-        created_at_ms: 0,
-    })
+    Arc::new(Order::with_id(id))
 }
 
 #[tokio::test]
