@@ -45,6 +45,10 @@ pub struct Metrics {
     /// pushes; rows the sweeper removed are forgotten at the next batch that brings a
     /// signature, so it falls only while plaintext pushes keep coming.
     pub replay_guard_signatures: AtomicU64,
+    /// Scans' identities the journal holds in memory to know WeChat's retries by
+    /// (SQLite; `journal::identities`): those of the last 30 s of pushes, about 25
+    /// bytes each, as of the last committed batch.
+    pub retry_guard_identities: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
     /// How long each WeChat API took, by path.
@@ -186,6 +190,11 @@ impl Metrics {
             out,
             "# HELP scanquote_replay_guard_signatures Push signatures the replay guard holds in memory (SQLite)\n# TYPE scanquote_replay_guard_signatures gauge\nscanquote_replay_guard_signatures {}",
             self.replay_guard_signatures.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP scanquote_retry_guard_identities Scan identities held in memory to know WeChat's retries by (SQLite)\n# TYPE scanquote_retry_guard_identities gauge\nscanquote_retry_guard_identities {}",
+            self.retry_guard_identities.load(Ordering::Relaxed)
         );
         let _ = writeln!(
             out,

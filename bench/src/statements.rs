@@ -2,7 +2,7 @@
 //! each with its push's signature and its message written claimed, and the sent
 //! outcomes of the batch before), written by scanquote's own code (`enqueue::insert`,
 //! `outcomes::apply`, the claimed messages read back as the journal reads them, and on
-//! SQLite the signatures judged as the journal judges them)
+//! SQLite the identities and signatures judged as the journal judges them)
 //! through its journal connection, one transaction after another, with no HTTP, no
 //! sending and no other load in the way.
 //!
@@ -20,7 +20,7 @@ use scanquote::quote::outbox::claims;
 use scanquote::quote::outbox::enqueue::{
     self, ClaimedFor, Message, NewScan, ScanRow, Seen, Written,
 };
-use scanquote::quote::outbox::journal::recent::Recent;
+use scanquote::quote::outbox::journal::memory::Memory;
 use scanquote::quote::outbox::outcomes::{self, Outcome};
 use scanquote::quote::outbox::retry::Change;
 use serde_json::{Value, json};
@@ -48,7 +48,7 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
     let started = Instant::now();
     let (mut scans, mut batches) = (0usize, 0usize);
     let mut sent_before = Vec::new();
-    let mut recent = Recent::default();
+    let mut memory = Memory::default();
     while started.elapsed() < Duration::from_secs(cli.seconds) {
         let now = scanquote::now_ms();
         let token = format!("bench-{batches}");
@@ -67,7 +67,7 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
             Writer::MySql(own) => {
                 let ((), ids) = own
                     .transaction_reading(async |c| {
-                        enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                        enqueue::insert(c, &batch, &recorded, 0, Some(&claimed)).await?;
                         outcomes::apply(c, &outcomes, &changes, now).await
                     })
                     .await?;
@@ -76,10 +76,14 @@ pub async fn journal_statements(cli: &Cli, database: &str, db: &str) -> anyhow::
             }
             Writer::Dedicated(own) => {
                 own.transaction(async |c| {
-                    // As the journal judges a batch's signatures on SQLite.
-                    recent.catch_up(c).await?;
-                    recent.known(c, &batch).await?;
-                    enqueue::insert(c, &batch, &recorded, Some(&claimed)).await?;
+                    // As the journal judges a batch on SQLite.
+                    let identities = &mut memory.identities;
+                    identities.catch_up(c, now / 1000).await?;
+                    identities.stored(c, &batch).await?;
+                    memory.signatures.catch_up(c).await?;
+                    memory.signatures.known(c, &batch).await?;
+                    let after = memory.identities.last_id();
+                    enqueue::insert(c, &batch, &recorded, after, Some(&claimed)).await?;
                     outcomes::apply(c, &outcomes, &changes, now).await?;
                     claims::claimed_in(c, claimed.token)
                 })
@@ -117,9 +121,10 @@ fn written_bytes() -> Option<u64> {
         .find_map(|l| l.strip_prefix("wchar: ")?.trim().parse().ok())
 }
 
-/// Scan `n` of an order's code, as a push of the bench's load records it.
+/// Scan `n` of an order's code, as a push of the bench's load records it: its openid
+/// scattered, as WeChat's are, over the identities of its second.
 fn scan(n: usize, now: i64) -> NewScan {
-    let openid = format!("oJ{n:026}");
+    let openid = format!("oJ{:026}", (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let event_time = now / 1000;
     let order = (n % 1000 + 1) as i64;
     NewScan {

@@ -320,7 +320,7 @@ impl SqliteFailure {
     }
 }
 
-fn exec_err(e: &rusqlite::Error) -> DbErr {
+pub(crate) fn exec_err(e: &rusqlite::Error) -> DbErr {
     let failure = match e {
         rusqlite::Error::SqliteFailure(f, message) => SqliteFailure {
             code: f.extended_code,

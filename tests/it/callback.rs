@@ -194,6 +194,42 @@ db_test! {
     }
 }
 
+db_test! {
+    async fn a_push_and_its_retry_at_another_instance_are_one_scan(db: TestDb) {
+        let a = TestApp::spawn(db).await;
+        let b = a.spawn_sharing(&[]).await;
+        let order = a.new_order().await;
+        let ticket = a.ticket(&order).await;
+        let now = chrono::Utc::now().timestamp();
+        let xml = a.scan_of("oTwoDoors0001", "SCAN", &ticket, now).await;
+
+        // WeChat's retries may reach either instance behind the load balancer; each
+        // journal reads the other's scans inside its own transaction.
+        let first = a.push(&xml).await.status();
+        let at_b = b.push(&xml).await.status();
+        let back_at_a = a.push(&xml).await.status();
+        let another = a.scan_of("oTwoDoors0002", "SCAN", &ticket, now).await;
+        let other_user = b.push(&another).await.status();
+
+        assert_eq!([first, at_b, back_at_a, other_user].map(|s| s.as_u16()), [200; 4]);
+        assert_eq!(a.count("scans").await, 2, "one scan a push, however often it came");
+        assert_eq!(a.count("deliveries").await, 2, "one message a scan");
+        assert_eq!(duplicate_pushes(&a).await.as_deref(), Some("1"));
+        assert_eq!(duplicate_pushes(&b).await.as_deref(), Some("1"));
+        b.stop().await;
+        a.stop().await;
+    }
+}
+
+/// What `/metrics` of `app` says of the pushes it took for retries.
+async fn duplicate_pushes(app: &TestApp) -> Option<String> {
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("scanquote_duplicate_pushes_total "))
+        .map(str::to_owned)
+}
+
 /// Inserts a scan as the version before identities led with the time recorded it.
 async fn scan_recorded_before_upgrade(
     db: &sea_orm::DatabaseConnection,

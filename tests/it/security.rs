@@ -457,6 +457,9 @@ db_test! {
         // query, once. On MySQL the signature's key judges, and memory holds nothing.
         let held = format!("scanquote_replay_guard_signatures {}", u8::from(sqlite));
         assert!(metrics.lines().any(|l| l == held), "{metrics}");
+        // So does the retry guard: the one scan, read back before the replay was judged.
+        let held = format!("scanquote_retry_guard_identities {}", u8::from(sqlite));
+        assert!(metrics.lines().any(|l| l == held), "{metrics}");
         app.stop().await;
     }
 }

@@ -1,5 +1,8 @@
 //! A batch's deliveries made by the database from the scan rows just written, so no
 //! scan id travels back and forth: `INSERT INTO deliveries (…) SELECT … FROM scans`.
+//! The scans are found among those after the last one the transaction found stored
+//! (`after`): on SQLite the identity has no index (`journal::identities`), the id is
+//! the table's key; on MySQL, where the identity's key finds them, `after` is 0.
 
 use entity::{delivery, scan};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};
@@ -57,6 +60,7 @@ impl<'a> MessageState<'a> {
 pub(super) async fn queue_messages_for(
     txn: &impl Execute,
     identities: &[&str],
+    after: i64,
     written: &MessageState<'_>,
 ) -> Result<(), DbErr> {
     // The values in the order `messages_for` writes them.
@@ -74,14 +78,15 @@ pub(super) async fn queue_messages_for(
         WINDOW_MS.into(),
     ]);
     params.extend(identities.iter().map(|&i| Param::from(i)));
+    params.push(after.into());
     let shape = Shape::new(&MESSAGES_FOR, written.variant << 32 | identities.len());
-    txn.queue_shaped(shape, &params, || messages_for(identities, written))
+    txn.queue_shaped(shape, &params, || messages_for(identities, after, written))
         .await
 }
 
 /// `INSERT INTO deliveries (…) SELECT … FROM scans WHERE event_identity = …`: one of
 /// a channel code scan's deliveries (few, so one statement each).
-pub(super) fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
+pub(super) fn queued_for(identity: &str, after: i64, queued: &Queued) -> InsertStatement {
     use delivery::Column as D;
     use scan::Column as S;
     let received = || Expr::col(S::ReceivedAtMs);
@@ -116,6 +121,7 @@ pub(super) fn queued_for(identity: &str, queued: &Queued) -> InsertStatement {
         .expr(received())
         .from(scan::Entity)
         .and_where(S::EventIdentity.eq(identity))
+        .and_where(S::Id.gt(after))
         .to_owned();
     Query::insert()
         .into_table(delivery::Entity)
@@ -163,7 +169,11 @@ pub(super) const MESSAGE_COLUMNS: [delivery::Column; 12] = {
 /// at once and failed unless sent within WeChat's window. A passive reply already
 /// carried the card, so those are recorded sent; handed-off messages are written
 /// claimed ([`MessageState`]).
-pub(super) fn messages_for(identities: &[&str], written: &MessageState<'_>) -> InsertStatement {
+pub(super) fn messages_for(
+    identities: &[&str],
+    after: i64,
+    written: &MessageState<'_>,
+) -> InsertStatement {
     use scan::Column as S;
     let received = || Expr::col(S::ReceivedAtMs);
     let sent_at = if written.sent_with_scan {
@@ -186,6 +196,7 @@ pub(super) fn messages_for(identities: &[&str], written: &MessageState<'_>) -> I
         .expr(received())
         .from(scan::Entity)
         .and_where(S::EventIdentity.is_in(identities.iter().copied()))
+        .and_where(S::Id.gt(after))
         .to_owned();
     Query::insert()
         .into_table(delivery::Entity)

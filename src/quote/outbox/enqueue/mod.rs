@@ -3,7 +3,9 @@
 //! [`journal`](super::journal) in group-committed batches.
 //!
 //! A retried push is caught by its event identity, within the batch and against what is
-//! stored; the unique index on it is the last word between instances. A replay (a
+//! stored: on MySQL the unique index on it is the last word between instances; on
+//! SQLite the journal judges it from what it read of the table inside its transaction
+//! (`journal::identities`). A replay (a
 //! captured plaintext push's query, valid for the timestamp window, sent again with
 //! another body) is caught by the query's signature, kept with a hash of the body it
 //! came with: the same signature with the same body is WeChat's retry, with another
@@ -176,18 +178,26 @@ pub fn sort_out(scans: &[NewScan], stored: &Stored) -> Vec<Written> {
 }
 
 impl Stored {
+    /// `identities` in place of those known so far.
+    pub fn holding(&mut self, identities: HashSet<String>) {
+        self.identities = identities;
+    }
+
     /// `signatures` (signature → body hash) in place of those known so far.
     pub fn knowing(&mut self, signatures: HashMap<String, String>) {
         self.signatures = signatures;
     }
 }
 
-/// The identities and signatures of the batch that the database holds already. (On
-/// SQLite only the identities: the journal knows the signatures there, and the table
-/// has no index to find one by; see `journal::recent`.)
+/// The identities and signatures of the batch that the database holds already, on
+/// MySQL. (On SQLite the journal knows them from memory, and neither table has an index
+/// to find one by; see `journal::identities` and `journal::recent`.)
 pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Result<Stored, DbErr> {
-    let identities: Vec<&str> = scans.iter().map(NewScan::identity).collect();
     let mut stored = Stored::default();
+    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        return Ok(stored);
+    }
+    let identities: Vec<&str> = scans.iter().map(NewScan::identity).collect();
     for some in db::chunks(&identities) {
         let found: Vec<String> = scan::Entity::find()
             .select_only()
@@ -197,9 +207,6 @@ pub async fn already_stored(conn: &DatabaseConnection, scans: &[NewScan]) -> Res
             .all(conn)
             .await?;
         stored.identities.extend(found);
-    }
-    if conn.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        return Ok(stored);
     }
     let signatures: Vec<&str> = scans
         .iter()
@@ -252,6 +259,7 @@ pub async fn insert(
     txn: &impl Execute,
     scans: &[NewScan],
     results: &[Written],
+    after: i64,
     claimed: Option<&ClaimedFor<'_>>,
 ) -> Result<(), DbErr> {
     let fresh: Vec<&NewScan> = scans
@@ -307,12 +315,13 @@ pub async fn insert(
             .collect();
         if !queued.is_empty() {
             let listed = txn.in_list(&queued);
-            queue_messages_for(txn, &listed, &MessageState::of(message, claimed)).await?;
+            queue_messages_for(txn, &listed, after, &MessageState::of(message, claimed)).await?;
         }
     }
     for scan in &fresh {
         for queued in &scan.extra {
-            txn.queue(&queued_for(scan.identity(), queued)).await?;
+            txn.queue(&queued_for(scan.identity(), after, queued))
+                .await?;
         }
     }
     let events: Vec<&NewEvent> = fresh.iter().filter_map(|s| s.event.as_ref()).collect();

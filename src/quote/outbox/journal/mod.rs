@@ -33,6 +33,8 @@ use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::{mpsc, oneshot};
 
 mod gather;
+pub mod identities;
+pub mod memory;
 pub mod recent;
 mod write;
 
@@ -229,8 +231,8 @@ async fn run(
         // Each batch tries again; until one connects, pushes are refused and retried.
         tracing::error!(error = %e, "the journal cannot connect to the database");
     }
-    // The replay guard's memory, on SQLite (`recent`).
-    let mut recent = recent::Recent::default();
+    // What it knows of a SQLite file's scans and signatures (`memory`).
+    let mut memory = memory::Memory::default();
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
         take_waiting(&mut rx, &mut batch);
@@ -296,7 +298,7 @@ async fn run(
             claims: &claims,
             now,
         };
-        let attempt = std::panic::AssertUnwindSafe(write(&writer, &reader, &mut recent, &parts));
+        let attempt = std::panic::AssertUnwindSafe(write(&writer, &reader, &mut memory, &parts));
         let written = match futures_util::FutureExt::catch_unwind(attempt).await {
             Ok(written) => written,
             Err(_) => {
@@ -312,10 +314,7 @@ async fn run(
                     (scans.len() + outcomes.len() + claim_replies.len()) as u64,
                     std::sync::atomic::Ordering::Relaxed,
                 );
-                metrics.replay_guard_signatures.store(
-                    recent.remembered() as u64,
-                    std::sync::atomic::Ordering::Relaxed,
-                );
+                memory.report(&metrics);
                 // Handed over (or the worker woken for them) before any push is
                 // answered, so that once the server has answered its last push the
                 // worker knows of every message it must send.

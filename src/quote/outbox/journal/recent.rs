@@ -19,10 +19,10 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
 
+use sea_orm::DbErr;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbErr};
 
-use crate::db::dedicated::Dedicated;
+use super::memory::{Cells, FromCells, ReadRows, given, one};
 use crate::quote::outbox::enqueue::NewScan;
 
 /// How often the table's first row is asked for, to forget what was swept.
@@ -36,49 +36,13 @@ pub struct Row {
     body_sha256: Option<String>,
 }
 
-/// What reads the table inside the journal's transaction.
-pub trait ReadRows: Sync {
-    /// The rows `select` (of `id`, `signature` and `body_sha256` or `NULL`) finds.
-    fn rows(&self, select: &SelectStatement) -> impl Future<Output = Result<Vec<Row>, DbErr>>;
-
-    /// The smallest id in the table, if it holds a row.
-    fn first_id(&self) -> impl Future<Output = Result<Option<i64>, DbErr>>;
-}
-
-impl ReadRows for Dedicated {
-    async fn rows(&self, select: &SelectStatement) -> Result<Vec<Row>, DbErr> {
-        Dedicated::rows(self, select, |r| {
-            Ok(Row {
-                id: r.get(0)?,
-                signature: r.get(1)?,
-                body_sha256: r.get(2)?,
-            })
+impl FromCells for Row {
+    fn from_cells(row: &impl Cells) -> Result<Self, DbErr> {
+        Ok(Row {
+            id: given(row.int(0)?, "a signature's id")?,
+            signature: given(row.text(1)?, "a signature")?,
+            body_sha256: row.text(2)?,
         })
-    }
-
-    async fn first_id(&self) -> Result<Option<i64>, DbErr> {
-        let found = Dedicated::rows(self, &first_id(), |r| r.get::<_, Option<i64>>(0))?;
-        Ok(found.into_iter().next().flatten())
-    }
-}
-
-impl ReadRows for DatabaseTransaction {
-    async fn rows(&self, select: &SelectStatement) -> Result<Vec<Row>, DbErr> {
-        let rows = self.query_all(select).await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Row {
-                    id: r.try_get_by_index(0)?,
-                    signature: r.try_get_by_index(1)?,
-                    body_sha256: r.try_get_by_index(2)?,
-                })
-            })
-            .collect()
-    }
-
-    async fn first_id(&self) -> Result<Option<i64>, DbErr> {
-        let row = self.query_one(&first_id()).await?;
-        Ok(row.map(|r| r.try_get_by_index(0)).transpose()?.flatten())
     }
 }
 
@@ -100,8 +64,8 @@ impl Recent {
     /// Reads the rows added since the last look, and, once a second, forgets the rows
     /// swept. Called inside the write transaction, before the batch is judged.
     pub async fn catch_up(&mut self, conn: &impl ReadRows) -> Result<(), DbErr> {
-        let added = conn
-            .rows(
+        let added: Vec<Row> = conn
+            .read(
                 &select(Body::Left)
                     .and_where(col("id").gt(self.last_id))
                     .order_by(Alias::new("id"), Order::Asc)
@@ -115,7 +79,7 @@ impl Recent {
         }
         if self.forgot_at.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
             // Ids are never given twice: none below the first is coming back.
-            let first = conn.first_id().await?.unwrap_or(self.last_id + 1);
+            let first = one(conn, &first_id()).await?.unwrap_or(self.last_id + 1);
             self.forget_before(first);
             self.forgot_at = Some(Instant::now());
         }
@@ -148,8 +112,8 @@ impl Recent {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let rows = conn
-            .rows(
+        let rows: Vec<Row> = conn
+            .read(
                 &select(Body::Read)
                     .and_where(col("id").is_in(crate::db::padded(&ids)))
                     .to_owned(),
@@ -167,8 +131,8 @@ impl Recent {
             })
             .collect();
         if !unsure.is_empty() {
-            let found = conn
-                .rows(
+            let found: Vec<Row> = conn
+                .read(
                     &select(Body::Read)
                         .and_where(col("signature").is_in(unsure))
                         .to_owned(),

@@ -28,7 +28,7 @@ async fn sent_message(url: &str) -> (delivery::Model, DatabaseConnection, Journa
         .await
         .unwrap()
         .transaction(async |c| {
-            enqueue::insert(c, &sent, &[Written::Recorded], Some(&claimed)).await
+            enqueue::insert(c, &sent, &[Written::Recorded], 0, Some(&claimed)).await
         })
         .await
         .unwrap();

@@ -12,6 +12,7 @@ use crate::quote::outbox::outcomes::{self, Outcome};
 use crate::quote::outbox::retry::Change;
 
 mod handed;
+mod identities;
 mod lanes;
 mod recent;
 mod shapes;
@@ -75,7 +76,7 @@ async fn uncommitted(
         let scans = [scan];
         other
             .transaction(async |c| {
-                enqueue::insert(c, &scans, &[Written::Recorded], None).await?;
+                enqueue::insert(c, &scans, &[Written::Recorded], 0, None).await?;
                 // Sends what was queued, so the scan is in the server, uncommitted.
                 c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
                     .await?;
@@ -118,7 +119,7 @@ async fn a_batch_does_not_wait_for_another_instances_scan_of_the_same_second() {
     };
     let recorded = [Written::Recorded, Written::Recorded];
     let attempt = ours.transaction(async |c| {
-        enqueue::insert(c, &scans, &recorded, Some(&claimed)).await?;
+        enqueue::insert(c, &scans, &recorded, 0, Some(&claimed)).await?;
         // Sent now, not queued for the commit: this is the statement that waited.
         c.run(&sea_orm::sea_query::Query::select().expr(1).to_owned())
             .await
@@ -167,7 +168,7 @@ async fn sent_outcomes_of_several_claims_mark_only_what_each_still_holds() {
                     lease_until_ms: i64::MAX,
                 };
                 let scans = [scan(openid, second)];
-                enqueue::insert(c, &scans, &[Written::Recorded], Some(&claimed)).await?;
+                enqueue::insert(c, &scans, &[Written::Recorded], 0, Some(&claimed)).await?;
             }
             Ok(())
         })
@@ -233,7 +234,7 @@ async fn sent_outcomes_as_ranges_mark_their_messages_and_no_neighbour() {
         .collect();
     let recorded = vec![Written::Recorded; scans.len()];
     writer
-        .transaction(async |c| enqueue::insert(c, &scans, &recorded, Some(&claimed)).await)
+        .transaction(async |c| enqueue::insert(c, &scans, &recorded, 0, Some(&claimed)).await)
         .await
         .unwrap();
     let conn = db::connect(&url).await.unwrap();
@@ -289,7 +290,7 @@ async fn the_messages_a_batch_claims_are_made_as_the_database_holds_them() {
     let earlier = [scan("oF00", second), scan("oF01", second)];
     let recorded = [Written::Recorded, Written::Recorded];
     writer
-        .transaction(async |c| enqueue::insert(c, &earlier, &recorded, None).await)
+        .transaction(async |c| enqueue::insert(c, &earlier, &recorded, 0, None).await)
         .await
         .unwrap();
     let mut no_order = scan("oF03", second);
@@ -318,7 +319,9 @@ async fn the_messages_a_batch_claims_are_made_as_the_database_holds_them() {
         lease_until_ms: 1_796_380_700_000,
     };
     let ((), ids) = writer
-        .transaction_reading(async |c| enqueue::insert(c, &batch, &results, Some(&claimed)).await)
+        .transaction_reading(async |c| {
+            enqueue::insert(c, &batch, &results, 0, Some(&claimed)).await
+        })
         .await
         .unwrap();
     let queued = enqueue::queued_messages(&batch, &results);

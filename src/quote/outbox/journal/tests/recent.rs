@@ -5,20 +5,20 @@
 
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
-use super::super::recent::Recent;
+use super::super::memory::Memory;
 use super::super::write::{Batch, write};
 use super::scan;
 use crate::db::{self, Synchronous, Writer};
 use crate::quote::outbox::enqueue::{NewScan, Seen, Written};
 
 /// A migrated SQLite database at `url` (a file in `dir`, or in memory): its shared pool.
-async fn migrated(url: &str) -> DatabaseConnection {
+pub(super) async fn migrated(url: &str) -> DatabaseConnection {
     let shared = db::connect(url).await.unwrap();
     db::migrate(&shared).await.unwrap();
     shared
 }
 
-fn file_url(dir: &tempfile::TempDir) -> String {
+pub(super) fn file_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
 }
 
@@ -48,11 +48,11 @@ pub(super) fn signed(openid: &str, t: i64, signature: &str, body: &str) -> NewSc
     s
 }
 
-/// How the journal of `writer` (its memory `recent`) writes `scans` as one batch.
+/// How the journal of `writer` (its memory `memory`) writes `scans` as one batch.
 pub(super) async fn judged(
     writer: &Writer,
     shared: &DatabaseConnection,
-    recent: &mut Recent,
+    memory: &mut Memory,
     scans: &[NewScan],
 ) -> Vec<Written> {
     let b = Batch {
@@ -63,7 +63,7 @@ pub(super) async fn judged(
         claims: &[],
         now: crate::now_ms(),
     };
-    write(writer, shared, recent, &b).await.unwrap().0
+    write(writer, shared, memory, &b).await.unwrap().0
 }
 
 async fn signatures(shared: &DatabaseConnection) -> Vec<(i64, String)> {
@@ -92,7 +92,7 @@ async fn a_signature_one_journal_wrote_is_known_to_another_on_the_same_file() {
     let b = db::connect_writer(&file_url(&dir), &shared, Synchronous::Full)
         .await
         .unwrap();
-    let (mut ra, mut rb) = (Recent::default(), Recent::default());
+    let (mut ra, mut rb) = (Memory::default(), Memory::default());
 
     let first = judged(&a, &shared, &mut ra, &[signed("oA", 100, "s1", "b1")]).await;
     // B has read nothing yet: it learns of A's row inside its own transaction.
@@ -125,7 +125,7 @@ async fn an_in_memory_database_judges_signatures_the_same_way() {
         .await
         .unwrap();
     assert!(matches!(w, Writer::Pool(_)));
-    let mut r = Recent::default();
+    let mut r = Memory::default();
 
     let first = judged(&w, &shared, &mut r, &[signed("oA", 100, "s1", "b1")]).await;
     let replay = judged(&w, &shared, &mut r, &[signed("oB", 100, "s1", "b2")]).await;
@@ -140,7 +140,7 @@ async fn an_in_memory_database_judges_signatures_the_same_way() {
 #[tokio::test]
 async fn a_signature_whose_hash_another_shares_is_found_in_the_table() {
     let (_dir, shared, w) = journal_on_a_file().await;
-    let mut r = Recent::default();
+    let mut r = Memory::default();
     let two = [signed("oA", 100, "s1", "b1"), signed("oB", 100, "s2", "b2")];
     assert_eq!(
         judged(&w, &shared, &mut r, &two).await,
@@ -148,7 +148,7 @@ async fn a_signature_whose_hash_another_shares_is_found_in_the_table() {
     );
     // Reads the two rows back (a batch with a signature to judge).
     judged(&w, &shared, &mut r, &[signed("oZ", 100, "s0", "b0")]).await;
-    r.confuse("s1", "s2");
+    r.signatures.confuse("s1", "s2");
 
     let replay = judged(&w, &shared, &mut r, &[signed("oC", 100, "s1", "forged")]).await;
     let fresh = judged(&w, &shared, &mut r, &[signed("oD", 100, "s3", "b3")]).await;
@@ -160,14 +160,14 @@ async fn a_signature_whose_hash_another_shares_is_found_in_the_table() {
 #[tokio::test]
 async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
     let (_dir, shared, w) = journal_on_a_file().await;
-    let mut r = Recent::default();
+    let mut r = Memory::default();
     // Received at 100, 200 and 300 s (`scan` receives in its event's second).
     for (t, s) in [(100, "s1"), (200, "s2"), (300, "s3")] {
         let one = [signed(&format!("o{t}"), t, s, "b")];
         assert_eq!(judged(&w, &shared, &mut r, &one).await, [Recorded]);
     }
     judged(&w, &shared, &mut r, &[signed("o301", 301, "s", "b")]).await;
-    assert_eq!(r.remembered(), 3, "the three before it");
+    assert_eq!(r.signatures.remembered(), 3, "the three before it");
 
     // Keep 50 s at 300 s: those received before 250 s go.
     let swept = crate::quote::sweeper::sweep(&shared, 50_000, 300_000)
@@ -176,7 +176,7 @@ async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
     let left = signatures(&shared).await;
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     judged(&w, &shared, &mut r, &[signed("o302", 302, "t", "b")]).await;
-    let remembered = r.remembered();
+    let remembered = r.signatures.remembered();
     // Everything goes; ids still grow after, so the next row is read.
     crate::quote::sweeper::sweep(&shared, 0, 1_000_000)
         .await
@@ -185,7 +185,7 @@ async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
     // A second on, the next batch finds the table empty: memory forgets it all.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let next = judged(&w, &shared, &mut r, &[signed("o400", 400, "s4", "b")]).await;
-    let forgotten = r.remembered();
+    let forgotten = r.signatures.remembered();
     let replay = judged(&w, &shared, &mut r, &[signed("oX", 400, "s4", "forged")]).await;
     let after = signatures(&shared).await;
 
@@ -221,7 +221,7 @@ async fn the_migration_keeps_the_signatures_held_before_it_in_the_order_they_cam
         .await
         .unwrap();
 
-    migration::Migrator::up(&shared, None).await.unwrap();
+    migration::Migrator::up(&shared, Some(1)).await.unwrap();
     let up = signatures(&shared).await;
     migration::Migrator::down(&shared, Some(1)).await.unwrap();
     let back = shared

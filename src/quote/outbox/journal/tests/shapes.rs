@@ -17,7 +17,7 @@ use super::recent::{journal_on_a_file, judged, signed};
 use crate::db::{self, Execute, Synchronous, Writer};
 use crate::quote::outbox::claims;
 use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
-use crate::quote::outbox::journal::recent::Recent;
+use crate::quote::outbox::journal::memory::Memory;
 use crate::quote::outbox::outcomes::Outcome;
 use crate::quote::outbox::retry::Change;
 
@@ -72,7 +72,7 @@ async fn recorded(numbered: bool, n: usize) -> Recorder {
         sql: Mutex::new(Vec::new()),
     };
     let scans = batch(n);
-    enqueue::insert(&recorder, &scans, &vec![Written::Recorded; n], None)
+    enqueue::insert(&recorder, &scans, &vec![Written::Recorded; n], 0, None)
         .await
         .unwrap();
     recorder
@@ -111,7 +111,7 @@ async fn where_the_session_numbers_rows_a_batch_of_scans_is_one_statement() {
 async fn a_batch_split_into_runs_writes_every_scan_signature_and_message() {
     let (_dir, shared, writer) = journal_on_a_file().await;
     let scans = batch(27);
-    let written = judged(&writer, &shared, &mut Recent::default(), &scans).await;
+    let written = judged(&writer, &shared, &mut Memory::default(), &scans).await;
     assert_eq!(written, vec![Written::Recorded; 27]);
     let count = async |sql: &str| -> i64 {
         let row = shared
@@ -142,7 +142,7 @@ async fn every_shape(
     Vec<push_signature::Model>,
     Vec<delivery::Model>,
 ) {
-    let mut recent = Recent::default();
+    let mut memory = Memory::default();
     let at = 1_796_380_800;
     let mut no_order = signed("oS02", at, "s02", "b02");
     no_order.message = Message::None;
@@ -172,10 +172,10 @@ async fn every_shape(
         now: 1_796_380_801_000,
     };
     let claimed = batch(&claimed_scans, Some(&claim));
-    let written = write(writer, shared, &mut recent, &claimed).await.unwrap();
+    let written = write(writer, shared, &mut memory, &claimed).await.unwrap();
     assert_eq!(written.0, vec![Written::Recorded; 5]);
     let pending = batch(&pending_scans, None);
-    let written = write(writer, shared, &mut recent, &pending).await.unwrap();
+    let written = write(writer, shared, &mut memory, &pending).await.unwrap();
     assert_eq!(written.0, vec![Written::Recorded; 3]);
     let outcomes: Vec<Outcome> = claims::claimed_by(shared, "shape-1")
         .await
@@ -191,7 +191,7 @@ async fn every_shape(
         now: 1_796_380_802_000,
         ..batch(&[], None)
     };
-    write(writer, shared, &mut recent, &sent).await.unwrap();
+    write(writer, shared, &mut memory, &sent).await.unwrap();
     (
         scan::Entity::find()
             .order_by_asc(scan::Column::Id)
