@@ -31,6 +31,23 @@ pub(crate) fn new_table(m: &SchemaManager, name: &'static str) -> TableCreateSta
     t
 }
 
+/// On SQLite, `statements` (the empty ones skipped) in one transaction; elsewhere
+/// nothing. For the tables SQLite can change only by making them again.
+pub(crate) async fn on_sqlite_at_once(
+    m: &SchemaManager<'_>,
+    statements: &[&str],
+) -> Result<(), DbErr> {
+    use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
+    if m.get_database_backend() != DbBackend::Sqlite {
+        return Ok(());
+    }
+    let txn = m.get_connection().begin().await?;
+    for sql in statements.iter().filter(|sql| !sql.is_empty()) {
+        txn.execute_unprepared(sql).await?;
+    }
+    txn.commit().await
+}
+
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
         vec![

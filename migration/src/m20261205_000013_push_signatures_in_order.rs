@@ -12,7 +12,6 @@
 //! MySQL/MariaDB write a page's change, not the page, to their log, and there two
 //! instances write at once: the key on the signature stays the last word there.
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -52,23 +51,18 @@ async fn rebuild(
     order: &str,
     after: &str,
 ) -> Result<(), DbErr> {
-    if m.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
-    }
-    let txn = m.get_connection().begin().await?;
-    for sql in [
-        &format!("CREATE TABLE push_signatures_new ({columns})"),
-        &format!(
-            "INSERT OR IGNORE INTO push_signatures_new (signature, body_sha256, received_at_ms) \
-             SELECT signature, body_sha256, received_at_ms FROM push_signatures {order}"
-        ),
-        "DROP TABLE push_signatures",
-        "ALTER TABLE push_signatures_new RENAME TO push_signatures",
-        after,
-    ] {
-        if !sql.is_empty() {
-            txn.execute_unprepared(sql).await?;
-        }
-    }
-    txn.commit().await
+    crate::on_sqlite_at_once(
+        m,
+        &[
+            &format!("CREATE TABLE push_signatures_new ({columns})"),
+            &format!(
+                "INSERT OR IGNORE INTO push_signatures_new (signature, body_sha256, received_at_ms) \
+                 SELECT signature, body_sha256, received_at_ms FROM push_signatures {order}"
+            ),
+            "DROP TABLE push_signatures",
+            "ALTER TABLE push_signatures_new RENAME TO push_signatures",
+            after,
+        ],
+    )
+    .await
 }

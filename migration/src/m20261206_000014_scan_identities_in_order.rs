@@ -18,7 +18,6 @@
 //! MySQL/MariaDB write a page's change, not the page, to their log, and there two
 //! instances write at once: the unique key on the identity stays the last word there.
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -54,33 +53,28 @@ async fn rebuild(
     insert: &str,
     after: &str,
 ) -> Result<(), DbErr> {
-    if m.get_database_backend() != DbBackend::Sqlite {
-        return Ok(());
-    }
-    let txn = m.get_connection().begin().await?;
-    for sql in [
-        &format!(
-            "CREATE TABLE scans_new ( \
-               id integer NOT NULL PRIMARY KEY AUTOINCREMENT, \
-               event_identity varchar(191) NOT NULL {identity}, \
-               openid varchar(64) NOT NULL, event varchar(32) NOT NULL, \
-               scene varchar(64) NOT NULL, ticket varchar(255) NULL, \
-               qr_code_id integer NULL, order_id integer NULL, \
-               event_time integer NOT NULL, received_at_ms integer NOT NULL )"
-        ),
-        &format!("{insert} scans_new ({COLUMNS}) SELECT {COLUMNS} FROM scans ORDER BY id"),
-        "UPDATE sqlite_sequence SET seq = MAX(seq, \
-           COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'scans'), 0)) \
-         WHERE name = 'scans_new'",
-        "DROP TABLE scans",
-        "ALTER TABLE scans_new RENAME TO scans",
-        "CREATE INDEX idx_scans_qr_code ON scans (qr_code_id, received_at_ms) \
-         WHERE order_id IS NULL",
-        after,
-    ] {
-        if !sql.is_empty() {
-            txn.execute_unprepared(sql).await?;
-        }
-    }
-    txn.commit().await
+    crate::on_sqlite_at_once(
+        m,
+        &[
+            &format!(
+                "CREATE TABLE scans_new ( \
+                   id integer NOT NULL PRIMARY KEY AUTOINCREMENT, \
+                   event_identity varchar(191) NOT NULL {identity}, \
+                   openid varchar(64) NOT NULL, event varchar(32) NOT NULL, \
+                   scene varchar(64) NOT NULL, ticket varchar(255) NULL, \
+                   qr_code_id integer NULL, order_id integer NULL, \
+                   event_time integer NOT NULL, received_at_ms integer NOT NULL )"
+            ),
+            &format!("{insert} scans_new ({COLUMNS}) SELECT {COLUMNS} FROM scans ORDER BY id"),
+            "UPDATE sqlite_sequence SET seq = MAX(seq, \
+               COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'scans'), 0)) \
+             WHERE name = 'scans_new'",
+            "DROP TABLE scans",
+            "ALTER TABLE scans_new RENAME TO scans",
+            "CREATE INDEX idx_scans_qr_code ON scans (qr_code_id, received_at_ms) \
+             WHERE order_id IS NULL",
+            after,
+        ],
+    )
+    .await
 }

@@ -8,33 +8,12 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 use super::super::identities::KEEP_SECS;
 use super::super::memory::Memory;
-use super::super::write::{Batch, write};
-use super::recent::{file_url, journal_on_a_file};
+use super::recent::{file_migrated_to, file_url, journal_on_a_file, judged_at};
 use super::scan;
-use crate::db::{self, Synchronous, Writer};
-use crate::quote::outbox::enqueue::{NewScan, Written};
+use crate::db::{self, Synchronous};
+use crate::quote::outbox::enqueue::Written;
 
 use Written::{Duplicate, Recorded};
-
-/// How the journal of `writer` (its memory `memory`) writes `scans` as one batch at
-/// `now_secs`.
-async fn judged_at(
-    writer: &Writer,
-    shared: &DatabaseConnection,
-    memory: &mut Memory,
-    scans: &[NewScan],
-    now_secs: i64,
-) -> Vec<Written> {
-    let b = Batch {
-        scans,
-        claimed: None,
-        outcomes: &[],
-        changes: &[],
-        claims: &[],
-        now: now_secs * 1000,
-    };
-    write(writer, shared, memory, &b).await.unwrap().0
-}
 
 /// One integer `sql` reads.
 async fn count(shared: &DatabaseConnection, sql: &str) -> i64 {
@@ -221,9 +200,7 @@ async fn a_push_time_ahead_of_the_clock_does_not_move_the_horizon_past_the_clock
 #[tokio::test]
 async fn the_migration_keeps_every_scan_and_its_id_and_takes_the_unique_index_back_down() {
     use migration::MigratorTrait;
-    let dir = tempfile::tempdir().unwrap();
-    let shared = db::connect(&file_url(&dir)).await.unwrap();
-    migration::Migrator::up(&shared, Some(13)).await.unwrap();
+    let (_dir, shared) = file_migrated_to(13).await;
     let insert = |id: i64, identity: &str| {
         format!(
             "INSERT INTO scans (id, event_identity, openid, event, scene, qr_code_id, \

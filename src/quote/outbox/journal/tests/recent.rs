@@ -22,6 +22,15 @@ pub(super) fn file_url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display())
 }
 
+/// A SQLite file (gone with the directory) migrated as far as migration `n`.
+pub(super) async fn file_migrated_to(n: u32) -> (tempfile::TempDir, DatabaseConnection) {
+    use migration::MigratorTrait;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = db::connect(&file_url(&dir)).await.unwrap();
+    migration::Migrator::up(&shared, Some(n)).await.unwrap();
+    (dir, shared)
+}
+
 /// A migrated SQLite file (gone with the directory): its shared pool and a journal's
 /// connection to it.
 pub(super) async fn journal_on_a_file() -> (tempfile::TempDir, DatabaseConnection, Writer) {
@@ -55,13 +64,24 @@ pub(super) async fn judged(
     memory: &mut Memory,
     scans: &[NewScan],
 ) -> Vec<Written> {
+    judged_at(writer, shared, memory, scans, crate::now_ms() / 1000).await
+}
+
+/// [`judged`], the batch written at `now_secs`.
+pub(super) async fn judged_at(
+    writer: &Writer,
+    shared: &DatabaseConnection,
+    memory: &mut Memory,
+    scans: &[NewScan],
+    now_secs: i64,
+) -> Vec<Written> {
     let b = Batch {
         scans,
         claimed: None,
         outcomes: &[],
         changes: &[],
         claims: &[],
-        now: crate::now_ms(),
+        now: now_secs * 1000,
     };
     write(writer, shared, memory, &b).await.unwrap().0
 }
@@ -210,9 +230,7 @@ async fn swept_signatures_go_in_order_and_from_memory_within_a_second() {
 #[tokio::test]
 async fn the_migration_keeps_the_signatures_held_before_it_in_the_order_they_came() {
     use migration::MigratorTrait;
-    let dir = tempfile::tempdir().unwrap();
-    let shared = db::connect(&file_url(&dir)).await.unwrap();
-    migration::Migrator::up(&shared, Some(12)).await.unwrap();
+    let (_dir, shared) = file_migrated_to(12).await;
     shared
         .execute_unprepared(
             "INSERT INTO push_signatures (signature, body_sha256, received_at_ms) \
