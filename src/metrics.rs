@@ -46,7 +46,7 @@ pub struct Metrics {
     /// signature, so it falls only while plaintext pushes keep coming.
     pub replay_guard_signatures: AtomicU64,
     /// Scans' identities the journal holds in memory to know WeChat's retries by
-    /// (SQLite; `journal::identities`): those of the last 30 s of pushes, about 25
+    /// (SQLite; `journal::identities`): those of the last 30 s of pushes, about 15
     /// bytes each, as of the last committed batch.
     pub retry_guard_identities: AtomicU64,
     /// Failed messages by reason: WeChat's errcode, or `network`/`local`.

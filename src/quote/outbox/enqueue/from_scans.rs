@@ -1,8 +1,9 @@
 //! A batch's deliveries made by the database from the scan rows just written, so no
 //! scan id travels back and forth: `INSERT INTO deliveries (…) SELECT … FROM scans`.
-//! The scans are found among those after the last one the transaction found stored
-//! (`after`): on SQLite the identity has no index (`journal::identities`), the id is
-//! the table's key; on MySQL, where the identity's key finds them, `after` is 0.
+//! The scans are found among those after the last one the transaction read before
+//! writing (`after`): on SQLite the identity has no index (`journal::identities`) and
+//! the id is the table's key; on MySQL, where the identity's key finds them, `after`
+//! is 0.
 
 use entity::{delivery, scan};
 use sea_orm::sea_query::{Expr, ExprTrait, InsertStatement, Query};

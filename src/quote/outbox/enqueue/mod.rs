@@ -5,14 +5,14 @@
 //! A retried push is caught by its event identity, within the batch and against what is
 //! stored: on MySQL the unique index on it is the last word between instances; on
 //! SQLite the journal judges it from what it read of the table inside its transaction
-//! (`journal::identities`). A replay (a
-//! captured plaintext push's query, valid for the timestamp window, sent again with
-//! another body) is caught by the query's signature, kept with a hash of the body it
-//! came with: the same signature with the same body is WeChat's retry, with another
-//! body a forgery. On MySQL the signature is the table's key, the last word between
-//! instances as the identity is; on SQLite the journal judges them from what it read
-//! of the table inside its transaction (`journal::recent`). (An encrypted push's body
-//! is signed; it comes without a signature to keep.)
+//! (`journal::identities`). A replay (a captured plaintext push's query, valid for the
+//! timestamp window, sent again with another body) is caught by the query's signature,
+//! kept with a hash of the body it came with: the same signature with the same body is
+//! WeChat's retry, with another body a forgery. On MySQL the signature is the table's
+//! key, the last word between instances as the identity is; on SQLite the journal
+//! judges them from what it read of the table inside its transaction
+//! (`journal::recent`). (An encrypted push's body is signed; it comes without a
+//! signature to keep.)
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
