@@ -214,20 +214,12 @@ db_test! {
         assert_eq!([first, at_b, back_at_a, other_user].map(|s| s.as_u16()), [200; 4]);
         assert_eq!(a.count("scans").await, 2, "one scan a push, however often it came");
         assert_eq!(a.count("deliveries").await, 2, "one message a scan");
-        assert_eq!(duplicate_pushes(&a).await.as_deref(), Some("1"));
-        assert_eq!(duplicate_pushes(&b).await.as_deref(), Some("1"));
+        let duplicates = "scanquote_duplicate_pushes_total";
+        assert_eq!(a.metric(duplicates).await, Some(1));
+        assert_eq!(b.metric(duplicates).await, Some(1));
         b.stop().await;
         a.stop().await;
     }
-}
-
-/// What `/metrics` of `app` says of the pushes it took for retries.
-async fn duplicate_pushes(app: &TestApp) -> Option<String> {
-    let metrics = app.get("/metrics").await.text().await.unwrap();
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("scanquote_duplicate_pushes_total "))
-        .map(str::to_owned)
 }
 
 /// Inserts a scan as the version before identities led with the time recorded it.

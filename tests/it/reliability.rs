@@ -408,11 +408,7 @@ db_test! {
         let odd: Vec<_> = deliveries.iter().filter(|d| d.status != "sent" || d.attempts != 1).collect();
         assert!(odd.is_empty(), "{odd:?}");
         assert_eq!(app.sandbox_stats().await["custom_send_calls"], n as u64, "each sent once");
-        let metrics = app.get("/metrics").await.text().await.unwrap();
-        let handed: usize = metrics
-            .lines()
-            .find_map(|l| l.strip_prefix("scanquote_messages_handed_over_total ")?.parse().ok())
-            .unwrap();
+        let handed = app.metric("scanquote_messages_handed_over_total").await.unwrap() as usize;
         assert!(handed <= IN_FLIGHT, "{handed} handed over with {IN_FLIGHT} slots");
         assert!(handed > 0, "the first scans were handed over");
         app.stop().await;

@@ -441,6 +441,15 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The value `/metrics` gives the counter or gauge `name` (without labels), if it
+    /// lists it.
+    pub async fn metric(&self, name: &str) -> Option<u64> {
+        let metrics = self.get("/metrics").await.text().await.unwrap();
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     // --- the database -----------------------------------------------------------------
 
     pub async fn count(&self, table: &str) -> i64 {

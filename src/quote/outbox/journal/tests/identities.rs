@@ -4,26 +4,16 @@
 //! forgets whole seconds as they fall behind; each recorded scan gets its message, and
 //! no scan stored before gets another; and the migration keeps the scans it rebuilds.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::ConnectionTrait;
 
 use super::super::identities::KEEP_SECS;
 use super::super::memory::Memory;
-use super::recent::{file_migrated_to, file_url, journal_on_a_file, judged_at};
+use super::recent::{count, file_migrated_to, file_url, journal_on_a_file, judged_at};
 use super::scan;
 use crate::db::{self, Synchronous};
 use crate::quote::outbox::enqueue::Written;
 
 use Written::{Duplicate, Recorded};
-
-/// One integer `sql` reads.
-async fn count(shared: &DatabaseConnection, sql: &str) -> i64 {
-    let row = shared
-        .query_one_raw(Statement::from_string(shared.get_database_backend(), sql))
-        .await
-        .unwrap()
-        .unwrap();
-    row.try_get_by_index(0).unwrap()
-}
 
 fn now_secs() -> i64 {
     crate::now_ms() / 1000

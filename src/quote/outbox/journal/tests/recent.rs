@@ -86,6 +86,16 @@ pub(super) async fn judged_at(
     write(writer, shared, memory, &b).await.unwrap().0
 }
 
+/// One integer `sql` reads.
+pub(super) async fn count(shared: &DatabaseConnection, sql: &str) -> i64 {
+    let row = shared
+        .query_one_raw(Statement::from_string(shared.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
 async fn signatures(shared: &DatabaseConnection) -> Vec<(i64, String)> {
     let rows = shared
         .query_all_raw(Statement::from_string(

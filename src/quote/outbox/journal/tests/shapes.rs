@@ -7,13 +7,13 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, StatementBuilder};
+use sea_orm::{DbBackend, DbErr, StatementBuilder};
 
 use entity::{delivery, push_signature, scan};
 use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
 
 use super::super::write::{Batch, write};
-use super::recent::{journal_on_a_file, judged, signed};
+use super::recent::{count, journal_on_a_file, judged, signed};
 use crate::db::{self, Execute, Synchronous, Writer};
 use crate::quote::outbox::claims;
 use crate::quote::outbox::enqueue::{self, ClaimedFor, Message, NewScan, Written};
@@ -113,21 +113,16 @@ async fn a_batch_split_into_runs_writes_every_scan_signature_and_message() {
     let scans = batch(27);
     let written = judged(&writer, &shared, &mut Memory::default(), &scans).await;
     assert_eq!(written, vec![Written::Recorded; 27]);
-    let count = async |sql: &str| -> i64 {
-        let row = shared
-            .query_one_raw(Statement::from_string(DbBackend::Sqlite, sql))
-            .await
-            .unwrap()
-            .unwrap();
-        row.try_get_by_index(0).unwrap()
-    };
-    assert_eq!(count("SELECT COUNT(*) FROM scans").await, 27);
-    assert_eq!(count("SELECT COUNT(*) FROM push_signatures").await, 27);
-    assert_eq!(count("SELECT COUNT(*) FROM deliveries").await, 27);
+    assert_eq!(count(&shared, "SELECT COUNT(*) FROM scans").await, 27);
+    assert_eq!(
+        count(&shared, "SELECT COUNT(*) FROM push_signatures").await,
+        27
+    );
+    assert_eq!(count(&shared, "SELECT COUNT(*) FROM deliveries").await, 27);
     // Each message is its own scan's.
     let joined = "SELECT COUNT(*) FROM deliveries d JOIN scans s ON s.id = d.scan_id \
                   AND s.openid = d.openid";
-    assert_eq!(count(joined).await, 27);
+    assert_eq!(count(&shared, joined).await, 27);
 }
 
 /// Writes, through `writer`, the batches that make every statement the journal's
