@@ -12,6 +12,7 @@ pub mod delivery;
 pub mod lease;
 pub mod oauth_state;
 pub mod order;
+pub mod order_message;
 pub mod profile;
 pub mod push_signature;
 pub mod qr_code;

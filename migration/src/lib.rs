@@ -15,6 +15,7 @@ mod m20261204_000011_deliveries_scan_index;
 mod m20261204_000012_scan_code_index;
 mod m20261205_000013_push_signatures_in_order;
 mod m20261206_000014_scan_identities_in_order;
+mod m20261206_000015_order_messages;
 
 pub struct Migrator;
 
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000012_scan_code_index::Migration),
             Box::new(m20261205_000013_push_signatures_in_order::Migration),
             Box::new(m20261206_000014_scan_identities_in_order::Migration),
+            Box::new(m20261206_000015_order_messages::Migration),
         ]
     }
 }

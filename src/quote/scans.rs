@@ -12,7 +12,9 @@
 use std::sync::Arc;
 
 use entity::delivery;
-use sea_orm::{ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QueryTrait, Set,
+};
 use serde::Serialize;
 
 use super::Domain;
@@ -281,13 +283,29 @@ pub enum OrderStatus {
     Unknown,
 }
 
+/// The status of the order's latest message: on SQLite the one `order_messages` points
+/// at (it has no index by order; see `outbox::enqueue::latest`), on MySQL/MariaDB the
+/// highest of the order's messages by the index on `order_id`.
 pub async fn order_status(db: &DatabaseConnection, order_id: i64) -> Result<OrderStatus, DbErr> {
-    let latest = delivery::Entity::find()
-        .filter(delivery::Column::OrderId.eq(order_id))
-        .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
-        .order_by_desc(delivery::Column::Id)
-        .one(db)
-        .await?;
+    let latest = if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
+        use entity::order_message;
+        use sea_orm::QuerySelect;
+        let pointed = order_message::Entity::find_by_id(order_id)
+            .select_only()
+            .column(order_message::Column::DeliveryId)
+            .into_query();
+        delivery::Entity::find()
+            .filter(delivery::Column::Id.in_subquery(pointed))
+            .one(db)
+            .await?
+    } else {
+        delivery::Entity::find()
+            .filter(delivery::Column::OrderId.eq(order_id))
+            .filter(delivery::Column::Kind.eq(Kind::Message.as_str()))
+            .order_by_desc(delivery::Column::Id)
+            .one(db)
+            .await?
+    };
     Ok(
         match latest.as_ref().and_then(|d| Status::parse(&d.status)) {
             None => OrderStatus::Waiting,

@@ -32,6 +32,7 @@ use from_scans::{MessageState, queue_messages_for, queued_for};
 pub use numbered::claimed_messages;
 
 mod from_scans;
+mod latest;
 mod numbered;
 mod rows;
 
@@ -246,7 +247,8 @@ pub struct ClaimedFor<'a> {
 /// The scans sorted out as [`Written::Recorded`], in multi-row inserts, then their
 /// messages, so that no scan id travels back and forth: made by the database from the
 /// scan rows just written (`from_scans`), or, where the session numbers rows, written
-/// with the ids the scans' insert generated (`numbered`). A few statements however
+/// with the ids the scans' insert generated (`numbered`); on SQLite, each order's
+/// latest message after them (`latest`). A few statements however
 /// many scans, because each is a round trip that pushes wait for (and, on MySQL, a
 /// parse of its own). A batch fits one statement on both databases (SQLite takes
 /// 32,766 parameters, MySQL 65,535). The scans and their signatures go in the runs
@@ -307,6 +309,7 @@ pub async fn insert(
     } else {
         &[Message::Queue, Message::PassiveSent]
     };
+    let mut messages = 0;
     for &message in from_scans {
         let queued: Vec<&str> = fresh
             .iter()
@@ -316,7 +319,13 @@ pub async fn insert(
         if !queued.is_empty() {
             let listed = txn.in_list(&queued);
             queue_messages_for(txn, &listed, after, &MessageState::of(message, claimed)).await?;
+            messages += queued.len();
         }
+    }
+    // Where no index finds an order's messages (SQLite: the numbered writes are
+    // MySQL's), each order's latest, before any other delivery is inserted.
+    if !numbered {
+        latest::queue_latest(txn, messages).await?;
     }
     for scan in &fresh {
         for queued in &scan.extra {

@@ -14,6 +14,7 @@ use crate::quote::outbox::retry::Change;
 mod handed;
 mod identities;
 mod lanes;
+mod latest;
 mod recent;
 mod shapes;
 
