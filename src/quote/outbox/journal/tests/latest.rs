@@ -2,10 +2,10 @@
 //! the journal calls it and read by `order_status` as the shop's page asks; and the
 //! migration that made the table from the index it replaces.
 
-use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::super::memory::Memory;
-use super::recent::{count, file_migrated_to, journal_on_a_file, judged_at};
+use super::recent::{count, file_migrated_to, journal_on_a_file, judged_at, pairs};
 use super::scan;
 use crate::quote::outbox::enqueue::{Message, NewEvent, NewScan, Written};
 use crate::quote::scans::{OrderStatus, order_status};
@@ -33,21 +33,11 @@ async fn message_of(shared: &DatabaseConnection, openid: &str) -> i64 {
 }
 
 async fn pointed(shared: &DatabaseConnection) -> Vec<(i64, i64)> {
-    let rows = shared
-        .query_all_raw(Statement::from_string(
-            shared.get_database_backend(),
-            "SELECT order_id, delivery_id FROM order_messages ORDER BY order_id",
-        ))
-        .await
-        .unwrap();
-    rows.iter()
-        .map(|r| {
-            (
-                r.try_get_by_index(0).unwrap(),
-                r.try_get_by_index(1).unwrap(),
-            )
-        })
-        .collect()
+    pairs(
+        shared,
+        "SELECT order_id, delivery_id FROM order_messages ORDER BY order_id",
+    )
+    .await
 }
 
 async fn set_status(shared: &DatabaseConnection, delivery: i64, status: &str) {

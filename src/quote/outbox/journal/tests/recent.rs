@@ -96,12 +96,13 @@ pub(super) async fn count(shared: &DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index(0).unwrap()
 }
 
-async fn signatures(shared: &DatabaseConnection) -> Vec<(i64, String)> {
+/// The rows of two columns `sql` reads.
+pub(super) async fn pairs<T: sea_orm::TryGetable>(
+    shared: &DatabaseConnection,
+    sql: &str,
+) -> Vec<(i64, T)> {
     let rows = shared
-        .query_all_raw(Statement::from_string(
-            shared.get_database_backend(),
-            "SELECT id, signature FROM push_signatures ORDER BY id",
-        ))
+        .query_all_raw(Statement::from_string(shared.get_database_backend(), sql))
         .await
         .unwrap();
     rows.iter()
@@ -112,6 +113,14 @@ async fn signatures(shared: &DatabaseConnection) -> Vec<(i64, String)> {
             )
         })
         .collect()
+}
+
+async fn signatures(shared: &DatabaseConnection) -> Vec<(i64, String)> {
+    pairs(
+        shared,
+        "SELECT id, signature FROM push_signatures ORDER BY id",
+    )
+    .await
 }
 
 use Written::{Duplicate, Recorded, Replayed};
