@@ -322,8 +322,9 @@ pub async fn insert(
             messages += queued.len();
         }
     }
-    // Where no index finds an order's messages (SQLite: the numbered writes are
-    // MySQL's), each order's latest, before any other delivery is inserted.
+    // On SQLite, where no index finds an order's messages, each order's latest, before
+    // any other delivery is inserted. (Only MySQL's journal numbers rows in its session;
+    // MySQL keeps its index by order.)
     if !numbered {
         latest::queue_latest(txn, messages).await?;
     }

@@ -27,9 +27,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasher, RandomState};
 
 use sea_orm::DbErr;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
+use sea_orm::sea_query::{Alias, ExprTrait, Func, Order, Query, SelectStatement};
 
-use super::memory::{Cells, FromCells, ReadRows, given, one};
+use super::memory::{Cells, FromCells, ReadRows, col, given, one};
 use crate::quote::outbox::enqueue::NewScan;
 
 /// How many seconds behind the newest push's second memory reaches. Retries come
@@ -227,10 +227,6 @@ impl Identities {
         let offset = ids[&other];
         ids.insert(key, offset);
     }
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
 }
 
 fn select() -> SelectStatement {

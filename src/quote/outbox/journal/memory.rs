@@ -6,7 +6,7 @@
 
 use std::sync::atomic::Ordering;
 
-use sea_orm::sea_query::SelectStatement;
+use sea_orm::sea_query::{Alias, Expr, SelectStatement};
 use sea_orm::{DatabaseTransaction, DbErr, QueryResult};
 
 use super::identities::Identities;
@@ -69,6 +69,11 @@ impl Cells for QueryResult {
 /// A row made from what a select read.
 pub trait FromCells: Sized {
     fn from_cells(row: &impl Cells) -> Result<Self, DbErr>;
+}
+
+/// The column `name` of the table a memory's selects read.
+pub fn col(name: &str) -> Expr {
+    Expr::col(Alias::new(name))
 }
 
 /// A column that must hold a value.

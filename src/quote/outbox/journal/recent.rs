@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sea_orm::DbErr;
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
 
-use super::memory::{Cells, FromCells, ReadRows, given, one};
+use super::memory::{Cells, FromCells, ReadRows, col, given, one};
 use crate::quote::outbox::enqueue::NewScan;
 
 /// How often the table's first row is asked for, to forget what was swept.
@@ -158,10 +158,6 @@ impl Recent {
         let id = self.by_hash[&self.hasher.hash_one(other)];
         self.by_hash.insert(self.hasher.hash_one(signature), id);
     }
-}
-
-fn col(name: &str) -> Expr {
-    Expr::col(Alias::new(name))
 }
 
 /// Whether a select reads the rows' body hashes.
