@@ -30,11 +30,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
 
+use crate::quote::outbox::handoff::IN_FLIGHT;
+
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Descriptors kept free of connections: the database pool, calls to WeChat and the
-/// shop's webhook, log files, and the 503s themselves.
-const RESERVED_DESCRIPTORS: u64 = 256;
+/// Descriptors kept free of connections: a socket for each send the outbox may have
+/// under way, and 256 for the database pool, WeChat's other calls and the shop's
+/// webhook, log files, and the 503s themselves.
+const RESERVED_DESCRIPTORS: u64 = IN_FLIGHT as u64 + 256;
 /// The default cap where descriptors are plentiful: past this, memory, not
 /// descriptors, is what runs out.
 const DEFAULT_MAX_CONNECTIONS: u64 = 16_384;

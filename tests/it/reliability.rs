@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use futures::future::join_all;
+use futures::stream::{self, StreamExt};
 use sea_orm::{ActiveModelTrait, Set};
 use serde_json::{Value, json};
 
@@ -397,11 +398,18 @@ db_test! {
         for i in 0..n {
             users.push(app.sandbox_user(&format!("排队{i}")).await);
         }
-        // The first IN_FLIGHT sends hold their slots for 4 s, so the scans after them
-        // find the worker full: their messages are written pending, not handed over.
-        app.sandbox_fault(json!({"api": "custom_send", "delay_ms": 4000, "count": IN_FLIGHT})).await;
-
-        join_all(users.iter().map(|openid| app.sandbox_scan(openid, &ticket))).await;
+        // The first IN_FLIGHT sends hold their slots for 8 s (the client gives up at
+        // 10), so the scans after them find the worker full: their messages are written
+        // pending, not handed over. The first scans go 64 at a time: all at once, they
+        // and their sends came to twice the listener's backlog (the sandbox's API shares
+        // it), and now and then a send failed and was made twice. (They take 3–4 s.)
+        app.sandbox_fault(json!({"api": "custom_send", "delay_ms": 8000, "count": IN_FLIGHT})).await;
+        let (first, late) = users.split_at(IN_FLIGHT);
+        stream::iter(first.iter().map(|openid| app.sandbox_scan(openid, &ticket)))
+            .buffer_unordered(64)
+            .collect::<Vec<_>>()
+            .await;
+        join_all(late.iter().map(|openid| app.sandbox_scan(openid, &ticket))).await;
 
         let deliveries = app.wait_for_deliveries_to_settle().await;
         assert_eq!(deliveries.len(), n);
