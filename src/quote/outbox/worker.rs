@@ -189,10 +189,8 @@ impl Worker {
                 Attempt::Send(order) => send(&domain, d, order).await,
                 Attempt::Settle => interrupted(&domain, d).await,
             };
-            // The slot bounds sends under way, so it is free once WeChat has answered,
-            // not after the outcome's commit too: held through that commit, at 50 ms a
-            // round trip the slots ran out below the push rate, and half the messages
-            // of a burst went the slow way (written pending, claimed by the worker).
+            // The slot bounds sends under way, so it is free once WeChat has answered;
+            // the outcome then waits for the journal's commit without holding it.
             drop(slot);
             domain.outbox.journal.outcome(outcome).await;
         }));
