@@ -12,6 +12,21 @@ use crate::wechat::client::ApiObserver;
 /// Upper bounds (ms) of the API latency histogram's buckets.
 pub const LATENCY_BUCKETS_MS: [u64; 11] = [5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000];
 
+/// Upper bounds (ms) of the push latency histogram's buckets, up to WeChat's 5 s wait.
+pub const PUSH_BUCKETS_MS: [u64; 12] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000];
+
+/// How long pushes took to answer, from their request reaching `/wechat` to the answer
+/// leaving the handler: what WeChat waits for (it gives up at 5 s and retries). Atomic,
+/// not behind a lock like the API's: every push updates it. Each push counts in its own
+/// bucket only; `/metrics` sums them into Prometheus's cumulative ones.
+#[derive(Debug, Default)]
+struct PushLatency {
+    /// Pushes within each bound of [`PUSH_BUCKETS_MS`] and above the one before.
+    buckets: [AtomicU64; PUSH_BUCKETS_MS.len()],
+    count: AtomicU64,
+    sum_us: AtomicU64,
+}
+
 /// Cumulative bucket counts (as Prometheus wants them), count and sum.
 #[derive(Debug, Clone, Default)]
 struct Histogram {
@@ -53,6 +68,7 @@ pub struct Metrics {
     failed_by_reason: Mutex<BTreeMap<String, u64>>,
     /// How long each WeChat API took, by path.
     api_latency: Mutex<BTreeMap<String, Histogram>>,
+    push_latency: PushLatency,
 }
 
 impl ApiObserver for Metrics {
@@ -85,6 +101,18 @@ pub struct OutboxGauge {
 impl Metrics {
     pub fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A push was answered `elapsed` after its request reached `/wechat`.
+    pub fn push_answered(&self, elapsed: Duration) {
+        let h = &self.push_latency;
+        let ms = elapsed.as_secs_f64() * 1000.0;
+        if let Some(i) = PUSH_BUCKETS_MS.iter().position(|&b| ms <= b as f64) {
+            Self::bump(&h.buckets[i]);
+        }
+        Self::bump(&h.count);
+        h.sum_us
+            .fetch_add(elapsed.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn failed(&self, reason: &str) {
@@ -206,6 +234,7 @@ impl Metrics {
             "# HELP scanquote_outbox_oldest_age_seconds Age of the oldest waiting message\n# TYPE scanquote_outbox_oldest_age_seconds gauge\nscanquote_outbox_oldest_age_seconds {:.3}",
             outbox.oldest_age_seconds
         );
+        self.render_push_latency(&mut out);
         let _ = writeln!(
             out,
             "# HELP scanquote_wechat_api_duration_seconds WeChat API latency\n# TYPE scanquote_wechat_api_duration_seconds histogram"
@@ -236,5 +265,69 @@ impl Metrics {
             );
         }
         out
+    }
+
+    fn render_push_latency(&self, out: &mut String) {
+        let name = "scanquote_push_duration_seconds";
+        let h = &self.push_latency;
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from a push reaching /wechat to its answer\n# TYPE {name} histogram"
+        );
+        let mut within = 0;
+        for (bound, n) in PUSH_BUCKETS_MS.iter().zip(&h.buckets) {
+            within += n.load(Ordering::Relaxed);
+            let le = *bound as f64 / 1000.0;
+            let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {within}");
+        }
+        let count = h.count.load(Ordering::Relaxed);
+        let sum = h.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(out, "{name}_sum {sum:.6}\n{name}_count {count}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line<'a>(text: &'a str, prefix: &str) -> &'a str {
+        text.lines()
+            .find_map(|l| l.strip_prefix(prefix)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
+    }
+
+    #[test]
+    fn push_latency_is_a_cumulative_histogram_up_to_wechats_wait() {
+        let m = Metrics::default();
+        m.push_answered(Duration::from_micros(500));
+        m.push_answered(Duration::from_millis(3));
+        m.push_answered(Duration::from_millis(5));
+        m.push_answered(Duration::from_secs(7));
+        let text = m.render(
+            0,
+            &OutboxGauge {
+                depth: 0,
+                oldest_age_seconds: 0.0,
+            },
+        );
+        let bucket = |le: &str| {
+            line(
+                &text,
+                &format!("scanquote_push_duration_seconds_bucket{{le=\"{le}\"}}"),
+            )
+        };
+        assert_eq!(bucket("0.001"), "1");
+        assert_eq!(bucket("0.002"), "1");
+        // A bound holds the pushes that took exactly that long.
+        assert_eq!(bucket("0.005"), "3");
+        assert_eq!(bucket("5"), "3");
+        // Past WeChat's wait, only in +Inf.
+        assert_eq!(bucket("+Inf"), "4");
+        assert_eq!(line(&text, "scanquote_push_duration_seconds_count"), "4");
+        assert_eq!(
+            line(&text, "scanquote_push_duration_seconds_sum"),
+            "7.008500"
+        );
     }
 }

@@ -52,7 +52,7 @@ pub fn router(state: AppState) -> Router {
             "/api/openapi.json",
             get(move || async move { Json(doc.clone()) }),
         )
-        .merge(callback::router())
+        .merge(callback::router(state.domain.metrics.clone()))
         .merge(qrcode::router())
         .merge(pages::shop::router())
         .merge(pages::quote::router())

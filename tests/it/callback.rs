@@ -62,6 +62,28 @@ db_test! {
 }
 
 db_test! {
+    async fn every_answered_push_is_timed_and_the_server_check_is_not(db: TestDb) {
+        let app = TestApp::spawn(db).await;
+        let order = app.new_order().await;
+        let ticket = app.ticket(&order).await;
+        let now = chrono::Utc::now().timestamp();
+        let xml = app.scan_of("oTimed", "SCAN", &ticket, now).await;
+        assert_eq!(app.push(&xml).await.status(), 200);
+        // A refused push is answered too, and WeChat waited for that answer as well.
+        assert_eq!(app.push_signed(&xml, "deadbeef", &now.to_string(), "7").await.status(), 403);
+        let sig = signature::sign(&[&app.token, &now.to_string(), "42"]);
+        let check = app.get(&format!("/wechat?signature={sig}&timestamp={now}&nonce=42&echostr=hi")).await;
+        assert_eq!(check.status(), 200);
+
+        assert_eq!(app.metric("scanquote_push_duration_seconds_count").await, Some(2));
+        assert_eq!(app.metric("scanquote_push_duration_seconds_bucket{le=\"+Inf\"}").await, Some(2));
+        // Each took under WeChat's 5 s.
+        assert_eq!(app.metric("scanquote_push_duration_seconds_bucket{le=\"5\"}").await, Some(2));
+        app.stop().await;
+    }
+}
+
+db_test! {
     async fn malformed_xml_is_a_bad_request_with_a_reason(db: TestDb) {
         let app = TestApp::spawn(db).await;
         let cases = [
