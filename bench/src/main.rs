@@ -42,7 +42,10 @@ use databases::{drop_bench_databases, fresh_database};
 use durable::Rows;
 use floors::{durable_floor, flat_out, floor_delivery};
 use machine::Machine;
-use readings::{DatabaseCpu, api_stats, entries_per_commit, journal_counts, wait_for_sends};
+use readings::{
+    DatabaseCpu, api_stats, entries_per_commit, journal_counts, push_latency, service_p99_at_most,
+    wait_for_sends,
+};
 use server::Server;
 use threads::Threads;
 
@@ -162,6 +165,11 @@ pub fn announce(address: std::net::SocketAddr) {
     println!("LISTENING http://{address} {}", std::process::id());
 }
 
+/// The service's own p99 bound between two readings of its push latency histogram.
+fn service_p99(before: &Option<Vec<(f64, u64)>>, after: Option<Vec<(f64, u64)>>) -> Option<f64> {
+    service_p99_at_most(before.as_deref().unwrap_or(&[]), &after?)
+}
+
 /// The `--wrap` command for one case, `{case}` replaced by its name, so each case can
 /// write a profile of its own.
 fn wrap_for(cli: &Cli, case: &str) -> Option<String> {
@@ -255,6 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let key = aes.then_some(AES_KEY);
             // The service waits, set up, while the floor runs beside it.
             let adjacent = floors::floor(&cli, &http).await?;
+            let latency = push_latency(&http, &service).await;
             let (cpu, db_cpu) = (service.cpu_seconds(), DatabaseCpu::start(database));
             let threads = Threads::start(service.pid());
             let db_threads = db_cpu.as_ref().map(|d| Threads::start(d.pid()));
@@ -275,10 +284,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let machine = machine.end();
             let stats = api_stats(&http, &api).await;
             let per_commit = entries_per_commit(&http, &service).await;
+            let own_p99 = service_p99(&latency, push_latency(&http, &service).await);
             let cpu_us = cpu * 1e6 / (run.acked as f64).max(1.0);
             let mut row = json!({
                 "case": format!("scanquote {database} {mode}"), "pushes_per_s": run.per_second, "p50_ms": run.p50_ms,
-                "p99_ms": run.p99_ms, "max_ms": run.max_ms, "errors": run.errors,
+                "p99_ms": run.p99_ms, "service_p99_ms_at_most": own_p99, "max_ms": run.max_ms, "errors": run.errors,
                 "ratio_to_bare": run.per_second / ceiling.per_second.max(1.0),
                 "ratio_to_floor": run.per_second / floor_per_s.max(1.0),
                 "service_cpu_us_per_push": cpu_us,
@@ -305,6 +315,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await;
             let rate = cli.paced_rate;
             let (cpu, journal) = (service.cpu_seconds(), journal_counts(&http, &service).await);
+            let latency = push_latency(&http, &service).await;
             let paced = load::pushes(
                 &service.base,
                 cli.connections,
@@ -324,6 +335,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             rows.push(json!({
                 "case": format!("scanquote {database} {mode} at {rate:.0}/s"), "pushes_per_s": paced.per_second,
                 "p50_ms": paced.p50_ms, "p99_ms": paced.p99_ms, "max_ms": paced.max_ms, "errors": paced.errors,
+                "service_p99_ms_at_most": service_p99(&latency, push_latency(&http, &service).await),
                 "service_cpu_us_per_push": cpu * 1e6 / (paced.acked as f64).max(1.0),
                 "journal_entries_per_commit": per_commit,
                 "peak_rss_mib": service.peak_rss_mib(),

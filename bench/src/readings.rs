@@ -108,3 +108,59 @@ impl DatabaseCpu {
         (cpu_seconds_of(self.pid) - self.at_start) * 1e6 / (n as f64).max(1.0)
     }
 }
+
+/// The service's own push latency histogram (`scanquote_push_duration_seconds`): each
+/// bucket's bound in ms and the pushes within it, cumulative.
+pub async fn push_latency(http: &reqwest::Client, service: &Server) -> Option<Vec<(f64, u64)>> {
+    let text = http
+        .get(format!("{}/metrics", service.base))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let buckets: Vec<(f64, u64)> = text
+        .lines()
+        .filter_map(|l| {
+            let rest = l.strip_prefix("scanquote_push_duration_seconds_bucket{le=\"")?;
+            let (le, n) = rest.split_once("\"} ")?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse::<f64>().ok()? * 1000.0
+            };
+            Some((le, n.parse().ok()?))
+        })
+        .collect();
+    (!buckets.is_empty()).then_some(buckets)
+}
+
+/// The bound (ms) under which 99% of the pushes between two readings were answered, as
+/// the service timed them: from the request reaching `/wechat` to its answer, without
+/// the load generator's own waits. A bucket's bound, so "at most".
+pub fn service_p99_at_most(before: &[(f64, u64)], after: &[(f64, u64)]) -> Option<f64> {
+    let pushes = |i: usize| after[i].1 - before.get(i).map_or(0, |b| b.1);
+    let total = pushes(after.len().checked_sub(1)?);
+    (0..after.len())
+        .find(|&i| pushes(i) as f64 >= 0.99 * total as f64)
+        .map(|i| after[i].0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::service_p99_at_most;
+
+    #[test]
+    fn the_service_p99_is_the_first_bound_holding_99_percent_of_the_pushes_between_readings() {
+        let before = [(1.0, 10), (2.0, 10), (5.0, 10), (f64::INFINITY, 10)];
+        let after = [(1.0, 60), (2.0, 108), (5.0, 109), (f64::INFINITY, 110)];
+        // 100 pushes between: 50 within 1 ms, 98 within 2, 99 within 5.
+        assert_eq!(service_p99_at_most(&before, &after), Some(5.0));
+        // Read from the start: 110 pushes, 108 within 2 ms is under 99%.
+        assert_eq!(service_p99_at_most(&[], &after), Some(5.0));
+        let all_fast = [(1.0, 110), (2.0, 110), (5.0, 110), (f64::INFINITY, 110)];
+        assert_eq!(service_p99_at_most(&before, &all_fast), Some(1.0));
+        assert_eq!(service_p99_at_most(&before, &[]), None);
+    }
+}
