@@ -44,16 +44,15 @@ pub async fn entries_per_commit(http: &reqwest::Client, service: &Server) -> Opt
         .map(|(entries, commits)| entries / commits.max(1.0))
 }
 
+/// The service's `/metrics` as text.
+async fn metrics(http: &reqwest::Client, service: &Server) -> Option<String> {
+    let r = http.get(format!("{}/metrics", service.base)).send().await;
+    r.ok()?.text().await.ok()
+}
+
 /// The journal's entries and commits so far.
 pub async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64, f64)> {
-    let text = http
-        .get(format!("{}/metrics", service.base))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = metrics(http, service).await?;
     let counter = |name: &str| -> Option<f64> {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -112,14 +111,7 @@ impl DatabaseCpu {
 /// The service's own push latency histogram (`scanquote_push_duration_seconds`): each
 /// bucket's bound in ms and the pushes within it, cumulative.
 pub async fn push_latency(http: &reqwest::Client, service: &Server) -> Option<Vec<(f64, u64)>> {
-    let text = http
-        .get(format!("{}/metrics", service.base))
-        .send()
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
+    let text = metrics(http, service).await?;
     let buckets: Vec<(f64, u64)> = text
         .lines()
         .filter_map(|l| {
