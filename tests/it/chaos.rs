@@ -2,7 +2,8 @@
 //! retry), against two service processes on one MariaDB database, while the WeChat
 //! stand-in fails 30% of sends and answers the rest after 30 ms, and one instance is
 //! killed and restarted mid-run. At the end nothing may be stuck and the access token
-//! must have been fetched once. Killed as operators and orchestrators stop a process
+//! must have been fetched once; a message is given up on only when the stand-in
+//! refused it at every try until its window closed. Killed as operators and orchestrators stop a process
 //! (SIGTERM), every scan has exactly one message. Killed with SIGKILL, under each
 //! delivery guarantee, at 200 and 2,000 scans: at least once, none is lost and only
 //! sends caught in flight may arrive twice; at most once, none arrives twice and every
@@ -250,8 +251,9 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
     for i in 0..scans {
         let openid = format!("oChaos{i:08}");
         let unknown = status_of.get(&openid).is_some_and(|s| s == "unknown");
+        let failed = status_of.get(&openid).is_some_and(|s| s == "failed");
         match sandbox.inbox(&openid).len() {
-            0 if unknown => {}
+            0 if unknown || failed => {}
             0 => lost += 1,
             1 if unknown => unknown_arrived += 1,
             1 => {}
@@ -313,8 +315,18 @@ async fn chaos(kill: Kill, guarantee: &str, scans: usize) {
     eprintln!("chaos figures: {figures}");
 
     assert_eq!(scans_recorded, scans as u64);
-    assert_eq!(sent + unknown, scans as u64, "{figures}");
-    assert_eq!(failed, 0, "{figures}");
+    assert_eq!(sent + unknown + failed, scans as u64, "{figures}");
+    // With 30% of sends refused at random, a message may meet a refusal at every try
+    // until its window closes (0.3^9 is 2e-5, for each of 2,000 messages): given up
+    // on then, as it should be. Only so: refused by the stand-in each time, its last
+    // try less than the longest wait (8 s) before its window closed; and rarely.
+    let refused_to_the_end = all
+        .iter()
+        .filter(|d| d.status == "failed")
+        .filter(|d| d.errcode == Some(-1) && d.deadline_at_ms - d.updated_at_ms < 8_000)
+        .count() as u64;
+    assert_eq!(failed, refused_to_the_end, "{figures}");
+    assert!(failed <= 2, "{figures}");
     assert_eq!(
         lost, 0,
         "a scan without a message is marked unknown: {figures}"
