@@ -2,15 +2,15 @@
 //! retry), against two service processes on one MariaDB database, while the WeChat
 //! stand-in fails 30% of sends and answers the rest after 30 ms, and one instance is
 //! killed and restarted mid-run. At the end nothing may be stuck and the access token
-//! must have been fetched once; a message is given up on only when the stand-in
-//! refused it at every try until its window closed. Killed as operators and orchestrators stop a process
-//! (SIGTERM), every scan has exactly one message. Killed with SIGKILL, under each
-//! delivery guarantee, at 200 and 2,000 scans: at least once, none is lost and only
-//! sends caught in flight may arrive twice; at most once, none arrives twice and every
-//! scan without a message is marked unknown. A send is caught in flight by the kill,
-//! by an answer that never came, or by an outcome that could not be recorded (the
-//! service logs each): on a loaded machine these happen too, and the same holds. Each run prints its figures (the
-//! duplicate window). Needs `TEST_MYSQL_URL`.
+//! must have been fetched once; a message is given up on only when the stand-in refused
+//! it at every try until its window closed. Killed as operators and orchestrators stop
+//! a process (SIGTERM), every scan has exactly one message. Killed with SIGKILL, under
+//! each delivery guarantee, at 200 and 2,000 scans: at least once, none is lost and
+//! only sends caught in flight may arrive twice; at most once, none arrives twice and
+//! every scan without a message is marked unknown. A send is caught in flight by the
+//! kill, by an answer that never came, or by an outcome that could not be recorded (the
+//! service logs each): on a loaded machine these happen too, and the same holds. Each
+//! run prints its figures (the duplicate window). Needs `TEST_MYSQL_URL`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
