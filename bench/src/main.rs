@@ -370,9 +370,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 let elapsed = started.elapsed().as_secs_f64();
                 let cpu = service.cpu_seconds() - cpu;
                 let per_commit = entries_per_commit(&http, &service).await;
+                let handed = readings::handed_over(&http, &service).await;
                 let mut row = json!({
                     "case": format!("delivery {database} {mode} api+{latency}ms"), "messages": cli.messages, "pushed_ok": pushed,
-                    "delivered": sent, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
+                    "delivered": sent, "handed_over": handed, "seconds": elapsed, "messages_per_s": sent as f64 / elapsed,
                     "service_cpu_us_per_message": cpu * 1e6 / (sent as f64).max(1.0),
                     "journal_entries_per_commit": per_commit,
                     "peak_rss_mib": service.peak_rss_mib(),

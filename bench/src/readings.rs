@@ -53,14 +53,27 @@ async fn metrics(http: &reqwest::Client, service: &Server) -> Option<String> {
 /// The journal's entries and commits so far.
 pub async fn journal_counts(http: &reqwest::Client, service: &Server) -> Option<(f64, f64)> {
     let text = metrics(http, service).await?;
-    let counter = |name: &str| -> Option<f64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-    };
     Some((
-        counter("scanquote_journal_entries_total")?,
-        counter("scanquote_journal_commits_total")?,
+        counter(&text, "scanquote_journal_entries_total")?,
+        counter(&text, "scanquote_journal_commits_total")?,
     ))
+}
+
+/// How many messages the journal handed to the worker as it committed their scans; the
+/// others were written pending for lack of a free send slot, and waited for the
+/// worker to claim them (the send slots' count, `outbox::handoff::IN_FLIGHT`, is
+/// judged by this and the delivery's rate).
+pub async fn handed_over(http: &reqwest::Client, service: &Server) -> Option<f64> {
+    counter(
+        &metrics(http, service).await?,
+        "scanquote_messages_handed_over_total",
+    )
+}
+
+/// A counter's value in `/metrics` text.
+fn counter(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
 }
 
 /// The CPU of the database server a case runs on, when it is a MariaDB or MySQL server
@@ -141,7 +154,19 @@ pub fn service_p99_at_most(before: &[(f64, u64)], after: &[(f64, u64)]) -> Optio
 
 #[cfg(test)]
 mod tests {
-    use super::service_p99_at_most;
+    use super::{counter, service_p99_at_most};
+
+    #[test]
+    fn a_counter_is_read_by_its_whole_name() {
+        let text = "# HELP scanquote_messages_handed_over_total Messages …\n\
+                    scanquote_messages_handed_over_total_x 7\n\
+                    scanquote_messages_handed_over_total 4980\n";
+        assert_eq!(
+            counter(text, "scanquote_messages_handed_over_total"),
+            Some(4980.0)
+        );
+        assert_eq!(counter(text, "scanquote_messages_handed"), None);
+    }
 
     #[test]
     fn the_service_p99_is_the_first_bound_holding_99_percent_of_the_pushes_between_readings() {
